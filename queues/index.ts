@@ -1,0 +1,18 @@
+/** dueflow's Queue instances (producers). Workers live in processors/. */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { allQueueNames, QueueName, queueNames } from './names';
+
+export { queueNames, allQueueNames };
+export type { QueueName };
+
+export type Queues = Record<QueueName, Queue>;
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const entries = allQueueNames.map((name) => [name, new Queue(name, { connection, prefix })] as const);
+  return Object.fromEntries(entries) as Queues;
+}
+
+export async function closeQueues(queues: Queues): Promise<void> {
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+}

@@ -1,0 +1,9 @@
+/** Names of dueflow's queues. BullMQ keys are `${QUEUE_PREFIX}:${name}:...`. */
+export const queueNames = {
+  notifications: 'notifications',
+  activeScheduleTriggered: 'active-schedule-triggered',
+  scanner: 'scanner',
+} as const;
+
+export type QueueName = (typeof queueNames)[keyof typeof queueNames];
+export const allQueueNames: QueueName[] = Object.values(queueNames);

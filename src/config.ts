@@ -1,0 +1,121 @@
+/**
+ * The one place dueflow reads its environment. Parsed once with zod at start; a missing or bad
+ * variable stops the process with one line per variable. Development defaults fill the gaps
+ * only outside production, so a production dyno never starts half-configured.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const secretsKey = z.string().refine((v) => Buffer.from(v, 'base64').length === 32 && /^[A-Za-z0-9+/]+=*$/.test(v), {
+  message: 'must be 32 random bytes, base64-encoded (make one with: openssl rand -base64 32)',
+});
+
+const redisUrl = z.string().refine((v) => /^rediss?:\/\/.+/.test(v), { message: 'must be a redis:// or rediss:// URL' });
+const mongoUri = z.string().refine((v) => /^mongodb(\+srv)?:\/\/.+/.test(v), { message: 'must be a mongodb:// or mongodb+srv:// URI' });
+const httpUrl = z.string().refine((v) => /^https?:\/\/[^/]+/.test(v), { message: 'must be an http(s) URL' });
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']),
+  DUEFLOW_MODE: z.enum(['api', 'worker', 'all']),
+  PORT: int(0, 65535),
+  REDIS_URL: redisUrl,
+  /** Key prefix of every queue; hash-tagged so all of dueflow's keys live in one Redis Cluster slot. */
+  QUEUE_PREFIX: z.string().regex(/^\{[^{}]+\}$/, 'must be hash-tagged, like {dueflow}'),
+  /** Accept self-signed certificates on rediss:// (Heroku Redis uses them). */
+  REDIS_TLS_REJECT_UNAUTHORIZED: bool,
+  MONGODB_URI: mongoUri,
+  /** Database name; overrides the one in MONGODB_URI (tests give each file its own). */
+  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  SERVICE_TOKEN: z.string().min(24, 'must be at least 24 characters'),
+  ADMIN_USER: z.string().min(1),
+  ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters'),
+  SECRETS_KEY: secretsKey,
+  PUBLIC_BASE_URL: httpUrl,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** Largest JSON body the API accepts. */
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/, 'like 100kb'),
+  /** Time a SIGTERM gives active jobs and requests before the process exits anyway (Heroku kills at 30 s). */
+  SHUTDOWN_TIMEOUT_MS: int(1000, 28_000),
+  WORKER_CONCURRENCY: int(1, 1000),
+  NOTIFY_ATTEMPTS: int(1, 50),
+  NOTIFY_BACKOFF_MS: int(1, 86_400_000),
+  NOTIFY_BACKOFF_MAX_MS: int(1, 86_400_000),
+  /** Finished notification jobs stay this long, so Bull Board can show and replay them. */
+  JOB_RETENTION_SECONDS: int(60, 90 * 86_400),
+  FEISHU_TIMEOUT_MS: int(100, 60_000),
+  FEISHU_RATE_PER_SECOND: int(1, 1000),
+  FEISHU_RATE_PER_MINUTE: int(1, 60_000),
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+$/, 'comma-separated host names')).min(1)),
+  WEBHOOK_ALLOW_LOOPBACK: bool,
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Values that are safe everywhere. */
+const defaults: Record<string, string> = {
+  NODE_ENV: 'development',
+  DUEFLOW_MODE: 'all',
+  PORT: '3000',
+  QUEUE_PREFIX: '{dueflow}',
+  REDIS_TLS_REJECT_UNAUTHORIZED: 'false',
+  LOG_LEVEL: 'info',
+  BODY_LIMIT: '100kb',
+  SHUTDOWN_TIMEOUT_MS: '20000',
+  WORKER_CONCURRENCY: '50',
+  NOTIFY_ATTEMPTS: '5',
+  NOTIFY_BACKOFF_MS: '30000',
+  NOTIFY_BACKOFF_MAX_MS: '1800000',
+  JOB_RETENTION_SECONDS: String(7 * 86_400),
+  FEISHU_TIMEOUT_MS: '5000',
+  FEISHU_RATE_PER_SECOND: '5',
+  FEISHU_RATE_PER_MINUTE: '100',
+  WEBHOOK_ALLOWED_HOSTS: 'open.feishu.cn,open.larksuite.com,www.feishu.cn,feishu.cn',
+  WEBHOOK_ALLOW_LOOPBACK: 'false',
+};
+
+/** Values for local use only: never applied when NODE_ENV=production. */
+const developmentDefaults: Record<string, string> = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/dueflow',
+  JWT_SECRET: 'dev-only-jwt-secret-change-me-0123456789',
+  SERVICE_TOKEN: 'dev-only-service-token-0123456789',
+  ADMIN_USER: 'admin',
+  ADMIN_PASSWORD: 'dev-only-admin-password',
+  SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'),
+  PUBLIC_BASE_URL: 'http://localhost:3000',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const input: Record<string, string | undefined> = { ...defaults, ...(production ? {} : developmentDefaults) };
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const missing = input[name] === undefined;
+      return missing ? `${name}: required${production ? ' in production' : ''}` : `${name}: ${issue.message}`;
+    });
+    throw new ConfigError([...new Set(problems)]);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,42 @@
+/**
+ * The process context: config, logger, database, queues and metrics, built once by main.ts
+ * (or by a test, against its own database and queue prefix) and passed down explicitly.
+ */
+import type { Connection } from 'mongoose';
+import type { Redis } from 'ioredis';
+import type { Config } from './config';
+import type { Logger } from './logger';
+import { connectMongo } from './db/connection';
+import { createModels, initModels, Models } from './db/models';
+import { createMetrics, Metrics } from './metrics';
+import { createRedis, waitForReady } from '../queues/connection';
+import { closeQueues, createQueues, Queues } from '../queues';
+
+export interface AppContext {
+  config: Config;
+  logger: Logger;
+  mongo: Connection;
+  models: Models;
+  /** Producer connection: fails fast while Redis is away. */
+  redis: Redis;
+  queues: Queues;
+  metrics: Metrics;
+}
+
+export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
+  const mongo = await connectMongo(config);
+  const models = createModels(mongo);
+  await initModels(models);
+  const redis = createRedis(config, 'producer');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis producer connection error'));
+  await waitForReady(redis);
+  const queues = createQueues(redis, config.QUEUE_PREFIX);
+  const metrics = createMetrics(queues);
+  return { config, logger, mongo, models, redis, queues, metrics };
+}
+
+export async function closeContext(ctx: AppContext): Promise<void> {
+  await closeQueues(ctx.queues).catch(() => undefined);
+  ctx.redis.disconnect();
+  await ctx.mongo.close().catch(() => undefined);
+}

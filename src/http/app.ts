@@ -1,0 +1,53 @@
+/** The Express app: health, metrics, API routes, OpenAPI + docs, Bull Board. */
+import { randomUUID } from 'node:crypto';
+import express, { Express, Router } from 'express';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import type { AppContext } from '../context';
+import { createDashboardRouter, dashboardPath } from '../../dashboard';
+import { adminAuth, serviceAuth, userAuth } from './auth';
+import { errorHandler, HttpError } from './errors';
+import { buildOpenApiDocument } from './openapi';
+import { mountRoute, RouteDef } from './route';
+import { healthRoutes } from './routes/health';
+
+/** Every documented route of the API. */
+export function allRoutes(ctx: AppContext): RouteDef[] {
+  return [...healthRoutes(ctx)];
+}
+
+export function createApp(ctx: AppContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 1); // one proxy hop: Heroku's router
+
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
+    }),
+  );
+
+  const routes = allRoutes(ctx);
+  const openapi = buildOpenApiDocument(routes, ctx.config.PUBLIC_BASE_URL);
+  app.get('/openapi.json', (_req, res) => { res.json(openapi); });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'dueflow API' }));
+
+  app.use(dashboardPath, adminAuth(ctx.config), createDashboardRouter(ctx.queues));
+
+  const api = Router();
+  api.use(express.json({ limit: ctx.config.BODY_LIMIT }));
+  const guards = { none: (_req: unknown, _res: unknown, next: () => void) => next(), user: userAuth(ctx.config), service: serviceAuth(ctx.config) };
+  for (const route of routes) mountRoute(api, route, guards);
+  app.use(api);
+
+  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * What each mode starts: `api` the HTTP server, `worker` the processors and job schedulers,
+ * `all` both. `stop()` is the graceful shutdown: no new requests or jobs, active jobs finish
+ * (or are handed back to the queue when time runs out), connections closed.
+ */
+import http from 'node:http';
+import type { Worker } from 'bullmq';
+import type { AppContext } from './context';
+import { closeContext } from './context';
+import { createApp } from './http/app';
+import { startWorkers } from '../processors';
+
+export interface Running {
+  /** The HTTP port, in api and all modes. */
+  port?: number;
+  workers: Worker[];
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve((server.address() as { port: number }).port));
+  });
+}
+
+function timeout(ms: number): Promise<'timeout'> {
+  return new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+}
+
+export async function startDueflow(ctx: AppContext, mode: AppContext['config']['DUEFLOW_MODE']): Promise<Running> {
+  const { config, logger } = ctx;
+  let server: http.Server | undefined;
+  let port: number | undefined;
+  let workers: Worker[] = [];
+
+  if (mode === 'worker' || mode === 'all') {
+    workers = await startWorkers(ctx);
+  }
+  if (mode === 'api' || mode === 'all') {
+    server = http.createServer(createApp(ctx));
+    port = await listen(server, config.PORT);
+  }
+  logger.info({ mode, port, workers: workers.map((w) => w.name) }, 'dueflow started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    const started = Date.now();
+    logger.info('shutting down: no new requests or jobs');
+    const httpClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+
+    const workersClosed = Promise.all(workers.map((w) => w.close()));
+    if ((await Promise.race([workersClosed, timeout(config.SHUTDOWN_TIMEOUT_MS)])) === 'timeout') {
+      // Out of time: force-close; BullMQ's stall check hands the unfinished jobs to another worker.
+      logger.warn('active jobs did not finish in time; handing them back to the queue');
+      await Promise.all(workers.map((w) => w.close(true)));
+    }
+    server?.closeAllConnections();
+    await httpClosed;
+    await closeContext(ctx);
+    logger.info({ ms: Date.now() - started }, 'shut down');
+  })());
+
+  return { port, workers, stop };
+}
