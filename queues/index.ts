@@ -8,8 +8,12 @@ export type { QueueName };
 
 export type Queues = Record<QueueName, Queue>;
 
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const entries = allQueueNames.map((name) => [name, new Queue(name, { connection, prefix })] as const);
+export function createQueues(connection: Redis, prefix: string, onError: (err: Error, queue: string) => void): Queues {
+  const entries = allQueueNames.map((name) => {
+    const queue = new Queue(name, { connection, prefix });
+    queue.on('error', (err) => onError(err, name));
+    return [name, queue] as const;
+  });
   return Object.fromEntries(entries) as Queues;
 }
 

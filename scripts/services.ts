@@ -19,7 +19,14 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-const root = path.resolve(__dirname, '..');
+/** The project's root, whether this file runs from scripts/ (tsx, jest) or dist/scripts/ (built). */
+export function projectRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') dir = path.dirname(dir);
+  return dir;
+}
+
+const root = projectRoot();
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

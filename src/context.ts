@@ -30,7 +30,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const redis = createRedis(config, 'producer');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis producer connection error'));
   await waitForReady(redis);
-  const queues = createQueues(redis, config.QUEUE_PREFIX);
+  const queues = createQueues(redis, config.QUEUE_PREFIX, (err, queue) => logger.warn({ err: err.message, queue }, 'queue error'));
   const metrics = createMetrics(queues);
   return { config, logger, mongo, models, redis, queues, metrics };
 }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command for a fresh machine: installs what is needed, builds, and runs the whole suite
+# against real Redis and a real MongoDB-compatible server (FerretDB unless MONGODB_URI is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npm run build
+npx jest "$@"

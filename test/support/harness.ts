@@ -1,0 +1,39 @@
+/** A whole dueflow in the test process, against the real services, torn down without a trace. */
+import type { Config } from '../../src/config';
+import { AppContext, closeContext, createContext } from '../../src/context';
+import { createLogger } from '../../src/logger';
+import { Running, startDueflow } from '../../src/runtime';
+import { testConfig } from './env';
+
+export interface TestDueflow {
+  ctx: AppContext;
+  config: Config;
+  running: Running;
+  baseUrl: string;
+  /** Logs written, as parsed JSON lines (for checking that no secret is logged). */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', overrides: Record<string, string> = {}): Promise<TestDueflow> {
+  const config = testConfig({ LOG_LEVEL: 'info', ...overrides });
+  const logs: string[] = [];
+  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => { logs.push(line); } });
+  const ctx = await createContext(config, logger);
+  const running = await startDueflow(ctx, mode);
+  const baseUrl = `http://127.0.0.1:${running.port}`;
+  let stopped = false;
+  return {
+    ctx, config, running, baseUrl, logs,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      // Clean up through fresh handles: stop() closes the context's own connections.
+      const cleanup = await createContext(config, createLogger('silent'));
+      await running.stop();
+      await Promise.all(Object.values(cleanup.queues).map((q) => q.obliterate({ force: true })));
+      await cleanup.mongo.dropDatabase();
+      await closeContext(cleanup);
+    },
+  };
+}
