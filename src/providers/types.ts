@@ -1,0 +1,68 @@
+/** The provider contract: a provider turns one delivery into one outcome and never throws for HTTP trouble. */
+
+export interface NotificationMessage {
+  title: string;
+  summary: string;
+  actionText?: string;
+  actionUrl?: string;
+}
+
+/** What is being delivered. */
+export interface Delivery {
+  notificationId: string;
+  userId: string;
+  triggerType: string;
+  target: { type: string; id: string };
+  message: NotificationMessage;
+  traceId?: string;
+  triggerId?: string;
+  previewId?: string;
+}
+
+export type OutcomeKind = 'sent' | 'temporary' | 'permanent';
+
+export interface ProviderOutcome {
+  kind: OutcomeKind;
+  /** 'ok' | 'provider_rate_limited' | 'provider_5xx' | 'provider_timeout' | 'network_error' | 'provider_auth_failed' | 'payload_invalid' | 'invalid_url' | 'feishu_<code>' */
+  code: string;
+  /** true for Feishu 11232 and HTTP 429: the caller slows the webhook down without spending an attempt. */
+  rateLimited: boolean;
+  httpStatus?: number;
+  /** Feishu's JSON code, when there was one. */
+  providerCode?: number;
+  /** Human-readable, never contains a secret. */
+  detail?: string;
+  providerMessageId?: string;
+  durationMs: number;
+  /** With secrets removed: URL token part masked, sign removed, bearer never included. */
+  request: { url: string; body: unknown };
+  response?: { status: number; body: unknown };
+}
+
+/** Custom group bot webhook (open-apis/bot/v2/hook/<token>). */
+export interface FeishuBotChannel {
+  kind: 'feishu_bot';
+  webhookUrl: string;
+  signingSecret?: string;
+  format: 'card' | 'post' | 'text';
+  keyword?: string;
+}
+
+/** Feishu Flow trigger webhook (flow/api/trigger-webhook/<id>). */
+export interface FeishuFlowChannel {
+  kind: 'feishu';
+  webhookUrl: string;
+  authType: 'none' | 'bearer';
+  bearerToken?: string;
+}
+
+/** Secrets already decrypted. A new provider adds its channel type here. */
+export type ChannelConfig = FeishuBotChannel | FeishuFlowChannel;
+
+export interface Provider<C extends ChannelConfig = ChannelConfig> {
+  kind: C['kind'];
+  send(channel: C, delivery: Delivery): Promise<ProviderOutcome>;
+}
+
+/** The classification part of an outcome: what a pure response classifier returns. */
+export type Classification = Pick<ProviderOutcome, 'kind' | 'code' | 'rateLimited' | 'httpStatus' | 'providerCode' | 'detail'>;
