@@ -9,6 +9,8 @@ import type { Logger } from './logger';
 import { connectMongo } from './db/connection';
 import { createModels, initModels, Models } from './db/models';
 import { createMetrics, Metrics } from './metrics';
+import { createSecretBox, SecretBox } from './secrets';
+import { createProviders, Providers } from './providers';
 import { createRedis, waitForReady } from '../queues/connection';
 import { closeQueues, createQueues, Queues } from '../queues';
 
@@ -21,6 +23,9 @@ export interface AppContext {
   redis: Redis;
   queues: Queues;
   metrics: Metrics;
+  secrets: SecretBox;
+  /** Feishu providers with the configured timeout. */
+  providers: Providers;
 }
 
 export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
@@ -32,7 +37,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   await waitForReady(redis);
   const queues = createQueues(redis, config.QUEUE_PREFIX, (err, queue) => logger.warn({ err: err.message, queue }, 'queue error'));
   const metrics = createMetrics(queues);
-  return { config, logger, mongo, models, redis, queues, metrics };
+  return { config, logger, mongo, models, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers: createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS }) };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

@@ -507,8 +507,8 @@ describe('masking', () => {
 
 describe('registry', () => {
   it('finds the provider by channel kind and dispatches', async () => {
-    expect(providerFor('feishu_bot')).toBe(feishuBotProvider);
-    expect(providerFor('feishu')).toBe(feishuFlowProvider);
+    expect(providerFor('feishu_bot').kind).toBe('feishu_bot');
+    expect(providerFor('feishu').kind).toBe('feishu');
     const t = token();
     server.registerBot(t);
     expect((await sendToChannel(bot(t, { format: 'text' }), delivery())).kind).toBe('sent');

@@ -1,13 +1,22 @@
 /** Every MongoDB model, registered on one connection (tests build their own). */
 import type { Connection } from 'mongoose';
+import { idempotencyKeyModel } from './idempotencyKey';
+import { notificationChannelModel } from './notificationChannel';
+import { notificationRecordModel } from './notificationRecord';
+import { userSettingsModel } from './userSettings';
 
 export type Models = ReturnType<typeof createModels>;
 
-export function createModels(_conn: Connection) {
-  return {};
+export function createModels(conn: Connection) {
+  return {
+    notificationRecords: notificationRecordModel(conn),
+    notificationChannels: notificationChannelModel(conn),
+    userSettings: userSettingsModel(conn),
+    idempotencyKeys: idempotencyKeyModel(conn),
+  };
 }
 
 /** Builds indexes (unique ones are what dedupes) before anything writes. */
 export async function initModels(models: Models): Promise<void> {
-  await Promise.all(Object.values(models).map((m: any) => m.init()));
+  await Promise.all(Object.values(models).map((m) => m.init()));
 }

@@ -10,10 +10,13 @@ import { errorHandler, HttpError } from './errors';
 import { buildOpenApiDocument } from './openapi';
 import { mountRoute, RouteDef } from './route';
 import { healthRoutes } from './routes/health';
+import { notificationRoutes } from './routes/notifications';
+import { channelRoutes } from './routes/channels';
+import { settingsRoutes } from './routes/settings';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx)];
+  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx)];
 }
 
 export function createApp(ctx: AppContext): Express {

@@ -1,30 +1,37 @@
 /** The provider registry. A new provider = its channel type in types.ts' ChannelConfig + one file + one line below. */
-import { feishuBotProvider } from './feishuBot';
-import { feishuFlowProvider } from './feishuFlow';
+import { createFeishuBotProvider } from './feishuBot';
+import { createFeishuFlowProvider } from './feishuFlow';
 import type { ChannelConfig, Delivery, Provider, ProviderOutcome } from './types';
 
 export type ProviderKind = ChannelConfig['kind'];
 type ProviderFor<K extends ProviderKind> = Provider<Extract<ChannelConfig, { kind: K }>>;
 
 /** Mapped over ChannelConfig, so a channel kind without a provider is a compile error. */
-export const providers: { [K in ProviderKind]: ProviderFor<K> } = {
-  feishu_bot: feishuBotProvider,
-  feishu: feishuFlowProvider,
-};
+export type Providers = { [K in ProviderKind]: ProviderFor<K> };
+
+export function createProviders(options: { timeoutMs?: number } = {}): Providers {
+  return {
+    feishu_bot: createFeishuBotProvider(options),
+    feishu: createFeishuFlowProvider(options),
+  };
+}
+
+/** Providers with the default 5 s timeout; the process context builds its own from config. */
+export const providers = createProviders();
 
 export function isProviderKind(kind: string): kind is ProviderKind {
   return Object.prototype.hasOwnProperty.call(providers, kind);
 }
 
-export function providerFor<K extends ProviderKind>(kind: K): ProviderFor<K> {
-  const provider = providers[kind];
+export function providerFor<K extends ProviderKind>(kind: K, registry: Providers = providers): ProviderFor<K> {
+  const provider = registry[kind];
   if (!provider) throw new Error(`no provider for channel kind "${String(kind)}"`);
   return provider;
 }
 
 /** Sends through the provider matching the channel's kind (the kind check lives here, once). */
-export function sendToChannel(channel: ChannelConfig, delivery: Delivery): Promise<ProviderOutcome> {
-  return (providerFor(channel.kind) as Provider<ChannelConfig>).send(channel, delivery);
+export function sendToChannel(channel: ChannelConfig, delivery: Delivery, registry: Providers = providers): Promise<ProviderOutcome> {
+  return (providerFor(channel.kind, registry) as Provider<ChannelConfig>).send(channel, delivery);
 }
 
 export type * from './types';

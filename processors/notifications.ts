@@ -1,0 +1,67 @@
+/**
+ * The notifications worker: validates the job payload and turns deliverNotification's step
+ * into BullMQ's language (return, delay without an attempt, retry with backoff, fail for good).
+ */
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { AppContext } from '../src/context';
+import { deliverNotification, DeliveryDeps } from '../src/notifications/deliver';
+import { backoffType } from '../src/notifications/enqueue';
+import { retryDelayMs } from '../src/notifications/backoff';
+import { deliveryJobSchema } from '../src/notifications/schemas';
+import { markDead } from '../src/notifications/transitions';
+import { createWebhookRateLimiter } from '../src/notifications/webhookRateLimiter';
+import { createRedis } from '../queues/connection';
+import { queueNames } from '../queues/names';
+
+/** A temporary failure whose delay deliverNotification already chose (and wrote on the record). */
+class RetryLater extends Error {
+  constructor(readonly delayMs: number, message: string) {
+    super(message);
+    this.name = 'RetryLater';
+  }
+}
+
+export function createNotificationWorker(ctx: AppContext, deps: Partial<DeliveryDeps> = {}): Worker {
+  const { config, logger } = ctx;
+  const limiter = deps.limiter ?? createWebhookRateLimiter(ctx.redis, { prefix: config.QUEUE_PREFIX, perSecond: config.FEISHU_RATE_PER_SECOND, perMinute: config.FEISHU_RATE_PER_MINUTE });
+
+  const process = async (job: Job, token?: string) => {
+    const payload = deliveryJobSchema.safeParse(job.data);
+    if (!payload.success) {
+      const detail = `invalid job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`;
+      const recordId = typeof job.data?.recordId === 'string' && /^[0-9a-f]{24}$/.test(job.data.recordId) ? job.data.recordId : undefined;
+      if (recordId) await markDead(ctx.models.notificationRecords, recordId, new Date(), 'payload_invalid', detail);
+      throw new UnrecoverableError(detail);
+    }
+    const step = await deliverNotification(ctx, payload.data.recordId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, { ...deps, limiter });
+    switch (step.kind) {
+      case 'done':
+        return { status: step.status };
+      case 'delay':
+        await job.moveToDelayed(step.until.getTime(), token);
+        throw new DelayedError(step.reason);
+      case 'retry':
+        throw new RetryLater(step.delayMs, `${step.code}: ${step.detail}`);
+      case 'dead':
+        throw new UnrecoverableError(`${step.code}: ${step.detail}`);
+    }
+  };
+
+  const worker = new Worker(queueNames.notifications, process, {
+    connection: createRedis(config, 'worker'),
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    settings: {
+      backoffStrategy: (attemptsMade, type, err) => {
+        if (err instanceof RetryLater) return err.delayMs;
+        if (type === backoffType) return retryDelayMs(attemptsMade, config.NOTIFY_BACKOFF_MS, config.NOTIFY_BACKOFF_MAX_MS);
+        return 0;
+      },
+    },
+  });
+  worker.on('error', (err) => logger.warn({ err: err.message, queue: queueNames.notifications }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && !(err instanceof DelayedError)) logger.info({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'notification job failed');
+  });
+  return worker;
+}

@@ -1,0 +1,168 @@
+/**
+ * A user's notification channels: one document per (user, kind), secrets sealed at rest.
+ * Everything here is callable without Express; routes and the delivery processor share it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AppContext } from '../context';
+import type { NotificationChannelDoc } from '../db/notificationChannel';
+import type { ChannelKind } from '../db/notificationRecord';
+import { maskWebhookUrl, sendToChannel } from '../providers';
+import type { ChannelConfig, Delivery } from '../providers/types';
+import { normalizeWebhookUrl, type ChannelBody, type ChannelTestResult, type ChannelView } from './schemas';
+
+export type { ChannelKind };
+
+type StoredChannel = NotificationChannelDoc & { _id: unknown };
+
+/** Preference when the caller names no channel: the bot posts straight into a chat, the Flow needs a flow built around it. */
+const preference: ChannelKind[] = ['feishu_bot', 'feishu'];
+
+/** The user's channel of that kind, secrets opened; null when there is none. */
+export async function loadChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, kind: ChannelKind): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
+  const doc = await ctx.models.notificationChannels.findOne({ userId, channel: kind }).lean<StoredChannel>();
+  if (!doc) return null;
+  return { enabled: doc.enabled, config: openConfig(ctx, doc) };
+}
+
+/** The channel a notification goes to when the caller names none: the enabled one (feishu_bot first when both are enabled); else the first configured; else 'feishu_bot'. */
+export async function defaultChannelKind(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelKind> {
+  const docs = await ctx.models.notificationChannels.find({ userId }, { channel: 1, enabled: 1 }).lean<Array<{ channel: ChannelKind; enabled: boolean }>>();
+  const ranked = [...docs].sort((a, b) => preference.indexOf(a.channel) - preference.indexOf(b.channel));
+  return ranked.find((d) => d.enabled)?.channel ?? ranked[0]?.channel ?? preference[0];
+}
+
+export async function listChannels(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelView[]> {
+  const docs = await ctx.models.notificationChannels.find({ userId }).lean<StoredChannel[]>();
+  return docs.sort((a, b) => preference.indexOf(a.channel) - preference.indexOf(b.channel)).map(toChannelView);
+}
+
+export async function getChannel(ctx: Pick<AppContext, 'models'>, userId: string, kind: ChannelKind): Promise<ChannelView | null> {
+  const doc = await ctx.models.notificationChannels.findOne({ userId, channel: kind }).lean<StoredChannel>();
+  return doc ? toChannelView(doc) : null;
+}
+
+export type SaveChannelResult = { ok: true; channel: ChannelView } | { ok: false; field: string; message: string };
+
+/**
+ * Replaces (or creates) the user's channel of that kind. A secret left out of the body is kept
+ * (the API never shows secrets, so a client cannot send them back); signingSecret null removes it.
+ * The test result is cleared: it described the configuration being replaced.
+ */
+export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
+  const url = normalizeWebhookUrl(input.body.webhookUrl);
+  const set: Record<string, unknown> = { enabled: input.body.enabled, webhookUrlSealed: ctx.secrets.seal(url), webhookUrlMasked: maskWebhookUrl(url) };
+  const unset: Record<string, ''> = { lastTest: '' };
+  let keepsStoredBearer = false;
+
+  if (input.channel === 'feishu') {
+    const { authType, bearerToken } = input.body;
+    set.authType = authType;
+    if (authType === 'none') unset.bearerTokenSealed = '';
+    else if (bearerToken !== undefined) set.bearerTokenSealed = ctx.secrets.seal(bearerToken);
+    else keepsStoredBearer = true;
+  } else {
+    const { signingSecret, format, keyword } = input.body;
+    set.format = format;
+    if (keyword) set.keyword = keyword;
+    else unset.keyword = '';
+    if (signingSecret) set.signingSecretSealed = ctx.secrets.seal(signingSecret);
+    else if (signingSecret === null) unset.signingSecretSealed = '';
+  }
+
+  const Channels = ctx.models.notificationChannels;
+  const key = { userId, channel: input.channel };
+  const update = { $set: set, $unset: unset };
+  if (keepsStoredBearer) {
+    // Guarded: the token must still be there when the update lands, not only when we looked.
+    const doc = await Channels.findOneAndUpdate({ ...key, bearerTokenSealed: { $exists: true } }, update, { returnDocument: 'after' }).lean<StoredChannel>();
+    if (!doc) return { ok: false, field: 'bearerToken', message: 'required when authType is bearer (no token is stored for this channel yet)' };
+    return { ok: true, channel: toChannelView(doc) };
+  }
+  const doc = await upsert(() => Channels.findOneAndUpdate(key, update, { upsert: true, returnDocument: 'after' }).lean<StoredChannel>());
+  return { ok: true, channel: toChannelView(doc!) };
+}
+
+/** Two first PUTs at once: one insert wins the unique index, the other retries as an update. */
+async function upsert<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 11000) throw err;
+    return run();
+  }
+}
+
+export async function deleteChannel(ctx: Pick<AppContext, 'models'>, userId: string, kind: ChannelKind): Promise<boolean> {
+  const { deletedCount } = await ctx.models.notificationChannels.deleteOne({ userId, channel: kind });
+  return deletedCount > 0;
+}
+
+export const TEST_MESSAGE = {
+  title: 'dueflow test message',
+  summary: 'If you can read this, dueflow can reach you through this channel.',
+} as const;
+
+export type TestChannelOutcome = { kind: 'missing' } | { kind: 'disabled' } | { kind: 'tested'; result: ChannelTestResult };
+
+/** Sends the fixed test message through the channel's provider and records the result on the channel (no notification record). */
+export async function testChannel(
+  ctx: Pick<AppContext, 'models' | 'secrets' | 'providers' | 'logger'>,
+  userId: string,
+  kind: ChannelKind,
+  now: () => Date = () => new Date(),
+): Promise<TestChannelOutcome> {
+  const Channels = ctx.models.notificationChannels;
+  const doc = await Channels.findOne({ userId, channel: kind }).lean<StoredChannel>();
+  if (!doc) return { kind: 'missing' };
+  if (!doc.enabled) return { kind: 'disabled' };
+
+  const delivery: Delivery = {
+    notificationId: `channel-test-${randomUUID()}`,
+    userId,
+    triggerType: 'channel_test',
+    target: { type: 'channel', id: kind },
+    message: { ...TEST_MESSAGE },
+  };
+  const outcome = await sendToChannel(openConfig(ctx, doc), delivery, ctx.providers);
+  const ok = outcome.kind === 'sent';
+  const lastTest = { status: ok ? 'ok' : 'failed', errorCode: ok ? undefined : outcome.code, error: ok ? undefined : outcome.detail, at: now() };
+  // Guarded on the sealed URL (re-sealed by every PUT): a result never lands on a configuration it did not test.
+  await Channels.updateOne({ _id: doc._id, webhookUrlSealed: doc.webhookUrlSealed }, { $set: { lastTest } }, { timestamps: false });
+  ctx.logger.info({ userId, channel: kind, ok, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs }, 'channel test message');
+
+  const result: ChannelTestResult = { ok, code: outcome.code };
+  if (outcome.httpStatus !== undefined) result.httpStatus = outcome.httpStatus;
+  if (outcome.detail !== undefined) result.detail = outcome.detail;
+  return { kind: 'tested', result };
+}
+
+function openConfig(ctx: Pick<AppContext, 'secrets'>, doc: StoredChannel): ChannelConfig {
+  const webhookUrl = ctx.secrets.open(doc.webhookUrlSealed);
+  if (doc.channel === 'feishu') {
+    const bearerToken = doc.bearerTokenSealed ? ctx.secrets.open(doc.bearerTokenSealed) : undefined;
+    return { kind: 'feishu', webhookUrl, authType: doc.authType ?? 'none', ...(bearerToken ? { bearerToken } : {}) };
+  }
+  const signingSecret = doc.signingSecretSealed ? ctx.secrets.open(doc.signingSecretSealed) : undefined;
+  return {
+    kind: 'feishu_bot',
+    webhookUrl,
+    format: doc.format ?? 'card',
+    ...(signingSecret ? { signingSecret } : {}),
+    ...(doc.keyword ? { keyword: doc.keyword } : {}),
+  };
+}
+
+function iso(d: Date | string | null | undefined): string {
+  return new Date(d ?? 0).toISOString();
+}
+
+export function toChannelView(doc: StoredChannel): ChannelView {
+  const lastTest = doc.lastTest?.status
+    ? { status: doc.lastTest.status, errorCode: doc.lastTest.errorCode ?? null, error: doc.lastTest.error ?? null, at: iso(doc.lastTest.at) }
+    : null;
+  const common = { enabled: doc.enabled, webhookUrl: doc.webhookUrlMasked, lastTest, createdAt: iso(doc.createdAt), updatedAt: iso(doc.updatedAt) };
+  if (doc.channel === 'feishu') {
+    return { channel: 'feishu', ...common, authType: doc.authType ?? 'none', hasBearerToken: Boolean(doc.bearerTokenSealed) };
+  }
+  return { channel: 'feishu_bot', ...common, hasSigningSecret: Boolean(doc.signingSecretSealed), format: doc.format ?? 'card', keyword: doc.keyword ?? null };
+}

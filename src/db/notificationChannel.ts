@@ -1,0 +1,38 @@
+/**
+ * notification_channels: where one user's messages go, one document per (user, channel kind).
+ * Secrets (the webhook URL, whose last segment is the token; bearer tokens; signing secrets) are
+ * stored sealed with SECRETS_KEY; only a mask is kept in the clear.
+ */
+import { Connection, InferSchemaType, Schema } from 'mongoose';
+import { channelKinds } from './notificationRecord';
+
+const channelSchema = new Schema(
+  {
+    userId: { type: String, required: true },
+    channel: { type: String, enum: channelKinds, required: true },
+    enabled: { type: Boolean, required: true },
+    webhookUrlSealed: { type: String, required: true },
+    webhookUrlMasked: { type: String, required: true },
+    /** feishu (Flow webhook) only */
+    authType: { type: String, enum: ['none', 'bearer'] },
+    bearerTokenSealed: String,
+    /** feishu_bot only */
+    signingSecretSealed: String,
+    format: { type: String, enum: ['card', 'post', 'text'] },
+    keyword: String,
+    lastTest: {
+      status: { type: String, enum: ['ok', 'failed'] },
+      errorCode: String,
+      error: String,
+      at: Date,
+    },
+  },
+  { collection: 'notification_channels', timestamps: true },
+);
+channelSchema.index({ userId: 1, channel: 1 }, { unique: true });
+
+export type NotificationChannelDoc = InferSchemaType<typeof channelSchema>;
+
+export function notificationChannelModel(conn: Connection) {
+  return conn.model('NotificationChannel', channelSchema);
+}

@@ -1,0 +1,78 @@
+/**
+ * notification_records: one per (channel, dedupeKey). The unique index on that pair, not memory,
+ * is the dedupe; every delivery attempt is appended to `history`.
+ */
+import { Connection, InferSchemaType, Schema } from 'mongoose';
+
+export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed', 'dead'] as const;
+export type RecordStatus = (typeof recordStatuses)[number];
+export const channelKinds = ['feishu', 'feishu_bot'] as const;
+export type ChannelKind = (typeof channelKinds)[number];
+
+const historyEntry = new Schema(
+  {
+    at: { type: Date, required: true },
+    /** requested | attempt | deferred | rate_limited | skipped | replay | dead | repaired */
+    event: { type: String, required: true },
+    attempt: Number,
+    /** For attempts: sent | temporary | permanent */
+    outcome: String,
+    code: String,
+    httpStatus: Number,
+    providerCode: Number,
+    durationMs: Number,
+    detail: String,
+    until: Date,
+  },
+  { _id: false },
+);
+
+const recordSchema = new Schema(
+  {
+    userId: { type: String, required: true },
+    channel: { type: String, enum: channelKinds, required: true },
+    dedupeKey: { type: String, required: true },
+    triggerType: { type: String, required: true },
+    target: { type: new Schema({ type: { type: String, required: true }, id: { type: String, required: true } }, { _id: false }), required: true },
+    triggerId: String,
+    previewId: String,
+    message: {
+      type: new Schema({ title: { type: String, required: true }, summary: { type: String, required: true }, actionText: String, actionUrl: String }, { _id: false }),
+      required: true,
+    },
+    traceId: String,
+    status: { type: String, enum: recordStatuses, required: true, default: 'pending' },
+    /** Why a record is skipped or dead: recipient_missing, user_opted_out, attempts_exhausted, a provider code... */
+    statusReason: String,
+    attemptCount: { type: Number, required: true, default: 0 },
+    maxAttempts: { type: Number, required: true },
+    nextRetryAt: Date,
+    deferredUntil: Date,
+    /** When the current `sending` began: a lease, so a crashed sender's record can be taken over. */
+    sendingSince: Date,
+    lastErrorCode: String,
+    lastError: String,
+    providerMessageId: String,
+    /**
+     * The last request and response, with secrets removed, for audit. Kept as JSON text: Feishu's
+     * bodies hold nested arrays (post content) that FerretDB v1 cannot store as documents.
+     */
+    providerRequest: String,
+    providerResponse: String,
+    sentAt: Date,
+    history: { type: [historyEntry], default: [] },
+  },
+  { collection: 'notification_records', timestamps: true, minimize: false },
+);
+
+recordSchema.index({ channel: 1, dedupeKey: 1 }, { unique: true });
+recordSchema.index({ userId: 1, _id: -1 });
+recordSchema.index({ userId: 1, status: 1, _id: -1 });
+recordSchema.index({ status: 1, updatedAt: 1 });
+
+export type NotificationRecord = InferSchemaType<typeof recordSchema> & { _id: import('mongoose').Types.ObjectId };
+export type HistoryEntry = InferSchemaType<typeof historyEntry>;
+
+export function notificationRecordModel(conn: Connection) {
+  return conn.model('NotificationRecord', recordSchema);
+}

@@ -1,0 +1,136 @@
+/**
+ * deliverNotification: one run of a delivery job. Reloads the record, decides, sends at most
+ * once, and says what the queue should do next. It never talks BullMQ: processors/ translates.
+ *
+ * Safe to run twice: a record that is sent, skipped or being sent by someone else is left alone.
+ * The one duplicate it cannot rule out: a process dying after Feishu accepted a message and
+ * before the record says `sent`; the record's lease then lets another worker send it again.
+ */
+import type { AppContext } from '../context';
+import { loadChannel } from '../channels/store';
+import { quietHoursEnd } from '../settings/quietHours';
+import { loadUserSettings } from '../settings/store';
+import { sendToChannel } from '../providers';
+import type { ProviderOutcome } from '../providers/types';
+import { retryDelayMs } from './backoff';
+import type { WebhookRateLimiter } from './webhookRateLimiter';
+import * as t from './transitions';
+
+export type DeliveryStep =
+  /** Nothing more to do: the record is final (or someone else is on it). */
+  | { kind: 'done'; status: string }
+  /** Run again at `until` without spending an attempt (quiet hours, rate limit). */
+  | { kind: 'delay'; until: Date; reason: string }
+  /** Temporary failure: retry after `delayMs` (BullMQ backoff). */
+  | { kind: 'retry'; delayMs: number; code: string; detail: string }
+  /** Permanent failure or attempts exhausted: the job fails for good. */
+  | { kind: 'dead'; code: string; detail: string };
+
+export interface JobAttempt {
+  /** Attempts BullMQ already counted as failed. */
+  attemptsMade: number;
+  /** Attempts BullMQ allows in all. */
+  attempts: number;
+}
+
+export interface DeliveryDeps {
+  limiter: WebhookRateLimiter;
+  /** Longest a processor waits in place for a rate-limit slot before it hands the job back delayed. */
+  maxInlineWaitMs?: number;
+  now?: () => Date;
+}
+
+type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers'>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
+  const Records = ctx.models.notificationRecords;
+  const now = deps.now ?? (() => new Date());
+  const record = await Records.findById(recordId);
+  if (!record) return { kind: 'dead', code: 'record_missing', detail: `no notification record ${recordId}` };
+  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
+
+  if (record.status === 'sent' || record.status === 'skipped') return { kind: 'done', status: record.status };
+  // The job of a dead record only runs again when an operator retries it (Bull Board): a replay.
+  const replay = record.status === 'dead';
+  if (record.status === 'sending' && record.sendingSince && record.sendingSince.getTime() > now().getTime() - t.sendingLeaseMs) {
+    return { kind: 'delay', until: new Date(record.sendingSince.getTime() + t.sendingLeaseMs), reason: 'another worker is sending' };
+  }
+
+  const settings = await loadUserSettings(ctx, record.userId);
+  if (settings.optOutTriggerTypes.includes(record.triggerType)) return skip(ctx, record, 'user_opted_out', replay);
+  const channel = await loadChannel(ctx, record.userId, record.channel);
+  if (!channel || !channel.enabled || !channel.config.webhookUrl) return skip(ctx, record, 'recipient_missing', replay);
+
+  const quietUntil = replay ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
+  if (quietUntil) {
+    await t.markDeferred(Records, record._id, now(), quietUntil);
+    return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
+  }
+
+  const claimed = await t.claimForSending(Records, record._id, now(), replay);
+  if (!claimed) {
+    const current = await Records.findById(recordId, { status: 1 });
+    return { kind: 'done', status: current?.status ?? 'missing' };
+  }
+
+  // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
+  const slot = await deps.limiter.reserve(channel.config.webhookUrl);
+  if (slot.waitMs > (deps.maxInlineWaitMs ?? 2000)) {
+    await slot.release();
+    const until = new Date(now().getTime() + slot.waitMs);
+    await t.releaseClaim(Records, record._id, now(), until);
+    return { kind: 'delay', until, reason: 'webhook_rate_limit' };
+  }
+  if (slot.waitMs > 0) await sleep(slot.waitMs);
+
+  const outcome = await sendToChannel(channel.config, {
+    notificationId: recordId, userId: record.userId, triggerType: record.triggerType,
+    target: { type: record.target.type, id: record.target.id },
+    message: { title: record.message.title, summary: record.message.summary, actionText: record.message.actionText ?? undefined, actionUrl: record.message.actionUrl ?? undefined },
+    traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, previewId: record.previewId ?? undefined,
+  }, ctx.providers);
+  const attempt = claimed.attemptCount;
+  log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
+  return settle(ctx, claimed, attempt, outcome, job, now());
+}
+
+async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: string, fromDead: boolean): Promise<DeliveryStep> {
+  const updated = await t.markSkipped(ctx.models.notificationRecords, record._id, new Date(), reason, fromDead);
+  if (updated) ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+  return { kind: 'done', status: updated?.status ?? 'skipped' };
+}
+
+async function settle(ctx: Ctx, record: { _id: any; channel: string; createdAt?: Date }, attempt: number, outcome: ProviderOutcome, job: JobAttempt, now: Date): Promise<DeliveryStep> {
+  const Records = ctx.models.notificationRecords;
+  const channel = record.channel;
+  if (outcome.kind !== 'sent') ctx.metrics.providerErrors.inc({ channel, code: outcome.code });
+
+  if (outcome.kind === 'sent') {
+    await t.markSent(Records, record._id, now, attempt, outcome);
+    ctx.metrics.notificationsFinal.inc({ status: 'sent', channel });
+    if (record.createdAt) ctx.metrics.deliveryLatency.observe({ channel }, (now.getTime() - record.createdAt.getTime()) / 1000);
+    return { kind: 'done', status: 'sent' };
+  }
+  if (outcome.rateLimited) {
+    // Feishu says slow down: back off this webhook without spending an attempt.
+    const until = new Date(now.getTime() + 1000 + Math.floor(Math.random() * 1000));
+    await t.markRateLimited(Records, record._id, now, attempt, outcome, until);
+    return { kind: 'delay', until, reason: outcome.code };
+  }
+  const detail = outcome.detail ?? outcome.code;
+  if (outcome.kind === 'permanent') {
+    await t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code);
+    ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
+    return { kind: 'dead', code: outcome.code, detail };
+  }
+  if (job.attemptsMade + 1 >= job.attempts) {
+    await t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted');
+    ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
+    return { kind: 'dead', code: 'attempts_exhausted', detail: `${outcome.code}: ${detail}` };
+  }
+  const delayMs = retryDelayMs(job.attemptsMade + 1, ctx.config.NOTIFY_BACKOFF_MS, ctx.config.NOTIFY_BACKOFF_MAX_MS);
+  await t.markFailed(Records, record._id, now, attempt, outcome, new Date(now.getTime() + delayMs));
+  return { kind: 'retry', delayMs, code: outcome.code, detail };
+}

@@ -1,0 +1,42 @@
+/**
+ * requestNotification: the one way into delivery, for dueflow's own workflows and for other
+ * services (POST /api/v1/notifications). The record is created once per (channel, dedupeKey);
+ * a repeated request returns it and sends nothing again.
+ */
+import type { AppContext } from '../context';
+import { defaultChannelKind } from '../channels/store';
+import { enqueueDelivery } from './enqueue';
+import { NotificationRequest, RequestResult } from './schemas';
+
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
+
+const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+export async function requestNotification(ctx: Ctx, input: NotificationRequest): Promise<RequestResult> {
+  const channel = input.channel ?? (await defaultChannelKind(ctx, input.userId));
+  const Records = ctx.models.notificationRecords;
+  const now = new Date();
+
+  let created = false;
+  let record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
+  if (!record) {
+    try {
+      record = await Records.create({
+        userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
+        target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
+        traceId: input.traceId, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+        history: [{ at: now, event: 'requested' }],
+      });
+      created = true;
+    } catch (err) {
+      // Another request with the same key won the race: the unique index decided, reuse its record.
+      if (!isDuplicateKey(err)) throw err;
+      record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
+      if (!record) throw err;
+    }
+  }
+
+  // A pending record always has a job; adding it again is a no-op thanks to the job id.
+  if (record.status === 'pending' || record.status === 'failed') await enqueueDelivery(ctx, String(record._id));
+  return { id: String(record._id), status: record.status, reused: !created };
+}

@@ -1,0 +1,126 @@
+/**
+ * The record's state machine, one guarded update per transition: the filter names the state it
+ * expects, so when two processors race only one update matches. A null answer means someone
+ * else moved the record first.
+ */
+import type { Types } from 'mongoose';
+import type { AppContext } from '../context';
+import type { ProviderOutcome } from '../providers/types';
+
+type Records = AppContext['models']['notificationRecords'];
+type Id = Types.ObjectId | string;
+
+/** A record stays `sending` at most this long before another processor may take it over (the sender died). */
+export const sendingLeaseMs = 30_000;
+
+const after = { returnDocument: 'after' as const };
+
+/** The provider's request and response (secrets already removed), as stored for audit. */
+function audit(outcome: ProviderOutcome) {
+  return { providerRequest: JSON.stringify(outcome.request), providerResponse: outcome.response === undefined ? undefined : JSON.stringify(outcome.response) };
+}
+
+function attemptEntry(at: Date, attempt: number, outcome: ProviderOutcome) {
+  return {
+    at, event: 'attempt', attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus,
+    providerCode: outcome.providerCode, durationMs: outcome.durationMs, detail: outcome.detail,
+  };
+}
+
+/** pending | failed (| dead, on a replay | sending whose lease ran out) → sending; attemptCount + 1. */
+export function claimForSending(Records: Records, id: Id, now: Date, replay: boolean) {
+  const claimable: object[] = [{ status: { $in: replay ? ['pending', 'failed', 'dead'] : ['pending', 'failed'] } }, { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }];
+  const history = replay ? [{ at: now, event: 'replay', detail: 'replayed by an operator' }] : [];
+  return Records.findOneAndUpdate(
+    { _id: id, $or: claimable },
+    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 }, $push: { history: { $each: history } } },
+    after,
+  );
+}
+
+export function markSent(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending' },
+    {
+      $set: { status: 'sent', sentAt: now, providerMessageId: outcome.providerMessageId, ...audit(outcome) },
+      $unset: { sendingSince: '', lastErrorCode: '', lastError: '', statusReason: '' },
+      $push: { history: attemptEntry(now, attempt, outcome) },
+    },
+    after,
+  );
+}
+
+export function markFailed(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, nextRetryAt: Date) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending' },
+    {
+      $set: { status: 'failed', nextRetryAt, lastErrorCode: outcome.code, lastError: outcome.detail, ...audit(outcome) },
+      $unset: { sendingSince: '' },
+      $push: { history: attemptEntry(now, attempt, outcome) },
+    },
+    after,
+  );
+}
+
+/** sending → dead after a provider outcome (permanent, or the last attempt). */
+export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, reason: string) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending' },
+    {
+      $set: { status: 'dead', statusReason: reason, lastErrorCode: outcome.code, lastError: outcome.detail, ...audit(outcome) },
+      $unset: { sendingSince: '', nextRetryAt: '' },
+      $push: { history: { $each: [attemptEntry(now, attempt, outcome), { at: now, event: 'dead', code: reason }] } },
+    },
+    after,
+  );
+}
+
+/** Any unfinished state → dead without an attempt (e.g. the job's payload is invalid). */
+export function markDead(Records: Records, id: Id, now: Date, reason: string, detail: string) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: { $in: ['pending', 'failed', 'sending'] } },
+    { $set: { status: 'dead', statusReason: reason, lastErrorCode: reason, lastError: detail }, $unset: { sendingSince: '', nextRetryAt: '' }, $push: { history: { at: now, event: 'dead', code: reason, detail } } },
+    after,
+  );
+}
+
+/** pending | failed | dead (replay) → skipped, before any attempt: nobody to send to, or the user opted out. */
+export function markSkipped(Records: Records, id: Id, now: Date, reason: string, fromDead: boolean) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: { $in: fromDead ? ['pending', 'failed', 'dead'] : ['pending', 'failed'] } },
+    { $set: { status: 'skipped', statusReason: reason }, $unset: { nextRetryAt: '', deferredUntil: '' }, $push: { history: { at: now, event: 'skipped', code: reason } } },
+    after,
+  );
+}
+
+/** Quiet hours: the record waits, unchanged otherwise, until `until`. */
+export function markDeferred(Records: Records, id: Id, now: Date, until: Date) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: { $in: ['pending', 'failed'] } },
+    { $set: { deferredUntil: until }, $push: { history: { at: now, event: 'deferred', code: 'quiet_hours', until } } },
+    after,
+  );
+}
+
+/** sending → pending after Feishu said "slow down": the attempt is given back. */
+export function markRateLimited(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, until: Date) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending' },
+    {
+      $set: { status: 'pending', nextRetryAt: until, lastErrorCode: outcome.code, lastError: outcome.detail },
+      $unset: { sendingSince: '' },
+      $inc: { attemptCount: -1 },
+      $push: { history: { ...attemptEntry(now, attempt, outcome), event: 'rate_limited', until } },
+    },
+    after,
+  );
+}
+
+/** sending → pending before any request left: the webhook is busy, the attempt is given back. */
+export function releaseClaim(Records: Records, id: Id, now: Date, until: Date) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending' },
+    { $set: { status: 'pending', nextRetryAt: until }, $unset: { sendingSince: '' }, $inc: { attemptCount: -1 }, $push: { history: { at: now, event: 'rate_limited', code: 'webhook_rate_limit', until } } },
+    after,
+  );
+}

@@ -1,0 +1,49 @@
+/**
+ * Per-user settings: the PUT body (validation + TS type + OpenAPI) and the answer. New settings
+ * (working hours, language...) are added as optional fields with a default, so older clients'
+ * PUTs keep working.
+ */
+import { z } from 'zod';
+
+/** IANA names only (offsets like +08:00 are not time zones: they know nothing of DST). Intl, not supportedValuesOf, which lacks aliases like UTC. */
+export function isTimeZone(name: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(name)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm, 00:00 to 23:59');
+
+export const quietHoursSchema = z
+  .strictObject({ start: clockTime, end: clockTime })
+  .superRefine((q, c) => {
+    if (q.start === q.end) c.addIssue({ code: 'custom', path: ['end'], message: 'must differ from start (send quietHours: null for no quiet hours)' });
+  })
+  .meta({ description: 'Local times in timeZone; may cross midnight (22:00 to 07:00). Messages wait until the end.' });
+
+export const userSettingsBody = z.strictObject({
+  timeZone: z
+    .string()
+    .max(64)
+    // Stored as given: Node's ICU would "canonicalise" Asia/Kolkata back to Asia/Calcutta.
+    .refine(isTimeZone, 'must be an IANA time zone name, like Asia/Shanghai or America/New_York')
+    .meta({ description: 'IANA time zone name; quiet hours are read on this clock', example: 'Asia/Shanghai' }),
+  quietHours: quietHoursSchema.nullable().optional().meta({ description: 'null or absent: no quiet hours' }),
+  optOutTriggerTypes: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a trigger type, like important_urgent_task'))
+    .max(50)
+    .default([])
+    .transform((types) => [...new Set(types)])
+    .meta({ description: 'Trigger types the user does not want to hear about' }),
+});
+export type UserSettingsBody = z.output<typeof userSettingsBody>;
+
+export const userSettingsView = z.object({
+  timeZone: z.string(),
+  quietHours: z.object({ start: z.string(), end: z.string() }).nullable(),
+  optOutTriggerTypes: z.array(z.string()),
+});

@@ -1,0 +1,51 @@
+/** Reading and replacing a user's settings; a user without a document has the defaults. */
+import type { AppContext } from '../context';
+import { defaultTimeZone, type UserSettingsDoc } from '../db/userSettings';
+import { isTimeZone, type UserSettingsBody } from './schemas';
+
+export interface UserSettings {
+  timeZone: string;
+  quietHours: { start: string; end: string } | null;
+  optOutTriggerTypes: string[];
+}
+
+export function defaultUserSettings(): UserSettings {
+  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [] };
+}
+
+/** Defaults fill whatever is not stored, so documents written before a setting existed still read whole. */
+function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
+  const defaults = defaultUserSettings();
+  if (!doc) return defaults;
+  const q = doc.quietHours;
+  return {
+    // A zone this runtime's ICU does not know would make every quiet-hours check throw.
+    timeZone: doc.timeZone && isTimeZone(doc.timeZone) ? doc.timeZone : defaults.timeZone,
+    quietHours: q?.start && q?.end ? { start: q.start, end: q.end } : null,
+    optOutTriggerTypes: doc.optOutTriggerTypes ? [...doc.optOutTriggerTypes] : defaults.optOutTriggerTypes,
+  };
+}
+
+export async function loadUserSettings(ctx: Pick<AppContext, 'models'>, userId: string): Promise<UserSettings> {
+  const doc = await ctx.models.userSettings.findOne({ userId }).lean<UserSettingsDoc>();
+  return toUserSettings(doc);
+}
+
+/** Replaces the user's settings (one atomic upsert): what the body leaves out goes back to its default. */
+export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
+  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes };
+  const unset: Record<string, ''> = {};
+  if (body.quietHours) set.quietHours = body.quietHours;
+  else unset.quietHours = '';
+  const run = () =>
+    ctx.models.userSettings.findOneAndUpdate({ userId }, { $set: set, $unset: unset }, { upsert: true, returnDocument: 'after' }).lean<UserSettingsDoc>();
+  let doc: UserSettingsDoc | null;
+  try {
+    doc = await run();
+  } catch (err) {
+    // Two first PUTs at once: the loser of the unique index retries as an update.
+    if ((err as { code?: unknown }).code !== 11000) throw err;
+    doc = await run();
+  }
+  return toUserSettings(doc);
+}

@@ -1,0 +1,102 @@
+/** Per-user settings over real HTTP, against real FerretDB. */
+import { randomUUID } from 'node:crypto';
+import { loadUserSettings } from '../src/settings/store';
+import { startTestDueflow, type TestDueflow } from './support/harness';
+import { userToken } from './support/env';
+
+const SETTINGS = '/api/v1/me/settings';
+const defaults = { timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: [] };
+
+describe('user settings API', () => {
+  let df: TestDueflow;
+  beforeAll(async () => { df = await startTestDueflow('api'); });
+  afterAll(async () => { await df?.stop(); });
+
+  const api = async (user: string, method: string, body?: unknown, raw?: string) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${await userToken(user)}` };
+    if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${df.baseUrl}${SETTINGS}`, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const fields = (a: { body: any }) => (a.body?.error?.details ?? []).map((d: { field: string }) => d.field);
+
+  test('a user who never saved settings gets the defaults, and nothing is written', async () => {
+    const user = `u-${randomUUID()}`;
+    expect(await api(user, 'GET')).toEqual({ status: 200, body: defaults });
+    expect(await loadUserSettings(df.ctx, user)).toEqual(defaults);
+    expect(await df.ctx.models.userSettings.countDocuments({ userId: user })).toBe(0);
+  });
+
+  test('PUT replaces; GET and loadUserSettings read it back', async () => {
+    const user = `u-${randomUUID()}`;
+    const settings = { timeZone: 'America/New_York', quietHours: { start: '22:00', end: '07:00' }, optOutTriggerTypes: ['unfinished_feedback'] };
+    expect(await api(user, 'PUT', settings)).toEqual({ status: 200, body: settings });
+    expect(await api(user, 'GET')).toEqual({ status: 200, body: settings });
+    expect(await loadUserSettings(df.ctx, user)).toEqual(settings);
+
+    // Left out → default; quietHours null → removed.
+    expect((await api(user, 'PUT', { timeZone: 'Europe/Berlin', quietHours: null })).body).toEqual({ timeZone: 'Europe/Berlin', quietHours: null, optOutTriggerTypes: [] });
+    await api(user, 'PUT', settings);
+    expect((await api(user, 'PUT', { timeZone: 'UTC' })).body).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [] });
+    expect(await loadUserSettings(df.ctx, user)).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [] });
+  });
+
+  test('time zones: IANA names and their aliases, stored as given; opt-outs without duplicates', async () => {
+    const user = `u-${randomUUID()}`;
+    for (const timeZone of ['UTC', 'Asia/Kolkata', 'Asia/Calcutta', 'America/Argentina/Buenos_Aires', 'Etc/GMT-8']) {
+      expect([timeZone, (await api(user, 'PUT', { timeZone })).body.timeZone]).toEqual([timeZone, timeZone]);
+    }
+    const res = await api(user, 'PUT', { timeZone: 'Asia/Shanghai', optOutTriggerTypes: ['important_urgent_task', 'important_urgent_task'] });
+    expect(res.body).toEqual({ timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: ['important_urgent_task'] });
+  });
+
+  describe('bad input is a 400 naming the field, and changes nothing', () => {
+    const user = `v-${randomUUID()}`;
+    const stored = { timeZone: 'Asia/Tokyo', quietHours: { start: '23:00', end: '06:30' }, optOutTriggerTypes: ['important_urgent_task'] };
+    beforeAll(async () => { expect((await api(user, 'PUT', stored)).status).toBe(200); });
+    afterEach(async () => { expect((await api(user, 'GET')).body).toEqual(stored); });
+
+    test.each<[string, unknown, string, RegExp]>([
+      ['an unknown time zone', { timeZone: 'Mars/Olympus_Mons' }, 'body.timeZone', /IANA time zone/],
+      ['a UTC offset instead of a zone', { timeZone: '+08:00' }, 'body.timeZone', /IANA time zone/],
+      ['no time zone', { quietHours: null }, 'body.timeZone', /expected string/],
+      ['a start that is not HH:mm', { timeZone: 'UTC', quietHours: { start: '7:00', end: '08:00' } }, 'body.quietHours.start', /HH:mm/],
+      ['an hour past 23', { timeZone: 'UTC', quietHours: { start: '22:00', end: '24:00' } }, 'body.quietHours.end', /HH:mm/],
+      ['start equal to end', { timeZone: 'UTC', quietHours: { start: '22:00', end: '22:00' } }, 'body.quietHours.end', /must differ from start/],
+      ['quiet hours without an end', { timeZone: 'UTC', quietHours: { start: '22:00' } }, 'body.quietHours.end', /expected string/],
+      ['a trigger type that is not one', { timeZone: 'UTC', optOutTriggerTypes: ['Not A Type'] }, 'body.optOutTriggerTypes.0', /trigger type/],
+      ['opt-outs that are not a list', { timeZone: 'UTC', optOutTriggerTypes: 'unfinished_feedback' }, 'body.optOutTriggerTypes', /expected array/],
+      ['an unknown field', { timeZone: 'UTC', timezone: 'UTC' }, 'body', /Unrecognized key: "timezone"/],
+    ])('%s', async (_name, body, field, message) => {
+      const res = await api(user, 'PUT', body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(fields(res)).toContain(field);
+      expect(res.body.error.details.find((d: { field: string }) => d.field === field).message).toMatch(message);
+    });
+
+    test('a body that is not JSON', async () => {
+      const res = await api(user, 'PUT', undefined, '{"timeZone":');
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('invalid_json');
+    });
+  });
+
+  test('users do not see or change each other\'s settings', async () => {
+    const [a, b] = [`a-${randomUUID()}`, `b-${randomUUID()}`];
+    const mine = { timeZone: 'Europe/Paris', quietHours: { start: '21:00', end: '08:00' }, optOutTriggerTypes: [] };
+    await api(a, 'PUT', mine);
+    expect((await api(b, 'GET')).body).toEqual(defaults);
+    const theirs = { timeZone: 'Asia/Kolkata', quietHours: null, optOutTriggerTypes: ['unfinished_feedback'] };
+    await api(b, 'PUT', theirs);
+    expect((await api(a, 'GET')).body).toEqual(mine);
+    expect((await api(b, 'GET')).body).toEqual(theirs);
+  });
+
+  test('concurrent first PUTs of one user leave one document', async () => {
+    const user = `c-${randomUUID()}`;
+    const answers = await Promise.all(['UTC', 'Asia/Tokyo', 'Europe/Paris', 'America/Chicago'].map((timeZone) => api(user, 'PUT', { timeZone })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(await df.ctx.models.userSettings.countDocuments({ userId: user })).toBe(1);
+  });
+});
