@@ -4,6 +4,11 @@ import { idempotencyKeyModel } from './idempotencyKey';
 import { notificationChannelModel } from './notificationChannel';
 import { notificationRecordModel } from './notificationRecord';
 import { userSettingsModel } from './userSettings';
+import { taskModel } from './task';
+import { scheduleBlockModel } from './scheduleBlock';
+import { dueJobModel } from './dueJob';
+import { triggerModel } from './trigger';
+import { previewModel } from './preview';
 
 export type Models = ReturnType<typeof createModels>;
 
@@ -13,6 +18,11 @@ export function createModels(conn: Connection) {
     notificationChannels: notificationChannelModel(conn),
     userSettings: userSettingsModel(conn),
     idempotencyKeys: idempotencyKeyModel(conn),
+    tasks: taskModel(conn),
+    scheduleBlocks: scheduleBlockModel(conn),
+    dueJobs: dueJobModel(conn),
+    triggers: triggerModel(conn),
+    previews: previewModel(conn),
   };
 }
 

@@ -1,0 +1,24 @@
+/** tasks: what the user plans to do. Priority 1 important+urgent, 2 important, 3 urgent, 4 neither. */
+import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+
+export const taskStatuses = ['todo', 'done'] as const;
+
+const taskSchema = new Schema(
+  {
+    userId: { type: String, required: true },
+    title: { type: String, required: true },
+    priority: { type: Number, required: true, min: 1, max: 4 },
+    deadline: Date,
+    /** When the task becomes urgent: its active schedule job fires then. */
+    urgencyThresholdAt: Date,
+    estimatedMinutes: Number,
+    status: { type: String, enum: taskStatuses, required: true, default: 'todo' },
+    completedAt: Date,
+  },
+  { collection: 'tasks', timestamps: true },
+);
+taskSchema.index({ userId: 1, _id: -1 });
+taskSchema.index({ userId: 1, status: 1, deadline: 1 });
+
+export type TaskDoc = InferSchemaType<typeof taskSchema> & { _id: Types.ObjectId };
+export const taskModel = (conn: Connection) => conn.model('Task', taskSchema);

@@ -1,0 +1,39 @@
+/**
+ * active_schedule_triggers: one detected anomaly. Deduplicated by an idempotency key and by a
+ * dedupe key of user, type, target and window (both unique), so two different tasks in one window
+ * are two triggers.
+ */
+import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+
+export const triggerTypes = ['important_urgent_task', 'unfinished_feedback'] as const;
+export const triggerSources = ['worker_due_job', 'api_trigger', 'user_feedback'] as const;
+export const triggerStatuses = ['pending', 'processing', 'preview_generated', 'closed', 'skipped', 'rejected', 'failed'] as const;
+
+const triggerSchema = new Schema(
+  {
+    userId: { type: String, required: true },
+    type: { type: String, required: true },
+    source: { type: String, enum: triggerSources, required: true },
+    target: { type: new Schema({ type: { type: String, required: true }, id: { type: String, required: true } }, { _id: false }), required: true },
+    /** user|type|targetType:targetId|windowStart (ISO) */
+    dedupeKey: { type: String, required: true },
+    /** Dedupe by idempotency key goes through idempotency_keys (FerretDB v1 has no partial unique indexes). */
+    idempotencyKey: String,
+    status: { type: String, enum: triggerStatuses, required: true, default: 'pending' },
+    reason: String,
+    /** Lease of `processing`: a trigger stuck there past it is retried. */
+    processingSince: Date,
+    attempts: { type: Number, required: true, default: 0 },
+    dueJobId: String,
+    previewId: String,
+    notificationId: String,
+    /** Free-form details of the anomaly (JSON text: FerretDB stores no nested arrays). */
+    detail: String,
+  },
+  { collection: 'active_schedule_triggers', timestamps: true },
+);
+triggerSchema.index({ dedupeKey: 1 }, { unique: true });
+triggerSchema.index({ status: 1, updatedAt: 1 });
+
+export type TriggerDoc = InferSchemaType<typeof triggerSchema> & { _id: Types.ObjectId };
+export const triggerModel = (conn: Connection) => conn.model('Trigger', triggerSchema);
