@@ -1,10 +1,14 @@
 /**
- * The demo: real services, dueflow in all mode (the compiled build, as `npm start` runs it),
- * and a walk through the chain. Ctrl-C stops everything.
+ * The demo: real services, a Feishu-compatible server that prints every message it accepts,
+ * dueflow in all mode (the compiled build, as `npm start` runs it), and a walk through the chain:
+ * a demo user with a signed Feishu bot channel, then a notification that arrives on screen.
+ * Ctrl-C stops everything the demo started.
  */
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { SignJWT } from 'jose';
 import { loadConfig } from '../src/config';
+import { startFeishuServer } from '../test/support/feishuServer';
 import { freePort, projectRoot, startServices } from './services';
 
 const root = projectRoot();
@@ -22,12 +26,26 @@ async function waitReady(url: string, timeoutMs = 30_000): Promise<unknown> {
   throw new Error(`dueflow not ready at ${url} within ${timeoutMs} ms`);
 }
 
+async function api(baseUrl: string, method: string, p: string, auth: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${baseUrl}${p}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = await res.json().catch(() => undefined);
+  if (!res.ok) throw new Error(`${method} ${p} answered ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
 async function main() {
   const services = await startServices({ dataDir: path.join(root, '.data/demo'), log });
+  const feishu = await startFeishuServer({
+    onMessage: (m) => {
+      const body = m.body;
+      const title = body.card?.header?.title?.content ?? body.content?.post?.zh_cn?.title ?? body.content?.text ?? body.message?.title;
+      log(`Feishu received (${body.msg_type ?? 'flow'}): ${title}`);
+    },
+  });
   const port = Number(process.env.PORT ?? (await freePort()));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
     NODE_ENV: 'development',
     DUEFLOW_MODE: 'all',
     PORT: String(port),
@@ -38,10 +56,12 @@ async function main() {
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
+  const config = loadConfig(env);
   const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });
   const stopAll = async () => {
     dueflow.kill('SIGTERM');
     await new Promise((r) => dueflow.once('exit', r));
+    await feishu.close();
     await services.stop();
     process.exit(0);
   };
@@ -51,11 +71,35 @@ async function main() {
 
   const ready = await waitReady(baseUrl);
   log(`readyz: ${JSON.stringify(ready)}`);
-  log(`API:        ${baseUrl}`);
-  log(`API docs:   ${baseUrl}/docs`);
-  const config = loadConfig(env);
-  log(`Bull Board: ${baseUrl}/admin/queues  (user ${config.ADMIN_USER}, password ${config.ADMIN_PASSWORD})`);
-  log('Ctrl-C stops dueflow and the services it started.');
+
+  // A demo user with a signed Feishu bot channel that points at the Feishu-compatible server.
+  const userId = 'demo-user';
+  const userToken = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setExpirationTime('30d').sign(new TextEncoder().encode(config.JWT_SECRET));
+  const user = `Bearer ${userToken}`;
+  const botToken = 'demoBotToken0123456789';
+  const signingSecret = 'demo-signing-secret';
+  feishu.registerBot(botToken, { secret: signingSecret });
+  await api(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', user, { enabled: true, webhookUrl: feishu.botUrl(botToken), signingSecret, format: 'card' });
+  const sent = await api(baseUrl, 'POST', '/api/v1/notifications', `Bearer ${config.SERVICE_TOKEN}`, {
+    userId, dedupeKey: `demo-${Date.now()}`, triggerType: 'important_urgent_task', target: { type: 'task', id: 'demo-task' },
+    message: { title: 'Finish the quarterly report', summary: 'Due today at 18:00 and not in your schedule yet.', actionText: 'Open dueflow', actionUrl: `${baseUrl}/docs` },
+  });
+  let record = await api(baseUrl, 'GET', `/api/v1/notification/records/${sent.id}`, user);
+  for (let i = 0; i < 150 && !['sent', 'skipped', 'dead'].includes(record.status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    record = await api(baseUrl, 'GET', `/api/v1/notification/records/${sent.id}`, user);
+  }
+  log(`notification ${sent.id}: ${record.status} after ${record.attemptCount} attempt(s)`);
+
+  log('');
+  log(`API:         ${baseUrl}`);
+  log(`API docs:    ${baseUrl}/docs`);
+  log(`Bull Board:  ${baseUrl}/admin/queues  (user ${config.ADMIN_USER}, password ${config.ADMIN_PASSWORD})`);
+  log(`Metrics:     ${baseUrl}/metrics`);
+  log(`Feishu-compatible server: ${feishu.url} (every message it accepts is printed here)`);
+  log(`Demo user token (Authorization: Bearer ...): ${userToken}`);
+  log(`Try: curl -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/v1/notification/records`);
+  log('Ctrl-C stops dueflow and the services the demo started.');
 }
 
 main().catch((err) => {

@@ -231,6 +231,38 @@ test('20 parallel requests with one dedupe key: one record, one message', async 
   expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(1);
 });
 
+test('two workers on one queue: each record is sent exactly once', async () => {
+  const second = await startTestDueflow('worker', { ...settings, MONGODB_DB: df.config.MONGODB_DB!, QUEUE_PREFIX: df.config.QUEUE_PREFIX }, { cleanup: false });
+  try {
+    const users = await Promise.all(Array.from({ length: 20 }, () => userWithBot()));
+    const ids = await Promise.all(users.flatMap((u) => Array.from({ length: 4 }, () => request(u.userId).then((r) => r.id))));
+    for (const id of ids) expect((await waitForStatus(id, 'sent', 'dead')).status).toBe('sent');
+    expect(feishu.messages).toHaveLength(80);
+    for (const u of users) expect(feishu.messages.filter((m) => m.token === u.token)).toHaveLength(4);
+    const records = await df.ctx.models.notificationRecords.find({ _id: { $in: ids } }).lean();
+    expect(records.every((r) => r.attemptCount === 1)).toBe(true);
+    // Both workers did some of the work.
+    expect((await df.ctx.queues.notifications.getWorkers()).length).toBeGreaterThanOrEqual(2);
+  } finally {
+    await second.stop();
+  }
+}, 60_000);
+
+test('a Feishu Flow webhook channel gets the JSON event, with its bearer token', async () => {
+  const userId = `u-${randomUUID()}`;
+  const flowId = `flow${randomUUID().replace(/-/g, '')}`;
+  feishu.registerFlow(flowId, { bearerToken: 'flow-bearer-token-123' });
+  const put = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu', {
+    auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.flowUrl(flowId), authType: 'bearer', bearerToken: 'flow-bearer-token-123' },
+  });
+  expect(put.status).toBe(200);
+  const { id } = await request(userId, { traceId: 'trace-flow' });
+  const sent = await waitForStatus(id, 'sent', 'dead');
+  expect(sent.status).toBe('sent');
+  const event = feishu.messages.find((m) => m.token === flowId)!.body;
+  expect(event).toMatchObject({ event: 'notification.feishu.requested', notification_id: id, user_id: userId, trace_id: 'trace-flow', message: { title: 'Finish the report' } });
+});
+
 test('a burst of 30 messages to one bot: no 11232 from Feishu, all 30 delivered', async () => {
   const { userId, token } = await userWithBot();
   const ids = await Promise.all(Array.from({ length: 30 }, () => request(userId).then((r) => r.id)));

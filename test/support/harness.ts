@@ -15,7 +15,8 @@ export interface TestDueflow {
   stop(): Promise<void>;
 }
 
-export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', overrides: Record<string, string> = {}): Promise<TestDueflow> {
+/** `cleanup: false` for a second instance sharing another's database and queues: its stop() leaves them. */
+export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', overrides: Record<string, string> = {}, opts: { cleanup?: boolean } = {}): Promise<TestDueflow> {
   const config = testConfig({ LOG_LEVEL: 'info', ...overrides });
   const logs: string[] = [];
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => { logs.push(line); } });
@@ -28,6 +29,7 @@ export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', ove
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      if (opts.cleanup === false) return running.stop();
       // Clean up through fresh handles: stop() closes the context's own connections.
       const cleanup = await createContext(config, createLogger('silent'));
       await running.stop();
