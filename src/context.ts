@@ -35,6 +35,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const redis = createRedis(config, 'producer');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis producer connection error'));
   await waitForReady(redis);
+  await warnUnlessNoEviction(redis, logger);
   const queues = createQueues(redis, config.QUEUE_PREFIX, (err, queue) => logger.warn({ err: err.message, queue }, 'queue error'));
   const metrics = createMetrics(queues);
   return { config, logger, mongo, models, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers: createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS }) };
@@ -44,4 +45,14 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   await closeQueues(ctx.queues).catch(() => undefined);
   ctx.redis.disconnect();
   await ctx.mongo.close().catch(() => undefined);
+}
+
+/** BullMQ's keys must never be evicted; managed Redis may refuse CONFIG, which is only worth a debug line. */
+async function warnUnlessNoEviction(redis: Redis, logger: Logger): Promise<void> {
+  try {
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
+    if (policy && policy !== 'noeviction') logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: queued jobs may be evicted under memory pressure');
+  } catch (err) {
+    logger.debug({ err: (err as Error).message }, 'could not read Redis maxmemory-policy');
+  }
 }

@@ -164,9 +164,23 @@ describe('Feishu error codes', () => {
     expect(sent.attemptCount).toBe(1);
     expect(sent.history.map((h: any) => h.event)).toEqual(['requested', 'rate_limited', 'attempt']);
     // BullMQ counts the successful run only: the delay did not spend an attempt.
+    // (the pause of the whole webhook is checked in the next test)
     const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
     expect(job!.attemptsMade).toBe(1);
   });
+});
+
+test('after 11232 the whole webhook pauses: other messages to it wait too', async () => {
+  const { userId, token } = await userWithBot();
+  feishu.failNext(1, { code: 11232 });
+  const first = await request(userId);
+  const limited = await waitFor(() => feishu.requests.find((r) => r.token === token && r.code === 11232), 10_000, 'the 11232 answer');
+  const second = await request(userId);
+  await waitForStatus(first.id, 'sent');
+  await waitForStatus(second.id, 'sent');
+  const accepted = feishu.messages.filter((m) => m.token === token);
+  expect(accepted).toHaveLength(2);
+  for (const m of accepted) expect(m.receivedAt - limited.receivedAt).toBeGreaterThanOrEqual(900);
 });
 
 describe('skipped', () => {

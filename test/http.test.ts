@@ -81,23 +81,27 @@ describe('HTTP foundation', () => {
     });
   });
 
-  test('a bad or expired JWT is a 401 without a stack trace', async () => {
-    // A route that needs a user; the route table grows with later issues, so use the OpenAPI document to find one.
+  test('each kind of missing or bad credential is a 401 without a stack trace', async () => {
     const doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json() as any;
-    const userRoute = Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).filter(([, op]) => op['x-dueflow-auth'] === 'user').map(([m]) => [m, p]))[0];
-    if (!userRoute) return; // no user route yet
-    const [method, p] = userRoute;
-    const url = `${df.baseUrl}${p.replace(/\{\w+\}/g, 'x')}`;
-    const cases: Record<string, string | undefined> = {
-      none: undefined,
-      'not bearer': 'Basic abc',
-      garbage: 'Bearer not-a-jwt',
-      'wrong secret': `Bearer ${await userToken('u1', 'another-secret-0123456789abcdef0123456789')}`,
-      expired: `Bearer ${await userToken('u1', testSecrets.JWT_SECRET, '-1m')}`,
-      'service token on a user route': `Bearer ${testSecrets.SERVICE_TOKEN}`,
-    };
-    for (const [name, authorization] of Object.entries(cases)) {
-      const res = await fetch(url, { method: method.toUpperCase(), headers: authorization ? { authorization } : {} });
+    const routesOf = (kind: string) => Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).filter(([, op]) => op['x-dueflow-auth'] === kind).map(([m]) => [m, p] as const));
+    const [userRoute] = routesOf('user');
+    const [serviceRoute] = routesOf('service');
+    expect(userRoute).toBeDefined();
+    expect(serviceRoute).toBeDefined();
+    const cases: Array<[string, readonly [string, string], string | undefined]> = [
+      ['user route, no header', userRoute, undefined],
+      ['user route, not bearer', userRoute, 'Basic abc'],
+      ['user route, garbage token', userRoute, 'Bearer not-a-jwt'],
+      ['user route, wrong secret', userRoute, `Bearer ${await userToken('u1', 'another-secret-0123456789abcdef0123456789')}`],
+      ['user route, expired', userRoute, `Bearer ${await userToken('u1', testSecrets.JWT_SECRET, '-1m')}`],
+      ['user route, service token', userRoute, `Bearer ${testSecrets.SERVICE_TOKEN}`],
+      ['service route, no header', serviceRoute, undefined],
+      ['service route, wrong token', serviceRoute, 'Bearer wrong-service-token-0123456789'],
+      ['service route, user JWT', serviceRoute, `Bearer ${await userToken('u1')}`],
+    ];
+    for (const [name, [method, p], authorization] of cases) {
+      const url = `${df.baseUrl}${p.replace(/\{\w+\}/g, 'x')}`;
+      const res = await fetch(url, { method: method.toUpperCase(), headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: method === 'get' ? undefined : '{}' });
       const body = await res.text();
       expect([name, res.status]).toEqual([name, 401]);
       expect(JSON.parse(body).error.code).toBe('unauthorized');

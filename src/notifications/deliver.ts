@@ -93,7 +93,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   }, ctx.providers);
   const attempt = claimed.attemptCount;
   log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
-  return settle(ctx, claimed, attempt, outcome, job, now());
+  return settle(ctx, deps, channel.config.webhookUrl, claimed, attempt, outcome, job, now());
 }
 
 async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: string, fromDead: boolean): Promise<DeliveryStep> {
@@ -102,7 +102,7 @@ async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: str
   return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
 
-async function settle(ctx: Ctx, record: { _id: any; channel: string; createdAt?: Date }, attempt: number, outcome: ProviderOutcome, job: JobAttempt, now: Date): Promise<DeliveryStep> {
+async function settle(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, record: { _id: any; channel: string; createdAt?: Date }, attempt: number, outcome: ProviderOutcome, job: JobAttempt, now: Date): Promise<DeliveryStep> {
   const Records = ctx.models.notificationRecords;
   const channel = record.channel;
   if (outcome.kind !== 'sent') ctx.metrics.providerErrors.inc({ channel, code: outcome.code });
@@ -114,8 +114,10 @@ async function settle(ctx: Ctx, record: { _id: any; channel: string; createdAt?:
     return { kind: 'done', status: 'sent' };
   }
   if (outcome.rateLimited) {
-    // Feishu says slow down: back off this webhook without spending an attempt.
-    const until = new Date(now.getTime() + 1000 + Math.floor(Math.random() * 1000));
+    // Feishu says slow down: pause this webhook for every worker, and retry without spending an attempt.
+    const pauseMs = 1000 + Math.floor(Math.random() * 1000);
+    await deps.limiter.pause(webhookUrl, pauseMs);
+    const until = new Date(now.getTime() + pauseMs);
     await t.markRateLimited(Records, record._id, now, attempt, outcome, until);
     return { kind: 'delay', until, reason: outcome.code };
   }

@@ -40,13 +40,32 @@ export interface Reservation {
 
 export interface WebhookRateLimiter {
   reserve(webhookUrl: string): Promise<Reservation>;
+  /** Feishu said "slow down": no send to this webhook from any worker for the next `ms`. */
+  pause(webhookUrl: string, ms: number): Promise<void>;
 }
+
+// Fills the last second before `now + ms` with reservations, so the next free moment is after it.
+const pauseScript = `
+local key = KEYS[1]
+local perSecond = tonumber(ARGV[1])
+local ms = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local at = now + ms - 1000
+for i = 1, perSecond do redis.call('ZADD', key, at, 'pause-' .. now .. '-' .. i) end
+redis.call('PEXPIRE', key, ms + 61000)
+return at
+`;
 
 export function createWebhookRateLimiter(redis: Redis, opts: { prefix: string; perSecond: number; perMinute: number; marginMs?: number }): WebhookRateLimiter {
   const margin = opts.marginMs ?? 100; // jitter between the reserved moment and Feishu receiving the request
+  const keyOf = (webhookUrl: string) => `${opts.prefix}:webhook-rate:${createHash('sha256').update(webhookUrl).digest('hex').slice(0, 32)}`;
   return {
+    async pause(webhookUrl, ms) {
+      await redis.eval(pauseScript, 1, keyOf(webhookUrl), opts.perSecond, ms);
+    },
     async reserve(webhookUrl) {
-      const key = `${opts.prefix}:webhook-rate:${createHash('sha256').update(webhookUrl).digest('hex').slice(0, 32)}`;
+      const key = keyOf(webhookUrl);
       const member = randomUUID();
       const [slot, now] = (await redis.eval(reserveScript, 1, key, opts.perSecond, opts.perMinute, margin, member)) as [number, number];
       return {
