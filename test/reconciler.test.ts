@@ -1,0 +1,75 @@
+/** The reconciler rebuilds what Redis lost from MongoDB, and unsticks records a dead sender left. */
+import { randomUUID } from 'node:crypto';
+import { reconcileNotifications } from '../src/reconciler/notifications';
+import { asService, asUser, call, notificationBody } from './support/api';
+import { waitFor } from './support/env';
+import { startFeishuServer, FeishuServer } from './support/feishuServer';
+import { startTestDueflow, TestDueflow } from './support/harness';
+
+let feishu: FeishuServer;
+let api: TestDueflow;
+
+beforeAll(async () => {
+  feishu = await startFeishuServer({ rateLimit: false });
+  api = await startTestDueflow('api'); // no worker: jobs wait in Redis until the test says
+});
+afterAll(async () => {
+  await api.stop();
+  await feishu.close();
+});
+
+async function userWithBot() {
+  const userId = `u-${randomUUID()}`;
+  const token = `bot${randomUUID().replace(/-/g, '')}`;
+  feishu.registerBot(token);
+  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
+  return userId;
+}
+
+const later = () => new Date(Date.now() + 60_000); // past the reconciler's settle time
+
+test('records whose jobs Redis lost are enqueued again and delivered once', async () => {
+  const users = await Promise.all(Array.from({ length: 5 }, userWithBot));
+  const ids: string[] = [];
+  for (const userId of users) for (let i = 0; i < 10; i++) ids.push((await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id);
+  expect(await api.ctx.queues.notifications.count()).toBe(50);
+
+  await api.ctx.queues.notifications.obliterate({ force: true }); // Redis lost every job
+  expect(await api.ctx.queues.notifications.count()).toBe(0);
+
+  const repairs = await reconcileNotifications(api.ctx, later());
+  expect(repairs).toEqual({ requeued: 50, unstuck: 0 });
+  // Running it again finds nothing to repair: the jobs are there now.
+  expect(await reconcileNotifications(api.ctx, later())).toEqual({ requeued: 0, unstuck: 0 });
+
+  const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX }, { cleanup: false });
+  try {
+    await waitFor(async () => (await api.ctx.models.notificationRecords.countDocuments({ _id: { $in: ids }, status: 'sent' })) === 50, 30_000, 'all 50 sent');
+  } finally {
+    await worker.stop();
+  }
+  expect(feishu.messages).toHaveLength(50);
+  const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
+  expect(text).toMatch(/dueflow_repairs_total\{kind="notification_job_missing"\} 50/);
+}, 60_000);
+
+test('a record stuck in sending past its lease goes back to failed and is retried', async () => {
+  const userId = await userWithBot();
+  const { body } = await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) });
+  // A worker claimed it and died: the record says sending, its job is gone.
+  await api.ctx.models.notificationRecords.updateOne({ _id: body.id }, { $set: { status: 'sending', sendingSince: new Date(Date.now() - 120_000) }, $inc: { attemptCount: 1 } });
+  await api.ctx.queues.notifications.obliterate({ force: true });
+
+  expect(await reconcileNotifications(api.ctx, later())).toEqual({ requeued: 1, unstuck: 1 });
+  const record = await api.ctx.models.notificationRecords.findById(body.id).lean();
+  expect(record).toMatchObject({ status: 'failed', lastErrorCode: 'sender_lost' });
+  expect(record!.history.at(-1)).toMatchObject({ event: 'repaired', code: 'sender_lost' });
+
+  const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX }, { cleanup: false });
+  try {
+    const sent = await waitFor(async () => { const r = await api.ctx.models.notificationRecords.findById(body.id).lean(); return r?.status === 'sent' ? r : undefined; }, 20_000, 'sent');
+    expect(sent.attemptCount).toBe(2);
+  } finally {
+    await worker.stop();
+  }
+});
