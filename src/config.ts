@@ -56,6 +56,20 @@ export const configSchema = z.object({
     .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z0-9.-]+$/, 'comma-separated host names')).min(1)),
   WEBHOOK_ALLOW_LOOPBACK: bool,
+  /** Requests per minute one user may make to the API (all web dynos together). */
+  USER_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000),
+  /** Requests per minute one service token may make. */
+  SERVICE_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000),
+  /** Failed Bull Board logins per client address per 15 minutes before it is locked out for 15 minutes. */
+  ADMIN_LOGIN_ATTEMPTS: int(1, 1000),
+  /** How often the due-job scanner runs (a BullMQ Job Scheduler in worker mode). */
+  SCAN_INTERVAL_MS: int(50, 3_600_000),
+  /** Due jobs one scan claims per batch (a run takes a few batches at most). */
+  SCAN_BATCH_SIZE: int(1, 10_000),
+  /** A claimed due job not finished within this is taken back by the next scan. */
+  DUE_JOB_LEASE_MS: int(1000, 86_400_000),
+  /** How long a schedule preview waits for the user's confirmation. */
+  PREVIEW_TTL_MS: int(1000, 7 * 86_400_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -80,6 +94,13 @@ const defaults: Record<string, string> = {
   FEISHU_RATE_PER_MINUTE: '100',
   WEBHOOK_ALLOWED_HOSTS: 'open.feishu.cn,open.larksuite.com,www.feishu.cn,feishu.cn',
   WEBHOOK_ALLOW_LOOPBACK: 'false',
+  USER_RATE_LIMIT_PER_MINUTE: '600',
+  SERVICE_RATE_LIMIT_PER_MINUTE: '60000',
+  ADMIN_LOGIN_ATTEMPTS: '10',
+  SCAN_INTERVAL_MS: '5000',
+  SCAN_BATCH_SIZE: '500',
+  DUE_JOB_LEASE_MS: '60000',
+  PREVIEW_TTL_MS: '3600000',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

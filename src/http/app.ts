@@ -6,6 +6,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { AppContext } from '../context';
 import { createDashboardRouter, dashboardPath } from '../../dashboard';
 import { adminAuth, serviceAuth, userAuth } from './auth';
+import { createLimiter, limitRequests, tokenKey } from './rateLimit';
 import { errorHandler, HttpError } from './errors';
 import { buildOpenApiDocument } from './openapi';
 import { mountRoute, RouteDef } from './route';
@@ -13,10 +14,13 @@ import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
 import { channelRoutes } from './routes/channels';
 import { settingsRoutes } from './routes/settings';
+import { taskRoutes } from './routes/tasks';
+import { blockRoutes } from './routes/blocks';
+import { activeScheduleRoutes } from './routes/activeSchedule';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx)];
+  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx)];
 }
 
 export function createApp(ctx: AppContext): Express {
@@ -42,11 +46,20 @@ export function createApp(ctx: AppContext): Express {
   app.get('/openapi.json', (_req, res) => { res.json(openapi); });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'dueflow API' }));
 
-  app.use(dashboardPath, adminAuth(ctx.config), createDashboardRouter(ctx.queues));
+  const { config, redis } = ctx;
+  const prefix = config.QUEUE_PREFIX;
+  const failedLogins = createLimiter(redis, { prefix, name: 'admin-login', points: config.ADMIN_LOGIN_ATTEMPTS, durationSec: 900, blockSec: 900 });
+  app.use(dashboardPath, adminAuth(config, failedLogins), createDashboardRouter(ctx.queues));
 
   const api = Router();
   api.use(express.json({ limit: ctx.config.BODY_LIMIT }));
-  const guards = { none: (_req: unknown, _res: unknown, next: () => void) => next(), user: userAuth(ctx.config), service: serviceAuth(ctx.config) };
+  const perUser = createLimiter(redis, { prefix, name: 'user', points: config.USER_RATE_LIMIT_PER_MINUTE, durationSec: 60 });
+  const perService = createLimiter(redis, { prefix, name: 'service', points: config.SERVICE_RATE_LIMIT_PER_MINUTE, durationSec: 60 });
+  const guards = {
+    none: [],
+    user: [userAuth(config), limitRequests(perUser, (req) => `user:${req.userId}`)],
+    service: [serviceAuth(config), limitRequests(perService, (req) => `service:${tokenKey(req.headers.authorization)}`)],
+  };
   for (const route of routes) mountRoute(api, route, guards);
   app.use(api);
 

@@ -9,6 +9,7 @@ import type { RequestHandler } from 'express';
 import { jwtVerify } from 'jose';
 import type { Config } from '../config';
 import { errorBody, unauthorized } from './errors';
+import { Limiter, tooManyRequests } from './rateLimit';
 
 export type AuthKind = 'none' | 'user' | 'service';
 
@@ -51,14 +52,26 @@ export function serviceAuth(config: Pick<Config, 'SERVICE_TOKEN'>): RequestHandl
   };
 }
 
-/** HTTP Basic for operators; the browser shows its login prompt on the 401. */
-export function adminAuth(config: Pick<Config, 'ADMIN_USER' | 'ADMIN_PASSWORD'>): RequestHandler {
-  return (req, res, next) => {
+/**
+ * HTTP Basic for operators; the browser shows its login prompt on the 401. Failed logins are
+ * counted per client address: past the limit, the address is locked out (429) for a while.
+ */
+export function adminAuth(config: Pick<Config, 'ADMIN_USER' | 'ADMIN_PASSWORD'>, failedLogins: Limiter): RequestHandler {
+  return async (req, res, next) => {
     const match = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const decoded = match ? Buffer.from(match[1], 'base64').toString('utf8') : '';
     const sep = decoded.indexOf(':');
     const ok = sep > 0 && safeEqual(decoded.slice(0, sep), config.ADMIN_USER) && safeEqual(decoded.slice(sep + 1), config.ADMIN_PASSWORD);
+    const client = `admin:${req.ip}`;
+    // A locked-out address is refused even with the right password, or guessing could go on.
+    const lockedMs = await failedLogins.waitFor(client).catch(() => 0);
+    if (lockedMs > 0) return tooManyRequests(res, lockedMs, 'failed logins');
     if (ok) return next();
+    if (match) {
+      // Only a wrong attempt counts; the browser's first request without credentials does not.
+      const waitMs = await failedLogins.hit(client).catch(() => 0);
+      if (waitMs > 0) return tooManyRequests(res, waitMs, 'failed logins');
+    }
     res.setHeader('WWW-Authenticate', 'Basic realm="dueflow admin", charset="UTF-8"');
     res.status(401).json(errorBody('unauthorized', 'admin credentials required'));
   };

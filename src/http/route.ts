@@ -2,7 +2,7 @@
  * A route is declared once: its zod schemas validate the request, type the handler and
  * generate the OpenAPI document. Nothing is mounted that is not documented, and the other way round.
  */
-import type { Request, Response, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import type { AuthKind } from './auth';
@@ -56,8 +56,8 @@ function parsePart<T>(part: string, schema: z.ZodType<T> | undefined, value: unk
   return result.data;
 }
 
-export function mountRoute(router: Router, route: RouteDef, guards: Record<AuthKind, any>): void {
-  router[route.method](route.path, guards[route.auth], async (req: Request, res: Response) => {
+export function mountRoute(router: Router, route: RouteDef, guards: Record<AuthKind, RequestHandler[]>): void {
+  router[route.method](route.path, ...guards[route.auth], async (req: Request, res: Response) => {
     const params = parsePart('params', route.params, req.params);
     const query = parsePart('query', route.query, req.query);
     const body = route.body ? parsePart('body', route.body, req.body) : undefined;
