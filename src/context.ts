@@ -38,7 +38,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   await warnUnlessNoEviction(redis, logger);
   const queues = createQueues(redis, config.QUEUE_PREFIX, (err, queue) => logger.warn({ err: err.message, queue }, 'queue error'));
   const metrics = createMetrics(queues);
-  return { config, logger, mongo, models, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers: createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS }) };
+  return { config, logger, mongo, models, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers: createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK }) };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

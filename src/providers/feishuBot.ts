@@ -1,6 +1,6 @@
 /** Feishu custom group bot: POST open-apis/bot/v2/hook/<token>, optional signature, text / post / card. */
 import { createHmac } from 'node:crypto';
-import { classifyTransportFailure, DEFAULT_TIMEOUT_MS, fitMessage, MAX_BODY_BYTES, postJson } from './http';
+import { classifyTransportFailure, DEFAULT_TIMEOUT_MS, type NetworkGuard, fitMessage, MAX_BODY_BYTES, postJson } from './http';
 import { maskWebhookUrl, redactSecrets, webhookUrlSecrets } from './mask';
 import type { Classification, Delivery, FeishuBotChannel, NotificationMessage, Provider, ProviderOutcome } from './types';
 
@@ -123,6 +123,7 @@ function feishuMessage(body: unknown): string | undefined {
 
 export interface FeishuBotProviderOptions {
   timeoutMs?: number;
+  guard?: NetworkGuard;
   now?: () => Date;
 }
 
@@ -143,7 +144,7 @@ export function createFeishuBotProvider(options: FeishuBotProviderOptions = {}):
       if (bytes > MAX_BODY_BYTES) {
         return outcome({ kind: 'permanent', code: 'payload_invalid', rateLimited: false, detail: `body is ${bytes} bytes even after trimming; Feishu accepts ${MAX_BODY_BYTES}` }, 0);
       }
-      const answer = await postJson(channel.webhookUrl, json, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+      const answer = await postJson(channel.webhookUrl, json, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, guard: options.guard });
       if (!answer.ok) return outcome(classifyTransportFailure(answer), answer.durationMs);
       return outcome(classifyFeishuResponse(answer.status, answer.body), answer.durationMs, { status: answer.status, body: answer.body });
     },

@@ -1,5 +1,5 @@
 /** Feishu Flow trigger webhook: POST flow/api/trigger-webhook/<id> with our own JSON event; the flow posts to the user. */
-import { classifyTransportFailure, DEFAULT_TIMEOUT_MS, fitMessage, jsonByteLength, MAX_BODY_BYTES, postJson } from './http';
+import { classifyTransportFailure, DEFAULT_TIMEOUT_MS, type NetworkGuard, fitMessage, jsonByteLength, MAX_BODY_BYTES, postJson } from './http';
 import { maskWebhookUrl, redactSecrets, webhookUrlSecrets } from './mask';
 import type { Classification, Delivery, FeishuFlowChannel, NotificationMessage, Provider, ProviderOutcome } from './types';
 
@@ -73,6 +73,7 @@ function messageId(body: unknown): string | undefined {
 
 export interface FeishuFlowProviderOptions {
   timeoutMs?: number;
+  guard?: NetworkGuard;
   now?: () => Date;
 }
 
@@ -98,6 +99,7 @@ export function createFeishuFlowProvider(options: FeishuFlowProviderOptions = {}
       const answer = await postJson(channel.webhookUrl, JSON.stringify(body), {
         headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
         timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        guard: options.guard,
       });
       if (!answer.ok) return outcome(classifyTransportFailure(answer), answer.durationMs);
       const classification = classifyFeishuFlowResponse(answer.status, answer.body);

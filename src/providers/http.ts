@@ -1,4 +1,6 @@
 /** The one HTTP call every provider makes: POST a JSON string, never follow redirects, bounded in time. */
+import { fetch as undiciFetch, type Agent } from 'undici';
+import { blockedAddressCode, literalHostProblem } from './addressGuard';
 import type { Classification, NotificationMessage } from './types';
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
@@ -25,14 +27,24 @@ export interface HttpFailure {
 export interface PostOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** SSRF guard (addressGuard.ts): connect only to public addresses. dueflow's providers always set it. */
+  guard?: NetworkGuard;
+}
+
+export interface NetworkGuard {
+  agent: Agent;
+  allowLoopback: boolean;
 }
 
 export async function postJson(url: string, json: string, options: PostOptions = {}): Promise<HttpAnswer | HttpFailure> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   if (!isHttpUrl(url)) return { ok: false, reason: 'invalid_url', detail: 'webhook URL must be an http(s) URL', durationMs: 0 };
+  const literal = options.guard && literalHostProblem(url, options.guard.allowLoopback);
+  if (literal) return { ok: false, reason: 'invalid_url', detail: literal, durationMs: 0 };
   try {
-    const response = await fetch(url, {
+    const response = await (options.guard ? undiciFetch : fetch)(url, {
+      ...(options.guard ? { dispatcher: options.guard.agent } : {}),
       method: 'POST',
       headers: { 'content-type': 'application/json; charset=utf-8', ...options.headers },
       body: json,
@@ -46,6 +58,7 @@ export async function postJson(url: string, json: string, options: PostOptions =
   } catch (err) {
     const durationMs = elapsed();
     if (isTimeout(err)) return { ok: false, reason: 'timeout', detail: `no answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, durationMs };
+    if (asErrorLike(asErrorLike(err)?.cause)?.code === blockedAddressCode) return { ok: false, reason: 'invalid_url', detail: networkDetail(err), durationMs };
     return { ok: false, reason: 'network', detail: networkDetail(err), durationMs };
   }
 }

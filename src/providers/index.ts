@@ -1,6 +1,7 @@
 /** The provider registry. A new provider = its channel type in types.ts' ChannelConfig + one file + one line below. */
 import { createFeishuBotProvider } from './feishuBot';
 import { createFeishuFlowProvider } from './feishuFlow';
+import { createGuardedAgent } from './addressGuard';
 import type { ChannelConfig, Delivery, Provider, ProviderOutcome } from './types';
 
 export type ProviderKind = ChannelConfig['kind'];
@@ -9,15 +10,17 @@ type ProviderFor<K extends ProviderKind> = Provider<Extract<ChannelConfig, { kin
 /** Mapped over ChannelConfig, so a channel kind without a provider is a compile error. */
 export type Providers = { [K in ProviderKind]: ProviderFor<K> };
 
-export function createProviders(options: { timeoutMs?: number } = {}): Providers {
+/** dueflow's providers: with the configured timeout and the SSRF guard (public addresses only). */
+export function createProviders(options: { timeoutMs?: number; allowLoopback: boolean }): Providers {
+  const guard = { agent: createGuardedAgent(options.allowLoopback), allowLoopback: options.allowLoopback };
   return {
-    feishu_bot: createFeishuBotProvider(options),
-    feishu: createFeishuFlowProvider(options),
+    feishu_bot: createFeishuBotProvider({ timeoutMs: options.timeoutMs, guard }),
+    feishu: createFeishuFlowProvider({ timeoutMs: options.timeoutMs, guard }),
   };
 }
 
-/** Providers with the default 5 s timeout; the process context builds its own from config. */
-export const providers = createProviders();
+/** Unguarded providers with the default 5 s timeout, for tools and provider tests; the process context builds guarded ones. */
+export const providers: Providers = { feishu_bot: createFeishuBotProvider(), feishu: createFeishuFlowProvider() };
 
 export function isProviderKind(kind: string): kind is ProviderKind {
   return Object.prototype.hasOwnProperty.call(providers, kind);
