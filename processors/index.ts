@@ -2,9 +2,17 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { createNotificationWorker } from './notifications';
+import { createScannerWorker } from './scanner';
+import { createActiveScheduleWorker } from './activeScheduleTriggered';
+import { createMaintenanceWorker } from './maintenance';
+import { upsertJobSchedulers } from '../queues/schedulers';
 
 export async function startWorkers(ctx: AppContext): Promise<Worker[]> {
   const workers = [createNotificationWorker(ctx)];
+  workers.push(createScannerWorker(ctx));
+  workers.push(createActiveScheduleWorker(ctx));
+  workers.push(createMaintenanceWorker(ctx));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  await upsertJobSchedulers(ctx);
   return workers;
 }

@@ -3,6 +3,7 @@ export const queueNames = {
   notifications: 'notifications',
   activeScheduleTriggered: 'active-schedule-triggered',
   scanner: 'scanner',
+  maintenance: 'maintenance',
 } as const;
 
 export type QueueName = (typeof queueNames)[keyof typeof queueNames];

@@ -56,6 +56,8 @@ export const configSchema = z.object({
     .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z0-9.-]+$/, 'comma-separated host names')).min(1)),
   WEBHOOK_ALLOW_LOOPBACK: bool,
+  /** How often the reconciler compares MongoDB (the truth) with Redis (the transport) and repairs. */
+  RECONCILE_INTERVAL_MS: int(1000, 3_600_000),
   /** Requests per minute one user may make to the API (all web dynos together). */
   USER_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000),
   /** Requests per minute one service token may make. */
@@ -94,6 +96,7 @@ const defaults: Record<string, string> = {
   FEISHU_RATE_PER_MINUTE: '100',
   WEBHOOK_ALLOWED_HOSTS: 'open.feishu.cn,open.larksuite.com,www.feishu.cn,feishu.cn',
   WEBHOOK_ALLOW_LOOPBACK: 'false',
+  RECONCILE_INTERVAL_MS: '30000',
   USER_RATE_LIMIT_PER_MINUTE: '600',
   SERVICE_RATE_LIMIT_PER_MINUTE: '60000',
   ADMIN_LOGIN_ATTEMPTS: '10',

@@ -9,6 +9,7 @@ import type { AppContext } from './context';
 import { closeContext } from './context';
 import { createApp } from './http/app';
 import { startWorkers } from '../processors';
+import { upsertJobSchedulers } from '../queues/schedulers';
 
 export interface Running {
   /** The HTTP port, in api and all modes. */
@@ -34,8 +35,15 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
   let port: number | undefined;
   let workers: Worker[] = [];
 
+  let schedulerRefresh: NodeJS.Timeout | undefined;
   if (mode === 'worker' || mode === 'all') {
     workers = await startWorkers(ctx);
+    // Job schedulers live in Redis: if Redis loses them (a flush, a restart without persistence),
+    // putting them back here keeps the scanner and the reconciler running. Upserting is idempotent.
+    schedulerRefresh = setInterval(() => {
+      upsertJobSchedulers(ctx).catch((err) => logger.warn({ err: (err as Error).message }, 'could not refresh job schedulers'));
+    }, config.RECONCILE_INTERVAL_MS);
+    schedulerRefresh.unref();
   }
   if (mode === 'api' || mode === 'all') {
     server = http.createServer(createApp(ctx));
@@ -47,6 +55,7 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
   const stop = () => (stopping ??= (async () => {
     const started = Date.now();
     logger.info('shutting down: no new requests or jobs');
+    clearInterval(schedulerRefresh);
     const httpClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
     server?.closeIdleConnections();
 

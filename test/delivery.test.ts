@@ -44,6 +44,10 @@ async function request(userId: string, overrides: Record<string, unknown> = {}) 
 }
 
 const record = (id: string) => df.ctx.models.notificationRecords.findById(id).lean();
+/** The record is written just before BullMQ moves its job: wait for the job too. */
+const waitForJobState = (recordId: string, state: string) =>
+  waitFor(async () => { const j = await df.ctx.queues.notifications.getJob(deliveryJobId(recordId)); return (await j?.getState()) === state ? j : undefined; }, 5000, `job of ${recordId} to be ${state}`);
+
 async function waitForStatus(id: string, ...statuses: string[]) {
   try {
     return await waitFor(async () => { const r = await record(id); return r && statuses.includes(r.status) ? r : undefined; }, 20_000, `record ${id} to be ${statuses.join('|')}`);
@@ -94,9 +98,8 @@ describe('Feishu error codes', () => {
     const { id } = await request(userId);
     const dead = await waitForStatus(id, 'dead', 'sent');
     expect(dead).toMatchObject({ status: 'dead', attemptCount: 1, statusReason: `feishu_${code}`, lastErrorCode: `feishu_${code}` });
-    const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-    expect(await job!.getState()).toBe('failed');
-    expect(job!.attemptsMade).toBe(1);
+    const job = await waitForJobState(id, 'failed');
+    expect(job.attemptsMade).toBe(1);
   });
 
   test.each([
@@ -165,8 +168,8 @@ describe('Feishu error codes', () => {
     expect(sent.history.map((h: any) => h.event)).toEqual(['requested', 'rate_limited', 'attempt']);
     // BullMQ counts the successful run only: the delay did not spend an attempt.
     // (the pause of the whole webhook is checked in the next test)
-    const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-    expect(job!.attemptsMade).toBe(1);
+    const job = await waitForJobState(id, 'completed');
+    expect(job.attemptsMade).toBe(1);
   });
 });
 
@@ -217,14 +220,13 @@ test('quiet hours defer the message to their end, and it is sent then', async ()
   const deferred = await waitFor(async () => { const r = await record(id); return r?.deferredUntil ? r : undefined; }, 10_000, 'deferral');
   expect(deferred.status).toBe('pending');
   expect(Math.abs(deferred.deferredUntil!.getTime() - Math.floor(end.getTime() / 60_000) * 60_000)).toBeLessThan(1000);
-  const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-  expect(await job!.getState()).toBe('delayed');
-  expect(job!.attemptsMade).toBe(0);
+  const job = await waitForJobState(id, 'delayed');
+  expect(job.attemptsMade).toBe(0);
   expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(0);
 
   // The quiet hours end (here: the user removes them) and the delayed job runs.
   await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth: await asUser(userId), body: { timeZone: 'UTC', optOutTriggerTypes: [] } });
-  await job!.promote();
+  await job.promote();
   expect((await waitForStatus(id, 'sent', 'dead')).status).toBe('sent');
 });
 
@@ -314,9 +316,8 @@ test('a job with an unknown payload version goes straight to dead, never retried
   const dead = await waitForStatus(id, 'dead', 'sent');
   expect(dead).toMatchObject({ status: 'dead', statusReason: 'payload_invalid', attemptCount: 0 });
   expect(dead.lastError).toContain('v');
-  const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-  expect(await job!.getState()).toBe('failed');
-  expect(job!.attemptsMade).toBe(1);
+  const job = await waitForJobState(id, 'failed');
+  expect(job.attemptsMade).toBe(1);
   expect(feishu.messages).toHaveLength(0);
 });
 

@@ -1,5 +1,6 @@
 /** The reconciler rebuilds what Redis lost from MongoDB, and unsticks records a dead sender left. */
 import { randomUUID } from 'node:crypto';
+import { purgeExpired } from '../src/maintenance/purge';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { asService, asUser, call, notificationBody } from './support/api';
 import { waitFor } from './support/env';
@@ -72,4 +73,24 @@ test('a record stuck in sending past its lease goes back to failed and is retrie
   } finally {
     await worker.stop();
   }
+});
+
+test('worker mode schedules the reconciler and the purge of old idempotency keys', async () => {
+  const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '5000' }, { cleanup: false });
+  try {
+    const schedulers = await api.ctx.queues.maintenance.getJobSchedulers();
+    expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([['purge-expired', 3600_000], ['reconciler', 5000]]);
+  } finally {
+    await worker.stop();
+  }
+});
+
+test('idempotency keys older than a day are purged, newer ones kept', async () => {
+  const Keys = api.ctx.models.idempotencyKeys;
+  await Keys.create({ _id: 'svc|old', requestHash: 'h', resourceId: 'r' });
+  // createdAt is immutable through mongoose: age the key in the raw collection.
+  await Keys.collection.updateOne({ _id: 'svc|old' as never }, { $set: { createdAt: new Date(Date.now() - 25 * 3600_000) } });
+  await Keys.create({ _id: 'svc|new', requestHash: 'h', resourceId: 'r' });
+  expect(await purgeExpired(api.ctx)).toEqual({ idempotencyKeys: 1 });
+  expect((await Keys.find({ _id: { $in: ['svc|old', 'svc|new'] } }).lean()).map((k) => k._id)).toEqual(['svc|new']);
 });

@@ -5,7 +5,9 @@ import { startTestDueflow, type TestDueflow } from './support/harness';
 import { userToken } from './support/env';
 
 const SETTINGS = '/api/v1/me/settings';
-const defaults = { timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: [] };
+/** Planning settings (working hours, language) default too; bodies without them get these. */
+const planning = { workingHours: { start: '08:00', end: '22:00' }, language: 'zh-CN' };
+const defaults = { timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: [], ...planning };
 
 describe('user settings API', () => {
   let df: TestDueflow;
@@ -29,16 +31,16 @@ describe('user settings API', () => {
 
   test('PUT replaces; GET and loadUserSettings read it back', async () => {
     const user = `u-${randomUUID()}`;
-    const settings = { timeZone: 'America/New_York', quietHours: { start: '22:00', end: '07:00' }, optOutTriggerTypes: ['unfinished_feedback'] };
+    const settings = { timeZone: 'America/New_York', quietHours: { start: '22:00', end: '07:00' }, optOutTriggerTypes: ['unfinished_feedback'], workingHours: { start: '09:30', end: '18:00' }, language: 'en' };
     expect(await api(user, 'PUT', settings)).toEqual({ status: 200, body: settings });
     expect(await api(user, 'GET')).toEqual({ status: 200, body: settings });
     expect(await loadUserSettings(df.ctx, user)).toEqual(settings);
 
     // Left out → default; quietHours null → removed.
-    expect((await api(user, 'PUT', { timeZone: 'Europe/Berlin', quietHours: null })).body).toEqual({ timeZone: 'Europe/Berlin', quietHours: null, optOutTriggerTypes: [] });
+    expect((await api(user, 'PUT', { timeZone: 'Europe/Berlin', quietHours: null })).body).toEqual({ timeZone: 'Europe/Berlin', quietHours: null, optOutTriggerTypes: [], ...planning });
     await api(user, 'PUT', settings);
-    expect((await api(user, 'PUT', { timeZone: 'UTC' })).body).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [] });
-    expect(await loadUserSettings(df.ctx, user)).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [] });
+    expect((await api(user, 'PUT', { timeZone: 'UTC' })).body).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [], ...planning });
+    expect(await loadUserSettings(df.ctx, user)).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [], ...planning });
   });
 
   test('time zones: IANA names and their aliases, stored as given; opt-outs without duplicates', async () => {
@@ -47,12 +49,12 @@ describe('user settings API', () => {
       expect([timeZone, (await api(user, 'PUT', { timeZone })).body.timeZone]).toEqual([timeZone, timeZone]);
     }
     const res = await api(user, 'PUT', { timeZone: 'Asia/Shanghai', optOutTriggerTypes: ['important_urgent_task', 'important_urgent_task'] });
-    expect(res.body).toEqual({ timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: ['important_urgent_task'] });
+    expect(res.body).toEqual({ timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: ['important_urgent_task'], ...planning });
   });
 
   describe('bad input is a 400 naming the field, and changes nothing', () => {
     const user = `v-${randomUUID()}`;
-    const stored = { timeZone: 'Asia/Tokyo', quietHours: { start: '23:00', end: '06:30' }, optOutTriggerTypes: ['important_urgent_task'] };
+    const stored = { timeZone: 'Asia/Tokyo', quietHours: { start: '23:00', end: '06:30' }, optOutTriggerTypes: ['important_urgent_task'], workingHours: { start: '07:00', end: '23:00' }, language: 'en' };
     beforeAll(async () => { expect((await api(user, 'PUT', stored)).status).toBe(200); });
     afterEach(async () => { expect((await api(user, 'GET')).body).toEqual(stored); });
 
@@ -67,6 +69,12 @@ describe('user settings API', () => {
       ['a trigger type that is not one', { timeZone: 'UTC', optOutTriggerTypes: ['Not A Type'] }, 'body.optOutTriggerTypes.0', /trigger type/],
       ['opt-outs that are not a list', { timeZone: 'UTC', optOutTriggerTypes: 'unfinished_feedback' }, 'body.optOutTriggerTypes', /expected array/],
       ['an unknown field', { timeZone: 'UTC', timezone: 'UTC' }, 'body', /Unrecognized key: "timezone"/],
+      ['working hours ending before they start', { timeZone: 'UTC', workingHours: { start: '22:00', end: '08:00' } }, 'body.workingHours.end', /after start/],
+      ['working hours ending as they start', { timeZone: 'UTC', workingHours: { start: '09:00', end: '09:00' } }, 'body.workingHours.end', /after start/],
+      ['working hours not in HH:mm', { timeZone: 'UTC', workingHours: { start: '8:00', end: '22:00' } }, 'body.workingHours.start', /HH:mm/],
+      ['working hours without an end', { timeZone: 'UTC', workingHours: { start: '08:00' } }, 'body.workingHours.end', /expected string/],
+      ['working hours null', { timeZone: 'UTC', workingHours: null }, 'body.workingHours', /expected object/],
+      ['an unknown language', { timeZone: 'UTC', language: 'fr' }, 'body.language', /zh-CN' or 'en/],
     ])('%s', async (_name, body, field, message) => {
       const res = await api(user, 'PUT', body);
       expect(res.status).toBe(400);
@@ -84,13 +92,22 @@ describe('user settings API', () => {
 
   test('users do not see or change each other\'s settings', async () => {
     const [a, b] = [`a-${randomUUID()}`, `b-${randomUUID()}`];
-    const mine = { timeZone: 'Europe/Paris', quietHours: { start: '21:00', end: '08:00' }, optOutTriggerTypes: [] };
+    const mine = { timeZone: 'Europe/Paris', quietHours: { start: '21:00', end: '08:00' }, optOutTriggerTypes: [], ...planning };
     await api(a, 'PUT', mine);
     expect((await api(b, 'GET')).body).toEqual(defaults);
-    const theirs = { timeZone: 'Asia/Kolkata', quietHours: null, optOutTriggerTypes: ['unfinished_feedback'] };
+    const theirs = { timeZone: 'Asia/Kolkata', quietHours: null, optOutTriggerTypes: ['unfinished_feedback'], workingHours: { start: '10:00', end: '19:00' }, language: 'en' };
     await api(b, 'PUT', theirs);
     expect((await api(a, 'GET')).body).toEqual(mine);
     expect((await api(b, 'GET')).body).toEqual(theirs);
+  });
+
+  test('documents written before planning settings existed read with their defaults', async () => {
+    const user = `old-${randomUUID()}`;
+    await df.ctx.models.userSettings.collection.insertOne({ userId: user, timeZone: 'Europe/Rome', optOutTriggerTypes: [] });
+    expect((await api(user, 'GET')).body).toEqual({ timeZone: 'Europe/Rome', quietHours: null, optOutTriggerTypes: [], ...planning });
+    // A stored value this version would refuse is not passed on.
+    await df.ctx.models.userSettings.collection.updateOne({ userId: user }, { $set: { workingHours: { start: '20:00', end: '09:00' }, language: 'fr' } });
+    expect(await loadUserSettings(df.ctx, user)).toMatchObject(planning);
   });
 
   test('concurrent first PUTs of one user leave one document', async () => {

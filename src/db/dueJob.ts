@@ -16,6 +16,8 @@ const dueJobSchema = new Schema(
     /** The task (for task_urgency). One due job per task: moved or canceled as the task changes. */
     taskId: { type: String, required: true },
     triggerAt: { type: Date, required: true },
+    /** The task's threshold this occurrence is for; triggerAt moves later on retries, this does not. */
+    thresholdAt: Date,
     status: { type: String, enum: dueJobStatuses, required: true, default: 'pending' },
     /** Why it ended (task_not_found, task_completed, task_not_important, ...). */
     reason: String,

@@ -1,13 +1,21 @@
-/** active_schedule_previews: the chosen candidate fix, waiting for the user to confirm (expires in 1 h). */
+/**
+ * active_schedule_previews: the chosen candidate fix, waiting for the user to confirm (expires after
+ * PREVIEW_TTL_MS). Confirming is guarded: ready → confirming (a lease) → confirmed, so two confirms
+ * never both create a block; a confirming one whose lease ran out may be taken over.
+ */
 import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
 
-export const previewStatuses = ['ready', 'confirmed', 'expired', 'rejected'] as const;
+export const previewStatuses = ['ready', 'confirming', 'confirmed', 'expired', 'rejected'] as const;
 export const candidateKinds = ['add_task_to_schedule', 'create_makeup_block', 'ask_user', 'notify_only'] as const;
 
 const previewSchema = new Schema(
   {
     userId: { type: String, required: true },
     triggerId: { type: String, required: true },
+    triggerType: { type: String, required: true },
+    /** The message's language and the time zone its times were written in. */
+    language: String,
+    timeZone: String,
     status: { type: String, enum: previewStatuses, required: true, default: 'ready' },
     candidate: {
       type: new Schema(
@@ -27,8 +35,13 @@ const previewSchema = new Schema(
     /** The other candidates considered (JSON text). */
     alternatives: String,
     summaryText: { type: String, required: true },
+    /** The message sent for it (kept so a retried workflow sends the same text). */
+    message: { type: new Schema({ title: String, summary: String, actionText: String, actionUrl: String }, { _id: false }) },
     expiresAt: { type: Date, required: true },
+    /** Lease of `confirming`. */
+    confirmingSince: Date,
     confirmedAt: Date,
+    rejectedAt: Date,
     blockId: String,
   },
   { collection: 'active_schedule_previews', timestamps: true },

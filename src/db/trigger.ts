@@ -12,7 +12,7 @@ export const triggerStatuses = ['pending', 'processing', 'preview_generated', 'c
 const triggerSchema = new Schema(
   {
     userId: { type: String, required: true },
-    type: { type: String, required: true },
+    type: { type: String, enum: triggerTypes, required: true },
     source: { type: String, enum: triggerSources, required: true },
     target: { type: new Schema({ type: { type: String, required: true }, id: { type: String, required: true } }, { _id: false }), required: true },
     /** user|type|targetType:targetId|windowStart (ISO) */
@@ -24,6 +24,7 @@ const triggerSchema = new Schema(
     /** Lease of `processing`: a trigger stuck there past it is retried. */
     processingSince: Date,
     attempts: { type: Number, required: true, default: 0 },
+    lastError: String,
     dueJobId: String,
     previewId: String,
     notificationId: String,

@@ -9,6 +9,10 @@ const settingsSchema = new Schema(
     timeZone: { type: String, required: true, default: defaultTimeZone },
     quietHours: { type: new Schema({ start: String, end: String }, { _id: false }), default: undefined },
     optOutTriggerTypes: { type: [String], default: [] },
+    /** Local HH:mm times in which free slots are looked for (absent: the default, 08:00 to 22:00). */
+    workingHours: { type: new Schema({ start: String, end: String }, { _id: false }), default: undefined },
+    /** Language of messages: zh-CN (absent: the default) or en. */
+    language: String,
   },
   { collection: 'user_settings', timestamps: true },
 );

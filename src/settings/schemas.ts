@@ -25,6 +25,17 @@ export const quietHoursSchema = z
   })
   .meta({ description: 'Local times in timeZone; may cross midnight (22:00 to 07:00). Messages wait until the end.' });
 
+export const languages = ['zh-CN', 'en'] as const;
+export const defaultWorkingHours = { start: '08:00', end: '22:00' };
+export const defaultLanguage = 'zh-CN';
+
+export const workingHoursSchema = z
+  .strictObject({ start: clockTime, end: clockTime })
+  .superRefine((w, c) => {
+    if (w.end <= w.start) c.addIssue({ code: 'custom', path: ['end'], message: 'must be after start (working hours do not cross midnight)' });
+  })
+  .meta({ description: 'Local times in timeZone when free slots may be suggested; default 08:00 to 22:00' });
+
 export const userSettingsBody = z.strictObject({
   timeZone: z
     .string()
@@ -39,6 +50,8 @@ export const userSettingsBody = z.strictObject({
     .default([])
     .transform((types) => [...new Set(types)])
     .meta({ description: 'Trigger types the user does not want to hear about' }),
+  workingHours: workingHoursSchema.default(defaultWorkingHours),
+  language: z.enum(languages, { message: "must be 'zh-CN' or 'en'" }).default(defaultLanguage).meta({ description: 'Language of messages' }),
 });
 export type UserSettingsBody = z.output<typeof userSettingsBody>;
 
@@ -46,4 +59,6 @@ export const userSettingsView = z.object({
   timeZone: z.string(),
   quietHours: z.object({ start: z.string(), end: z.string() }).nullable(),
   optOutTriggerTypes: z.array(z.string()),
+  workingHours: z.object({ start: z.string(), end: z.string() }),
+  language: z.enum(languages),
 });

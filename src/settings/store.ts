@@ -1,16 +1,20 @@
 /** Reading and replacing a user's settings; a user without a document has the defaults. */
 import type { AppContext } from '../context';
 import { defaultTimeZone, type UserSettingsDoc } from '../db/userSettings';
-import { isTimeZone, type UserSettingsBody } from './schemas';
+import { defaultLanguage, defaultWorkingHours, isTimeZone, languages, type UserSettingsBody } from './schemas';
 
 export interface UserSettings {
   timeZone: string;
   quietHours: { start: string; end: string } | null;
   optOutTriggerTypes: string[];
+  /** Local times (HH:mm, start before end) in which free slots are looked for. */
+  workingHours: { start: string; end: string };
+  /** Language of messages. */
+  language: (typeof languages)[number];
 }
 
 export function defaultUserSettings(): UserSettings {
-  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [] };
+  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage };
 }
 
 /** Defaults fill whatever is not stored, so documents written before a setting existed still read whole. */
@@ -18,11 +22,14 @@ function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
   const defaults = defaultUserSettings();
   if (!doc) return defaults;
   const q = doc.quietHours;
+  const w = doc.workingHours;
   return {
     // A zone this runtime's ICU does not know would make every quiet-hours check throw.
     timeZone: doc.timeZone && isTimeZone(doc.timeZone) ? doc.timeZone : defaults.timeZone,
     quietHours: q?.start && q?.end ? { start: q.start, end: q.end } : null,
     optOutTriggerTypes: doc.optOutTriggerTypes ? [...doc.optOutTriggerTypes] : defaults.optOutTriggerTypes,
+    workingHours: w?.start && w?.end && w.start < w.end ? { start: w.start, end: w.end } : defaults.workingHours,
+    language: languages.includes(doc.language as never) ? (doc.language as UserSettings['language']) : defaults.language,
   };
 }
 
@@ -33,7 +40,7 @@ export async function loadUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
 
 /** Replaces the user's settings (one atomic upsert): what the body leaves out goes back to its default. */
 export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
-  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes };
+  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes, workingHours: body.workingHours, language: body.language };
   const unset: Record<string, ''> = {};
   if (body.quietHours) set.quietHours = body.quietHours;
   else unset.quietHours = '';

@@ -1,0 +1,61 @@
+/**
+ * The active-schedule-triggered worker, two job kinds:
+ * - `due-job` (from the scanner): fire the due job; its trigger's workflow job is queued by createTrigger;
+ * - `trigger`: run the workflow of one trigger.
+ * Payloads are validated (versioned); an invalid one fails at once. Errors retry with backoff;
+ * a trigger held by another run (a worker that died mid-run) waits, without spending an attempt,
+ * until that run's lease ends.
+ */
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { ZodType } from 'zod';
+import type { AppContext } from '../src/context';
+import { fireDueJob } from '../src/scheduling/fireDueJob';
+import { dueJobJobName, dueJobPayloadSchema } from '../src/scheduling/schemas';
+import { triggerJobName, triggerJobSchema } from '../src/triggers/schemas';
+import { runWorkflow } from '../src/workflow/run';
+import { createRedis } from '../queues/connection';
+import { queueNames } from '../queues/names';
+
+function parse<T>(schema: ZodType<T>, job: Job): T {
+  const payload = schema.safeParse(job.data);
+  if (!payload.success) {
+    throw new UnrecoverableError(`invalid ${job.name} job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return payload.data;
+}
+
+export function createActiveScheduleWorker(ctx: AppContext): Worker {
+  const { config, logger } = ctx;
+
+  const process = async (job: Job, token?: string) => {
+    switch (job.name) {
+      case dueJobJobName: {
+        const { dueJobId } = parse(dueJobPayloadSchema, job);
+        return fireDueJob(ctx, dueJobId);
+      }
+      case triggerJobName: {
+        const { triggerId } = parse(triggerJobSchema, job);
+        const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const outcome = await runWorkflow(ctx, triggerId, { finalAttempt });
+        if (outcome.status === 'not_claimed' && outcome.leaseEndsAt) {
+          await job.moveToDelayed(outcome.leaseEndsAt.getTime() + 100, token);
+          throw new DelayedError(`trigger ${triggerId} is being processed elsewhere`);
+        }
+        return outcome;
+      }
+      default:
+        throw new UnrecoverableError(`unknown job name ${job.name} on ${queueNames.activeScheduleTriggered}`);
+    }
+  };
+
+  const worker = new Worker(queueNames.activeScheduleTriggered, process, {
+    connection: createRedis(config, 'worker'),
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+  });
+  worker.on('error', (err) => logger.warn({ err: err.message, queue: queueNames.activeScheduleTriggered }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && !(err instanceof DelayedError)) logger.warn({ jobId: job.id, name: job.name, attemptsMade: job.attemptsMade, err: err.message }, 'active-schedule job failed');
+  });
+  return worker;
+}

@@ -1,0 +1,23 @@
+/** dueflow's BullMQ Job Schedulers (worker mode). Upserting with the same id is safe on every boot. */
+import type { AppContext } from '../src/context';
+import { queueNames } from './names';
+
+export const dueJobScannerId = 'due-job-scanner';
+export const scanJobName = 'scan';
+
+export const reconcilerId = 'reconciler';
+export const reconcileJobName = 'reconcile';
+export const purgeId = 'purge-expired';
+export const purgeJobName = 'purge';
+
+export async function upsertJobSchedulers(ctx: Pick<AppContext, 'queues' | 'config'>): Promise<void> {
+  const keepFew = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
+  await ctx.queues[queueNames.maintenance].upsertJobScheduler(reconcilerId, { every: ctx.config.RECONCILE_INTERVAL_MS }, { name: reconcileJobName, data: { v: 1 }, opts: keepFew });
+  await ctx.queues[queueNames.maintenance].upsertJobScheduler(purgeId, { every: 3600_000 }, { name: purgeJobName, data: { v: 1 }, opts: keepFew });
+  await ctx.queues[queueNames.scanner].upsertJobScheduler(
+    dueJobScannerId,
+    { every: ctx.config.SCAN_INTERVAL_MS },
+    // A scan's result is worth little after the next one: keep a few for Bull Board.
+    { name: scanJobName, data: { v: 1 }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } } },
+  );
+}

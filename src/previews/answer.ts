@@ -1,0 +1,131 @@
+/**
+ * The user's answer to a preview. No transactions (FerretDB v1), so confirming is made safe by:
+ * 1. a guarded update ready → confirming (with a lease): of two confirms, one proceeds and the
+ *    other waits for its result (double confirm → one block, the same answer twice);
+ * 2. the block carries the previewId and is looked up before one is created, so a confirm that
+ *    takes over an expired lease finds the block of the one that died;
+ * 3. conflicts are checked before inserting, and again after: of two blocks inserted at once into
+ *    overlapping slots, the one with the larger id is removed and its confirm answers 409.
+ * Remaining race: a confirm whose lease (30 s) ran out while it was still running (not dead, just
+ * slow) and was taken over can create a second block; a unique index on previewId would close it,
+ * but FerretDB v1 has no partial (or sparse) unique index to leave other blocks out.
+ */
+import { isValidObjectId, type Types } from 'mongoose';
+import type { AppContext } from '../context';
+import type { PreviewDoc } from '../db/preview';
+import type { ScheduleBlockDoc } from '../db/scheduleBlock';
+import { closeByPreview } from '../triggers/transitions';
+
+type Ctx = Pick<AppContext, 'models' | 'logger'>;
+
+export const confirmLeaseMs = 30_000;
+/** How long a confirm waits for a concurrent one of the same preview to finish. */
+const WAIT_FOR_OTHER_MS = 5_000;
+
+export type ConfirmOutcome =
+  | { kind: 'confirmed'; preview: PreviewDoc; block: ScheduleBlockDoc | null; replayed: boolean }
+  | { kind: 'not_found' }
+  | { kind: 'expired'; preview: PreviewDoc }
+  | { kind: 'rejected'; preview: PreviewDoc }
+  | { kind: 'conflict'; preview: PreviewDoc; blocks: ScheduleBlockDoc[] }
+  | { kind: 'in_progress'; preview: PreviewDoc };
+
+export type RejectOutcome =
+  | { kind: 'rejected'; preview: PreviewDoc; replayed: boolean }
+  | { kind: 'not_found' }
+  | { kind: 'expired' | 'confirmed' | 'in_progress'; preview: PreviewDoc };
+
+const after = { returnDocument: 'after' as const };
+const places = (p: PreviewDoc) => (p.candidate.kind === 'add_task_to_schedule' || p.candidate.kind === 'create_makeup_block') && p.candidate.start && p.candidate.end;
+const overlapFilter = (userId: string, start: Date, end: Date) => ({ userId, start: { $lt: end }, end: { $gt: start } });
+
+async function findBlock(ctx: Ctx, p: PreviewDoc): Promise<ScheduleBlockDoc | null> {
+  if (p.blockId && isValidObjectId(p.blockId)) {
+    const byId = await ctx.models.scheduleBlocks.findById(p.blockId).lean<ScheduleBlockDoc>();
+    if (byId) return byId;
+  }
+  return ctx.models.scheduleBlocks.findOne({ userId: p.userId, previewId: String(p._id) }).lean<ScheduleBlockDoc>();
+}
+
+export async function confirmPreview(ctx: Ctx, userId: string, previewId: string, now = new Date()): Promise<ConfirmOutcome> {
+  if (!isValidObjectId(previewId)) return { kind: 'not_found' };
+  const Previews = ctx.models.previews;
+  const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
+  for (;;) {
+    const p = await Previews.findOne({ _id: previewId, userId }).lean<PreviewDoc>();
+    if (!p) return { kind: 'not_found' };
+    if (p.status === 'confirmed') return { kind: 'confirmed', preview: p, block: await findBlock(ctx, p), replayed: true };
+    if (p.status === 'rejected') return { kind: 'rejected', preview: p };
+    if (p.status === 'expired') return { kind: 'expired', preview: p };
+    if (p.status === 'ready' && p.expiresAt.getTime() <= now.getTime()) {
+      await Previews.updateOne({ _id: p._id, status: 'ready' }, { $set: { status: 'expired' } });
+      return { kind: 'expired', preview: { ...p, status: 'expired' } };
+    }
+    const leaseOver = new Date(now.getTime() - confirmLeaseMs);
+    const claimed = await Previews.findOneAndUpdate(
+      { _id: p._id, userId, $or: [{ status: 'ready', expiresAt: { $gt: now } }, { status: 'confirming', confirmingSince: { $lt: leaseOver } }] },
+      { $set: { status: 'confirming', confirmingSince: now } },
+      after,
+    ).lean<PreviewDoc>();
+    if (claimed) return apply(ctx, claimed, now);
+    // Another confirm holds it: wait for its answer, which is ours too.
+    if (Date.now() > waitUntil) return { kind: 'in_progress', preview: p };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome> {
+  const { models } = ctx;
+  const previewId = String(p._id);
+  const release = () => models.previews.updateOne({ _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince }, { $set: { status: 'ready' }, $unset: { confirmingSince: '' } });
+  let block: ScheduleBlockDoc | null = null;
+  if (places(p)) {
+    const start = p.candidate.start!;
+    const end = p.candidate.end!;
+    block = await findBlock(ctx, p);
+    if (!block) {
+      const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
+      if (taken.length > 0) {
+        await release();
+        return { kind: 'conflict', preview: p, blocks: taken };
+      }
+      const created = await models.scheduleBlocks.create({ userId: p.userId, taskId: p.candidate.taskId, title: p.candidate.title ?? 'task', start, end, status: 'planned', previewId });
+      // Inserted at the same time as another block in the slot: the earlier id keeps it.
+      const racers = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), _id: { $lt: created._id as Types.ObjectId } }).lean<ScheduleBlockDoc[]>();
+      if (racers.length > 0) {
+        await models.scheduleBlocks.deleteOne({ _id: created._id });
+        await release();
+        return { kind: 'conflict', preview: p, blocks: racers };
+      }
+      block = created.toObject() as ScheduleBlockDoc;
+    }
+  }
+  const confirmed = await models.previews.findOneAndUpdate(
+    { _id: p._id, status: 'confirming' },
+    { $set: { status: 'confirmed', confirmedAt: now, ...(block ? { blockId: String(block._id) } : {}) }, $unset: { confirmingSince: '' } },
+    after,
+  ).lean<PreviewDoc>();
+  const final = confirmed ?? (await models.previews.findById(p._id).lean<PreviewDoc>())!;
+  await closeByPreview(models.triggers, p.triggerId, 'confirmed');
+  ctx.logger.info({ previewId, triggerId: p.triggerId, blockId: block ? String(block._id) : undefined }, 'preview confirmed');
+  return { kind: 'confirmed', preview: final, block, replayed: false };
+}
+
+export async function rejectPreview(ctx: Ctx, userId: string, previewId: string, now = new Date()): Promise<RejectOutcome> {
+  if (!isValidObjectId(previewId)) return { kind: 'not_found' };
+  const rejected = await ctx.models.previews.findOneAndUpdate(
+    { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
+    { $set: { status: 'rejected', rejectedAt: now } },
+    after,
+  ).lean<PreviewDoc>();
+  if (rejected) {
+    await closeByPreview(ctx.models.triggers, rejected.triggerId, 'rejected');
+    return { kind: 'rejected', preview: rejected, replayed: false };
+  }
+  const p = await ctx.models.previews.findOne({ _id: previewId, userId }).lean<PreviewDoc>();
+  if (!p) return { kind: 'not_found' };
+  if (p.status === 'rejected') return { kind: 'rejected', preview: p, replayed: true };
+  if (p.status === 'confirmed') return { kind: 'confirmed', preview: p };
+  if (p.status === 'confirming') return { kind: 'in_progress', preview: p };
+  return { kind: 'expired', preview: p };
+}

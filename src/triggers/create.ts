@@ -1,0 +1,66 @@
+/**
+ * createTrigger: the one way an anomaly enters the workflow (the scanner's due jobs, the API, block
+ * feedback). Deduplicated twice: by the caller's idempotency key (idempotency_keys, since FerretDB
+ * v1 has no partial unique index) and by the unique dedupe key (user, type, target, window), which
+ * also decides races. A new trigger gets its workflow job; so does an existing one still pending
+ * (its first enqueue may have failed), which is a no-op when the job is there.
+ */
+import type { AppContext } from '../context';
+import type { TriggerDoc } from '../db/trigger';
+import { withIdempotencyKey } from '../http/idempotency';
+import { triggerDedupeKey } from './dedupe';
+import { enqueueTriggerWorkflow } from './enqueue';
+
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
+
+export interface CreateTriggerInput {
+  userId: string;
+  type: 'important_urgent_task' | 'unfinished_feedback';
+  source: 'worker_due_job' | 'api_trigger' | 'user_feedback';
+  target: { type: string; id: string };
+  /** For worker_due_job: the due job's triggerAt (the window); otherwise when it happened. */
+  at: Date;
+  idempotencyKey?: string;
+  dueJobId?: string;
+  detail?: Record<string, unknown>;
+}
+
+const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promise<{ trigger: TriggerDoc; created: boolean }> {
+  const Triggers = ctx.models.triggers;
+  const dedupeKey = triggerDedupeKey(input);
+
+  const create = async (): Promise<{ id: string; trigger: TriggerDoc; created: boolean }> => {
+    const existing = await Triggers.findOne({ dedupeKey }).lean<TriggerDoc>();
+    if (existing) return { id: String(existing._id), trigger: existing, created: false };
+    try {
+      const doc = await Triggers.create({
+        userId: input.userId, type: input.type, source: input.source, target: { type: input.target.type, id: input.target.id },
+        dedupeKey, idempotencyKey: input.idempotencyKey, status: 'pending', dueJobId: input.dueJobId,
+        detail: input.detail ? JSON.stringify(input.detail) : undefined,
+      });
+      const trigger = doc.toObject() as TriggerDoc;
+      return { id: String(trigger._id), trigger, created: true };
+    } catch (err) {
+      // Another caller with the same dedupe key won the race: the unique index decided.
+      if (!isDuplicateKey(err)) throw err;
+      const winner = await Triggers.findOne({ dedupeKey }).lean<TriggerDoc>();
+      if (!winner) throw err;
+      return { id: String(winner._id), trigger: winner, created: false };
+    }
+  };
+
+  const replay = async (id: string) => {
+    const trigger = await Triggers.findOne({ _id: id, userId: input.userId }).lean<TriggerDoc>();
+    if (!trigger) throw new Error(`trigger ${id} of idempotency key ${input.idempotencyKey} is gone`);
+    return { id, trigger, created: false };
+  };
+
+  const { result } = input.idempotencyKey
+    ? await withIdempotencyKey(ctx, `triggers|${input.userId}`, input.idempotencyKey, { type: input.type, target: input.target }, create, replay)
+    : { result: await create() };
+
+  if (result.created || result.trigger.status === 'pending') await enqueueTriggerWorkflow(ctx, result.id);
+  return { trigger: result.trigger, created: result.created };
+}

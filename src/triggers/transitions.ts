@@ -1,0 +1,63 @@
+/**
+ * The trigger's state machine, one guarded update per transition (the filter names the state it
+ * expects). A null answer means someone else moved the trigger first.
+ *
+ * pending ─claim─► processing ─► preview_generated ─confirm─► closed
+ *    ▲                 │  │                        └─reject──► rejected
+ *    └──release (error)┘  └─► closed (nothing to do) | failed (attempts exhausted)
+ */
+import type { Types } from 'mongoose';
+import type { AppContext } from '../context';
+
+type Triggers = AppContext['models']['triggers'];
+type Id = Types.ObjectId | string;
+
+/** A trigger stays `processing` at most this long before another worker may take it over (the first one died). */
+export const processingLeaseMs = 30_000;
+
+const after = { returnDocument: 'after' as const };
+
+/** pending (or processing whose lease ran out) → processing; attempts + 1. */
+export function claimTrigger(Triggers: Triggers, id: Id, now: Date) {
+  return Triggers.findOneAndUpdate(
+    { _id: id, $or: [{ status: 'pending' }, { status: 'processing', processingSince: { $lt: new Date(now.getTime() - processingLeaseMs) } }] },
+    { $set: { status: 'processing', processingSince: now }, $inc: { attempts: 1 } },
+    after,
+  );
+}
+
+/** processing → pending after an error, so the retry can claim it at once. */
+export function releaseTrigger(Triggers: Triggers, id: Id, error: string) {
+  return Triggers.findOneAndUpdate({ _id: id, status: 'processing' }, { $set: { status: 'pending', lastError: error }, $unset: { processingSince: '' } }, after);
+}
+
+/** processing | pending → failed: the last attempt failed too. */
+export function failTrigger(Triggers: Triggers, id: Id, error: string) {
+  return Triggers.findOneAndUpdate(
+    { _id: id, status: { $in: ['pending', 'processing'] } },
+    { $set: { status: 'failed', reason: 'workflow_failed', lastError: error }, $unset: { processingSince: '' } },
+    after,
+  );
+}
+
+export function markPreviewGenerated(Triggers: Triggers, id: Id, previewId: string, notificationId: string) {
+  return Triggers.findOneAndUpdate(
+    { _id: id, status: 'processing' },
+    { $set: { status: 'preview_generated', previewId, notificationId }, $unset: { processingSince: '', lastError: '' } },
+    after,
+  );
+}
+
+/** processing → closed: nothing to do (task done, gone, already scheduled...). */
+export function closeUnprocessed(Triggers: Triggers, id: Id, reason: string) {
+  return Triggers.findOneAndUpdate({ _id: id, status: 'processing' }, { $set: { status: 'closed', reason }, $unset: { processingSince: '' } }, after);
+}
+
+/** The user answered the preview: confirmed → closed, rejected → rejected. */
+export function closeByPreview(Triggers: Triggers, id: Id, answer: 'confirmed' | 'rejected') {
+  return Triggers.findOneAndUpdate(
+    { _id: id, status: { $in: ['pending', 'processing', 'preview_generated'] } },
+    { $set: answer === 'confirmed' ? { status: 'closed', reason: 'preview_confirmed' } : { status: 'rejected', reason: 'preview_rejected' }, $unset: { processingSince: '' } },
+    after,
+  );
+}

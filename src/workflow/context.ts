@@ -1,0 +1,83 @@
+/**
+ * Reads what the workflow plans with: the task (through the trigger's target), the user's time
+ * zone, language and working hours, their blocks in the rolling 24-hour window from now, and the
+ * free slots. Reads only: the dry run uses it too.
+ */
+import { isValidObjectId } from 'mongoose';
+import type { AppContext } from '../context';
+import { loadUserSettings, type UserSettings } from '../settings/store';
+import type { PlanningBlock, PlanningContext, TriggerType } from './candidates';
+import { DEFAULT_ESTIMATE_MINUTES } from './candidates';
+import { defaultWorkingHours, freeSlots, type WorkingHours } from './freeSlots';
+import { languages, type Language } from './message';
+import { DAY, MINUTE } from './zonedTime';
+
+type Ctx = Pick<AppContext, 'models'>;
+
+export const WINDOW_MS = DAY;
+export const blockTargetTypes = ['schedule_block', 'block'];
+
+export interface PlanningInput {
+  userId: string;
+  triggerType: TriggerType;
+  target: { type: string; id: string };
+  now: Date;
+  detail?: Record<string, unknown>;
+}
+
+/** A context to plan with, or why there is nothing to do (the trigger is closed with it). */
+export type PlanningResult = { context: PlanningContext; closeReason: null } | { context: PlanningContext | null; closeReason: string };
+
+/** Working hours and language are being added to UserSettings; read them so either shape works. */
+export function planningSettings(s: UserSettings): { timeZone: string; workingHours: WorkingHours; language: Language } {
+  const extra = s as UserSettings & { workingHours?: WorkingHours | null; language?: string };
+  const language = (languages as readonly string[]).includes(extra.language ?? '') ? (extra.language as Language) : 'zh-CN';
+  return { timeZone: s.timeZone, workingHours: extra.workingHours ?? defaultWorkingHours, language };
+}
+
+const toBlock = (b: { _id: unknown; title: string; taskId?: string | null; start: Date; end: Date; status: string }): PlanningBlock =>
+  ({ id: String(b._id), title: b.title, taskId: b.taskId ?? null, start: b.start, end: b.end, status: b.status });
+
+export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promise<PlanningResult> {
+  const { models } = ctx;
+  const { userId, now } = input;
+  let taskId: string | undefined;
+  let block: PlanningBlock | null = null;
+  if (input.target.type === 'task') taskId = input.target.id;
+  else if (blockTargetTypes.includes(input.target.type)) {
+    const doc = isValidObjectId(input.target.id) ? await models.scheduleBlocks.findOne({ _id: input.target.id, userId }).lean() : null;
+    if (!doc) return { context: null, closeReason: 'block_not_found' };
+    block = toBlock(doc);
+    taskId = doc.taskId ?? (typeof input.detail?.taskId === 'string' ? input.detail.taskId : undefined);
+    if (!taskId) return { context: null, closeReason: 'block_has_no_task' };
+  } else return { context: null, closeReason: 'unsupported_target' };
+
+  const task = isValidObjectId(taskId) ? await models.tasks.findOne({ _id: taskId, userId }).lean() : null;
+  if (!task) return { context: null, closeReason: 'task_not_found' };
+
+  const { timeZone, workingHours, language } = planningSettings(await loadUserSettings(ctx, userId));
+  const window = { start: now, end: new Date(now.getTime() + WINDOW_MS) };
+  const blockDocs = await models.scheduleBlocks.find({ userId, start: { $lt: window.end }, end: { $gt: window.start } }).sort({ start: 1 }).lean();
+  const blocks = blockDocs.map(toBlock);
+
+  const remaining = Number(input.detail?.remainingMinutes);
+  const neededMinutes = Math.max(5, Math.round(
+    input.triggerType === 'unfinished_feedback' && Number.isFinite(remaining) && remaining > 0 ? remaining
+      : input.triggerType === 'unfinished_feedback' && block ? (block.end.getTime() - block.start.getTime()) / MINUTE
+        : task.estimatedMinutes ?? DEFAULT_ESTIMATE_MINUTES,
+  ));
+
+  const context: PlanningContext = {
+    userId, triggerType: input.triggerType, now, window, timeZone, language, workingHours,
+    task: { id: String(task._id), title: task.title, priority: task.priority, status: task.status, deadline: task.deadline ?? null, estimatedMinutes: task.estimatedMinutes ?? null },
+    block, neededMinutes, blocks,
+    // Every block of the user takes its time, whatever its status: an overlap is never suggested.
+    freeSlots: freeSlots({ from: window.start, to: window.end, timeZone, workingHours, busy: blocks }),
+  };
+
+  if (task.status === 'done') return { context, closeReason: 'task_completed' };
+  const later = blocks.filter((b) => b.taskId === context.task.id && b.status === 'planned' && b.id !== block?.id);
+  if (input.triggerType === 'important_urgent_task' && later.length > 0) return { context, closeReason: 'task_already_scheduled' };
+  if (input.triggerType === 'unfinished_feedback' && block && later.some((b) => b.start.getTime() >= block!.end.getTime())) return { context, closeReason: 'makeup_already_scheduled' };
+  return { context, closeReason: null };
+}

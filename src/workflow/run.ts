@@ -1,0 +1,100 @@
+/**
+ * runWorkflow: what happens to a trigger. Safe to run twice (a retry, a stalled job picked up by
+ * another worker): the trigger is claimed by a guarded update, the preview is unique per trigger
+ * and reused, and the notification is unique per dedupe key.
+ *
+ * claim → plan (context, issues, candidates, choice) → preview (expires in PREVIEW_TTL_MS) →
+ * notification → preview_generated; or closed with a reason when there is nothing to do.
+ */
+import { Types } from 'mongoose';
+import type { AppContext } from '../context';
+import type { PreviewDoc } from '../db/preview';
+import type { TriggerDoc } from '../db/trigger';
+import { requestNotification } from '../notifications/request';
+import { notificationDedupeKey } from '../triggers/dedupe';
+import { claimTrigger, closeUnprocessed, failTrigger, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { messageFor, plan, previewUrl } from './plan';
+import type { TriggerType } from './candidates';
+
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger'>;
+
+export type WorkflowOutcome =
+  | { status: 'preview_generated'; previewId: string; notificationId: string }
+  | { status: 'closed'; reason: string }
+  /** Not claimable: already done, or another run holds it until `leaseEndsAt`. */
+  | { status: 'not_claimed'; current: string; leaseEndsAt?: Date };
+
+const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+function parseDetail(detail: string | null | undefined): Record<string, unknown> | undefined {
+  if (!detail) return undefined;
+  try { return JSON.parse(detail); } catch { return undefined; }
+}
+
+export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Date; finalAttempt?: boolean } = {}): Promise<WorkflowOutcome> {
+  const Triggers = ctx.models.triggers;
+  const now = opts.now ?? new Date();
+  const claimed = await claimTrigger(Triggers, triggerId, now);
+  if (!claimed) {
+    const current = await Triggers.findById(triggerId, { status: 1, processingSince: 1 }).lean();
+    const leaseEndsAt = current?.status === 'processing' && current.processingSince ? new Date(current.processingSince.getTime() + processingLeaseMs) : undefined;
+    return { status: 'not_claimed', current: current?.status ?? 'missing', ...(leaseEndsAt ? { leaseEndsAt } : {}) };
+  }
+  const trigger = claimed.toObject() as TriggerDoc;
+  try {
+    return await advance(ctx, trigger, now);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // Hand the trigger back so the retry claims it at once; after the last attempt it has failed.
+    if (opts.finalAttempt) await failTrigger(Triggers, triggerId, message).catch(() => undefined);
+    else await releaseTrigger(Triggers, triggerId, message).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<WorkflowOutcome> {
+  const { models, config, logger } = ctx;
+  const triggerId = String(trigger._id);
+  // A previous attempt got as far as the preview: send what it wrote rather than plan again.
+  let preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
+  if (!preview) {
+    const p = await plan(ctx, { userId: trigger.userId, triggerType: trigger.type as TriggerType, target: trigger.target, now, detail: parseDetail(trigger.detail) });
+    if (p.closeReason || !p.context || !p.chosen) {
+      const reason = p.closeReason ?? 'no_candidate';
+      await closeUnprocessed(models.triggers, triggerId, reason);
+      logger.info({ triggerId, reason }, 'trigger closed: nothing to do');
+      return { status: 'closed', reason };
+    }
+    const previewId = new Types.ObjectId();
+    const message = messageFor(p.context, p.chosen, previewUrl(config, String(previewId)), p.issues);
+    try {
+      const doc = await models.previews.create({
+        _id: previewId, userId: trigger.userId, triggerId, triggerType: trigger.type, language: p.context.language, timeZone: p.context.timeZone,
+        status: 'ready', candidate: p.chosen, alternatives: JSON.stringify(p.candidates.slice(1)), summaryText: message.summary, message,
+        expiresAt: new Date(now.getTime() + config.PREVIEW_TTL_MS),
+      });
+      preview = doc.toObject() as PreviewDoc;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
+      if (!preview) throw err;
+    }
+  }
+
+  const previewId = String(preview._id);
+  const message = preview.message?.title && preview.message.summary
+    ? { title: preview.message.title, summary: preview.message.summary, actionText: preview.message.actionText ?? undefined, actionUrl: preview.message.actionUrl ?? previewUrl(config, previewId) }
+    : { title: preview.candidate.title ?? 'dueflow', summary: preview.summaryText, actionUrl: previewUrl(config, previewId) };
+  const notification = await requestNotification(ctx, {
+    userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
+    message, traceId: triggerId, triggerId, previewId,
+  });
+  const done = await markPreviewGenerated(models.triggers, triggerId, previewId, notification.id);
+  if (!done) {
+    // The user answered the preview before we got here (or the lease was taken over): keep their answer.
+    const current = await models.triggers.findById(triggerId, { status: 1 }).lean();
+    return { status: 'not_claimed', current: current?.status ?? 'missing' };
+  }
+  logger.info({ triggerId, previewId, notificationId: notification.id, kind: preview.candidate.kind }, 'preview generated');
+  return { status: 'preview_generated', previewId, notificationId: notification.id };
+}
