@@ -1,0 +1,130 @@
+/**
+ * The authorization matrix, over every route of the OpenAPI document: no token → 401; a user
+ * token on a service route → 401; user B can neither read nor change user A's data (404, never
+ * 403, so ids don't leak). A route missing from the table below fails the test: a new route
+ * cannot be forgotten.
+ */
+import { randomUUID } from 'node:crypto';
+import { asService, asUser, call, notificationBody } from './support/api';
+import { waitFor } from './support/env';
+import { startFeishuServer, FeishuServer } from './support/feishuServer';
+import { startTestDueflow, TestDueflow } from './support/harness';
+
+let df: TestDueflow;
+let feishu: FeishuServer;
+let doc: any;
+const A = `alice-${randomUUID()}`;
+const B = `bob-${randomUUID()}`;
+const ids: Record<string, string> = {};
+
+/** For each user route: the ids of A's resource to put in its path, and a body B sends that would be valid for B's own data. */
+/** cross-user: B names A's resource (404 expected; 400 allowed where A's id is in the body and the answer is the same as for an id that does not exist). */
+type Case = { path: (id: Record<string, string>) => string; body?: unknown; kind: 'own-space' | 'cross-user'; idInBody?: boolean };
+const hour = 3600_000;
+const table: Record<string, Case> = {
+  'GET /api/v1/notification/records': { kind: 'own-space', path: () => '/api/v1/notification/records' },
+  'GET /api/v1/notification/records/{id}': { kind: 'cross-user', path: (i) => `/api/v1/notification/records/${i.record}` },
+  'GET /api/v1/notification/channels': { kind: 'own-space', path: () => '/api/v1/notification/channels' },
+  // Channels are named by kind within the caller's own space: B only ever reaches B's own channel,
+  // and A's stays as it was (the snapshot below).
+  'GET /api/v1/notification/channels/{channel}': { kind: 'own-space', path: () => '/api/v1/notification/channels/feishu_bot' },
+  'DELETE /api/v1/notification/channels/{channel}': { kind: 'own-space', path: () => '/api/v1/notification/channels/feishu_bot' },
+  'POST /api/v1/notification/channels/{channel}/test': { kind: 'own-space', path: () => '/api/v1/notification/channels/feishu_bot/test' },
+  'PUT /api/v1/notification/channels/{channel}': { kind: 'own-space', path: () => '/api/v1/notification/channels/feishu_bot', body: { enabled: false, webhookUrl: 'http://127.0.0.1:9/open-apis/bot/v2/hook/bobsOwnToken123' } },
+  'GET /api/v1/me/settings': { kind: 'own-space', path: () => '/api/v1/me/settings' },
+  'PUT /api/v1/me/settings': { kind: 'own-space', path: () => '/api/v1/me/settings', body: { timeZone: 'UTC', optOutTriggerTypes: ['important_urgent_task'] } },
+  'POST /api/v1/tasks': { kind: 'own-space', path: () => '/api/v1/tasks', body: { title: 'B task', priority: 3 } },
+  'GET /api/v1/tasks': { kind: 'own-space', path: () => '/api/v1/tasks' },
+  'GET /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}` },
+  'PATCH /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}`, body: { title: 'stolen' } },
+  'DELETE /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}` },
+  'POST /api/v1/schedule/blocks': { kind: 'cross-user', idInBody: true, path: () => '/api/v1/schedule/blocks', body: (i: Record<string, string>) => ({ taskId: i.task, title: 'B block', start: new Date(Date.now() + 50 * hour).toISOString(), end: new Date(Date.now() + 51 * hour).toISOString() }) },
+  'GET /api/v1/schedule/blocks': { kind: 'own-space', path: () => `/api/v1/schedule/blocks?from=${new Date(Date.now() - 48 * hour).toISOString()}&to=${new Date(Date.now() + 48 * hour).toISOString()}` },
+  'PATCH /api/v1/schedule/blocks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/schedule/blocks/${i.block}`, body: { status: 'unfinished' } },
+  'DELETE /api/v1/schedule/blocks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/schedule/blocks/${i.block}` },
+  'POST /api/v1/schedule/blocks/{id}/feedback': { kind: 'cross-user', path: (i) => `/api/v1/schedule/blocks/${i.block}/feedback`, body: { status: 'unfinished' } },
+  'POST /api/v1/active-schedule/triggers': { kind: 'cross-user', idInBody: true, path: () => '/api/v1/active-schedule/triggers', body: (i: Record<string, string>) => ({ type: 'important_urgent_task', target: { type: 'task', id: i.task } }) },
+  'GET /api/v1/active-schedule/triggers/{id}': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/triggers/${i.trigger}` },
+  'POST /api/v1/active-schedule/dry-run': { kind: 'cross-user', idInBody: true, path: () => '/api/v1/active-schedule/dry-run', body: (i: Record<string, string>) => ({ taskId: i.task }) },
+  'GET /api/v1/active-schedule/previews/{id}': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}` },
+  'POST /api/v1/active-schedule/previews/{id}/confirm': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}/confirm` },
+  'POST /api/v1/active-schedule/previews/{id}/reject': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}/reject` },
+};
+
+function routes(auth: string): string[] {
+  return Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).filter(([, op]) => op['x-dueflow-auth'] === auth).map(([m]) => `${m.toUpperCase()} ${p}`));
+}
+const concrete = (key: string) => key.split(' ')[1].replace(/\{\w+\}/g, '0123456789abcdef01234567');
+
+/** Everything A can see of their own data: must be the same after B tried everything. */
+async function snapshotOfA() {
+  const auth = await asUser(A);
+  const get = async (p: string) => (await call(df.baseUrl, 'GET', p, { auth })).body;
+  return JSON.stringify([
+    await get('/api/v1/notification/channels'), await get(`/api/v1/notification/records/${ids.record}`), await get('/api/v1/me/settings'),
+    await get(`/api/v1/tasks/${ids.task}`), await get(table['GET /api/v1/schedule/blocks'].path(ids)),
+    await get(`/api/v1/active-schedule/triggers/${ids.trigger}`), await get(`/api/v1/active-schedule/previews/${ids.preview}`),
+  ]);
+}
+
+beforeAll(async () => {
+  feishu = await startFeishuServer({ autoRegister: true });
+  df = await startTestDueflow('all');
+  doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json();
+  const auth = await asUser(A);
+  await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl('alicesBotToken123'), signingSecret: 'alice-secret' } });
+  await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: { timeZone: 'Asia/Shanghai', optOutTriggerTypes: [] } });
+  ids.task = (await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'A task', priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 30 * hour).toISOString() } })).body.id;
+  ids.block = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'A block', start: new Date(Date.now() + 40 * hour).toISOString(), end: new Date(Date.now() + 41 * hour).toISOString() } })).body.id;
+  ids.record = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(A) })).body.id;
+  const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: ids.task } } });
+  ids.trigger = trigger.body.id;
+  ids.preview = await waitFor(async () => (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${ids.trigger}`, { auth })).body.previewId, 20_000, 'the preview');
+  for (const [k, v] of Object.entries(ids)) expect([k, typeof v]).toEqual([k, 'string']);
+}, 60_000);
+afterAll(async () => {
+  await df.stop();
+  await feishu.close();
+});
+
+test('every user route is in the table', () => {
+  expect(routes('user').filter((r) => !table[r])).toEqual([]);
+});
+
+test('no token → 401 on every user and service route; a user token on a service route → 401', async () => {
+  for (const key of [...routes('user'), ...routes('service')]) {
+    const method = key.split(' ')[0];
+    const res = await call(df.baseUrl, method, concrete(key), { body: method === 'GET' ? undefined : {} });
+    expect([key, res.status, res.body?.error?.code]).toEqual([key, 401, 'unauthorized']);
+  }
+  const userAuth = await asUser(A);
+  for (const key of routes('service')) {
+    const res = await call(df.baseUrl, key.split(' ')[0], concrete(key), { auth: userAuth, body: key.startsWith('GET') ? undefined : {} });
+    expect([key, res.status]).toEqual([key, 401]);
+  }
+});
+
+test("user B can neither read nor change user A's data: 404 (never 403), and A's data is unchanged", async () => {
+  const before = await snapshotOfA();
+  const auth = await asUser(B);
+  for (const key of routes('user')) {
+    const c = table[key];
+    const body = typeof c.body === 'function' ? (c.body as (i: Record<string, string>) => unknown)(ids) : c.body;
+    const res = await call(df.baseUrl, key.split(' ')[0], c.path(ids), { auth, body });
+    expect([key, res.status === 403]).toEqual([key, false]);
+    if (c.kind === 'cross-user' && c.idInBody) {
+      // The same answer as for an id nobody has: nothing tells B that A's id exists.
+      const nobodys = await call(df.baseUrl, key.split(' ')[0], c.path(ids), { auth, body: JSON.parse(JSON.stringify(body).split(ids.task).join('0123456789abcdef01234567')) });
+      expect([key, [400, 404].includes(res.status), res.body]).toEqual([key, true, nobodys.body]);
+    } else if (c.kind === 'cross-user') {
+      expect([key, res.status]).toEqual([key, 404]);
+    } else {
+      // B's own space: whatever B sees names nothing of A's.
+      const text = JSON.stringify(res.body) ?? '';
+      for (const [name, id] of Object.entries(ids)) expect([key, name, text.includes(id)]).toEqual([key, name, false]);
+      expect(text).not.toContain('alicesBotToken');
+    }
+  }
+  expect(await snapshotOfA()).toBe(before);
+  expect(feishu.messages.filter((m) => m.token === 'alicesBotToken123').length).toBeLessThanOrEqual(2); // A's own record and preview message only
+});
