@@ -58,7 +58,7 @@ return at
 `;
 
 export function createWebhookRateLimiter(redis: Redis, opts: { prefix: string; perSecond: number; perMinute: number; marginMs?: number }): WebhookRateLimiter {
-  const margin = opts.marginMs ?? 100; // jitter between the reserved moment and Feishu receiving the request
+  const margin = opts.marginMs ?? 250; // jitter between the reserved moment and Feishu receiving the request
   const keyOf = (webhookUrl: string) => `${opts.prefix}:webhook-rate:${createHash('sha256').update(webhookUrl).digest('hex').slice(0, 32)}`;
   return {
     async pause(webhookUrl, ms) {

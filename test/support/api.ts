@@ -1,5 +1,6 @@
 /** Small HTTP helpers for tests: real requests against a running dueflow. */
 import { testSecrets, userToken } from './env';
+import { capture } from './leakScan';
 
 export interface ApiResponse<T = any> { status: number; body: T; headers: Headers }
 
@@ -11,6 +12,7 @@ export async function call<T = any>(baseUrl: string, method: string, path: strin
   else if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers['content-type'] = 'application/json'; }
   const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
   const text = await res.text();
+  capture('answers', `${method} ${path} ${res.status} ${text}`);
   let parsed: any = text;
   try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
   return { status: res.status, body: parsed, headers: res.headers };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { startServices } from '../../scripts/services';
 
 export default async function globalSetup(): Promise<void> {
+  process.env.DUEFLOW_RUN_ID = `${process.pid}-${Date.now()}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dueflow-test-'));
   const services = await startServices({ dataDir, log: (m) => process.stderr.write(`[services] ${m}\n`) });
   process.env.TEST_REDIS_URL = services.redisUrl;

@@ -4,6 +4,7 @@ import { AppContext, closeContext, createContext } from '../../src/context';
 import { createLogger } from '../../src/logger';
 import { Running, startDueflow } from '../../src/runtime';
 import { testConfig } from './env';
+import { capture } from './leakScan';
 
 export interface TestDueflow {
   ctx: AppContext;
@@ -19,7 +20,7 @@ export interface TestDueflow {
 export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', overrides: Record<string, string> = {}, opts: { cleanup?: boolean } = {}): Promise<TestDueflow> {
   const config = testConfig({ LOG_LEVEL: 'info', ...overrides });
   const logs: string[] = [];
-  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => { logs.push(line); } });
+  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => { logs.push(line); capture('logs', line); } });
   const ctx = await createContext(config, logger);
   const running = await startDueflow(ctx, mode);
   const baseUrl = `http://127.0.0.1:${running.port}`;

@@ -1,6 +1,7 @@
 /** Real dueflow processes (the compiled build), as a dyno would run them. */
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { capture } from './leakScan';
 
 const mainJs = path.resolve(__dirname, '../../dist/src/main.js');
 
@@ -23,6 +24,7 @@ export function spawnDueflow(env: Record<string, string>): DueflowProcess {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
       output.push(line);
+      capture('processes', line);
       for (const l of listeners) l(line);
     }
   };
