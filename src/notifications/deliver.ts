@@ -15,6 +15,7 @@ import type { ProviderOutcome } from '../providers/types';
 import { retryDelayMs } from './backoff';
 import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
+import { withGuardLock } from '../db/guardLock';
 
 export type DeliveryStep =
   /** Nothing more to do: the record is final (or someone else is on it). */
@@ -40,7 +41,7 @@ export interface DeliveryDeps {
   now?: () => Date;
 }
 
-type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers'>;
+type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis'>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,7 +73,9 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
     return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
   }
 
-  const claimed = await t.claimForSending(Records, record._id, now(), replay);
+  // FerretDB applies a guarded update non-atomically: the lock makes the claim exclusive there too.
+  const claim = await withGuardLock(ctx, `notification:${recordId}`, () => t.claimForSending(Records, record._id, now(), replay));
+  const claimed = claim.acquired ? claim.value : null;
   if (!claimed) {
     const current = await Records.findById(recordId, { status: 1 });
     return { kind: 'done', status: current?.status ?? 'missing' };

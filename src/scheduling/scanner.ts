@@ -4,13 +4,13 @@
  * queue as one `due-job` job whose id names the occurrence, so a claim is enqueued once.
  *
  * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). Each
- * claim is a guarded update under a short per-job Redis lock (see claimLock.ts: FerretDB v1's
+ * claim is a guarded update under a short per-job Redis lock (see db/guardLock.ts: FerretDB v1's
  * guarded updates are not atomic), so two scanners never claim one job.
  */
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
-import { lockDueJobs } from './claimLock';
+import { lockMany } from '../db/guardLock';
 import { DueJobPayload, dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
 
@@ -70,10 +70,13 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
   return result;
 }
 
+const dueJobLockName = (id: string) => `due-job:${id}`;
+const idOfLock = (name: string) => name.slice('due-job:'.length);
+
 async function claimBatch(ctx: Ctx, ids: string[], now: Date): Promise<DueJobDoc[]> {
-  const { locked, release } = await lockDueJobs(ctx, ids);
+  const { locked, release } = await lockMany(ctx, ids.map(dueJobLockName));
   try {
-    const claims = await inParallel(locked, parallelUpdates, (id) => claimDueJob(ctx.models.dueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS));
+    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) => claimDueJob(ctx.models.dueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS));
     return claims.filter((c): c is DueJobDoc => c !== null);
   } finally {
     await release();
@@ -110,9 +113,9 @@ async function takeBackExpiredClaims(ctx: Ctx, now: Date, result: ScanResult): P
   const expired = await DueJobs.find(expiredClaimFilter(now)).sort({ leaseUntil: 1 }).limit(ctx.config.SCAN_BATCH_SIZE).lean<DueJobDoc[]>();
   if (!expired.length) return;
   const byId = new Map(expired.map((j) => [String(j._id), j]));
-  const { locked, release } = await lockDueJobs(ctx, [...byId.keys()]);
+  const { locked, release } = await lockMany(ctx, [...byId.keys()].map(dueJobLockName));
   try {
-    await inParallel(locked, parallelUpdates, async (id) => {
+    await inParallel(locked.map(idOfLock), parallelUpdates, async (id) => {
       const job = byId.get(id)!;
       const queued = await ctx.queues['active-schedule-triggered'].getJob(dueJobJobId(id, job.triggerAt));
       const state = queued ? await queued.getState() : 'missing';

@@ -1,0 +1,36 @@
+/** Guarded transitions stay exclusive under concurrency, on FerretDB too (where the lock makes them so). */
+import { randomUUID } from 'node:crypto';
+import { lockMany, withGuardLock } from '../src/db/guardLock';
+import { claimForSending } from '../src/notifications/transitions';
+import { startTestDueflow, TestDueflow } from './support/harness';
+
+let df: TestDueflow;
+beforeAll(async () => { df = await startTestDueflow('api'); });
+afterAll(async () => { await df.stop(); });
+
+test('20 concurrent claims of one pending record: exactly one wins', async () => {
+  const Records = df.ctx.models.notificationRecords;
+  for (let round = 0; round < 5; round++) {
+    const record = await Records.create({
+      userId: 'u', channel: 'feishu_bot', dedupeKey: randomUUID(), triggerType: 't', target: { type: 't', id: '1' },
+      message: { title: 't', summary: 's' }, status: 'pending', attemptCount: 0, maxAttempts: 5,
+    });
+    const results = await Promise.all(Array.from({ length: 20 }, () =>
+      withGuardLock(df.ctx, `notification:${record._id}`, () => claimForSending(Records, record._id, new Date(), false))));
+    const winners = results.filter((r) => r.acquired && r.value);
+    expect(winners).toHaveLength(1);
+    expect((await Records.findById(record._id).lean())!.attemptCount).toBe(1);
+  }
+});
+
+test('lockMany takes each free lock once; a second caller gets none of them until release', async () => {
+  const names = Array.from({ length: 10 }, (_, i) => `n-${i}-${randomUUID()}`);
+  const first = await lockMany(df.ctx, names);
+  const second = await lockMany(df.ctx, names);
+  expect(first.locked).toEqual(names);
+  expect(second.locked).toEqual([]);
+  await first.release();
+  const third = await lockMany(df.ctx, names);
+  expect(third.locked).toEqual(names);
+  await third.release();
+});
