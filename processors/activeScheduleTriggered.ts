@@ -13,8 +13,8 @@ import { fireDueJob } from '../src/scheduling/fireDueJob';
 import { dueJobJobName, dueJobPayloadSchema } from '../src/scheduling/schemas';
 import { triggerJobName, triggerJobSchema } from '../src/triggers/schemas';
 import { runWorkflow } from '../src/workflow/run';
-import { createRedis } from '../queues/connection';
 import { queueNames } from '../queues/names';
+import { startWorker } from './worker';
 
 function parse<T>(schema: ZodType<T>, job: Job): T {
   const payload = schema.safeParse(job.data);
@@ -48,12 +48,7 @@ export function createActiveScheduleWorker(ctx: AppContext): Worker {
     }
   };
 
-  const worker = new Worker(queueNames.activeScheduleTriggered, process, {
-    connection: createRedis(config, 'worker'),
-    prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
-  });
-  worker.on('error', (err) => logger.warn({ err: err.message, queue: queueNames.activeScheduleTriggered }, 'worker error'));
+  const worker = startWorker(ctx, queueNames.activeScheduleTriggered, process, { concurrency: config.WORKER_CONCURRENCY });
   worker.on('failed', (job, err) => {
     if (job && !(err instanceof DelayedError)) logger.warn({ jobId: job.id, name: job.name, attemptsMade: job.attemptsMade, err: err.message }, 'active-schedule job failed');
   });

@@ -10,8 +10,8 @@ import { retryDelayMs } from '../src/notifications/backoff';
 import { deliveryJobSchema } from '../src/notifications/schemas';
 import { markDead } from '../src/notifications/transitions';
 import { createWebhookRateLimiter } from '../src/notifications/webhookRateLimiter';
-import { createRedis } from '../queues/connection';
 import { queueNames } from '../queues/names';
+import { startWorker } from './worker';
 
 /** A temporary failure whose delay deliverNotification already chose (and wrote on the record). */
 class RetryLater extends Error {
@@ -47,9 +47,7 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
     }
   };
 
-  const worker = new Worker(queueNames.notifications, process, {
-    connection: createRedis(config, 'worker'),
-    prefix: config.QUEUE_PREFIX,
+  const worker = startWorker(ctx, queueNames.notifications, process, {
     concurrency: config.WORKER_CONCURRENCY,
     settings: {
       backoffStrategy: (attemptsMade, type, err) => {
@@ -59,7 +57,6 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
       },
     },
   });
-  worker.on('error', (err) => logger.warn({ err: err.message, queue: queueNames.notifications }, 'worker error'));
   worker.on('failed', (job, err) => {
     if (job && !(err instanceof DelayedError)) logger.info({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'notification job failed');
   });

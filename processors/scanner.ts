@@ -1,21 +1,20 @@
 /** The scanner worker: each `scan` job of the due-job-scanner Job Scheduler runs one scanDueJobs. */
-import { Job, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { scanDueJobs } from '../src/scheduling/scanner';
-import { createRedis } from '../queues/connection';
 import { queueNames } from '../queues/names';
+import { startWorker } from './worker';
 import { scanJobName } from '../queues/schedulers';
 
 export function createScannerWorker(ctx: AppContext): Worker {
-  const { config, logger } = ctx;
+  const { logger } = ctx;
   const process = async (job: Job) => {
     if (job.name !== scanJobName) throw new Error(`unknown scanner job ${job.name}`);
     // A failed scan is not retried: the next one comes SCAN_INTERVAL_MS later and sees the same state.
     return scanDueJobs(ctx, new Date());
   };
   // One scan at a time per process; scans of several processes are safe together (claims are guarded).
-  const worker = new Worker(queueNames.scanner, process, { connection: createRedis(config, 'worker'), prefix: config.QUEUE_PREFIX, concurrency: 1 });
-  worker.on('error', (err) => logger.warn({ err: err.message, queue: queueNames.scanner }, 'worker error'));
+  const worker = startWorker(ctx, queueNames.scanner, process, { concurrency: 1 });
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'due-job scan failed'));
   return worker;
 }

@@ -282,6 +282,8 @@ describe('worker mode', () => {
     const jobId = dueJobJobId(String(job._id), job.triggerAt);
     await waitFor(() => worker.ctx.queues['active-schedule-triggered'].getJob(jobId), 5000, `job ${jobId}`);
     expect(Date.now() - started).toBeLessThan(200 + 1500);
-    expect((await worker.ctx.models.dueJobs.findById(job._id).lean())!.status).not.toBe('pending');
+    // The active-schedule-triggered worker fires it: triggered, with its trigger.
+    const fired = await waitFor(async () => { const d = await worker.ctx.models.dueJobs.findById(job._id).lean(); return d?.status === 'triggered' ? d : undefined; }, 10_000, 'the due job to be triggered');
+    expect(await worker.ctx.models.triggers.findById(fired.triggerId).lean()).toMatchObject({ userId, type: 'important_urgent_task', source: 'worker_due_job', dueJobId: String(job._id) });
   });
 });

@@ -11,6 +11,7 @@ import { waitFor } from './support/env';
 import { asUser, call } from './support/api';
 import { createTrigger } from '../src/triggers/create';
 import { triggerJobName } from '../src/triggers/schemas';
+import { recoverTriggers } from '../src/triggers/recover';
 
 let feishu: FeishuServer;
 let df: TestDueflow;
@@ -156,4 +157,20 @@ test('a trigger job with an invalid payload fails at once, without retries', asy
   const failed = await waitFor(async () => ((await job.getState()) === 'failed' ? queue.getJob(job.id!) : undefined), 10_000, 'the job to fail');
   expect(failed!.attemptsMade).toBe(1);
   expect(failed!.failedReason).toContain('invalid trigger job payload');
+});
+
+test('a pending trigger whose job was lost is requeued by recoverTriggers and runs', async () => {
+  const { userId, token } = await userWithBot();
+  const task = await newTask(userId, 'Lost in Redis');
+  // As if the insert succeeded and the enqueue did not: a pending trigger, no job, a minute old.
+  const t = await df.ctx.models.triggers.create({ userId, type: 'important_urgent_task', source: 'api_trigger', target: { type: 'task', id: String(task._id) }, dedupeKey: `lost-${randomUUID()}`, status: 'pending' });
+  await df.ctx.models.triggers.collection.updateOne({ _id: t._id }, { $set: { updatedAt: new Date(Date.now() - 120_000) } });
+  const { requeued } = await recoverTriggers(df.ctx);
+  expect(requeued).toBeGreaterThanOrEqual(1);
+  const done = await waitForTrigger(String(t._id), 'preview_generated', 'closed', 'failed');
+  expect(done.status).toBe('preview_generated');
+  await waitForRecordSent(done.notificationId!);
+  expect(messagesTo(token)).toHaveLength(1);
+  // Nothing left to recover for it.
+  expect((await recoverTriggers(df.ctx)).requeued).toBe(0);
 });

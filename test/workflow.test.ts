@@ -225,6 +225,17 @@ describe('the workflow on the real database', () => {
     expect(await ctx.models.previews.countDocuments({ triggerId: String(trigger._id) })).toBe(1);
   });
 
+  test('runs racing over one trigger: one claims it, one preview, one notification (FerretDB needs the guard lock for this)', async () => {
+    const uid = userId();
+    const task = await ctx.models.tasks.create({ userId: uid, title: 'Raced', priority: 1 });
+    const trigger = await newTrigger(uid, String(task._id));
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => runWorkflow(ctx, String(trigger._id))));
+    expect(outcomes.filter((o) => o.status === 'preview_generated')).toHaveLength(1);
+    expect(await ctx.models.previews.countDocuments({ triggerId: String(trigger._id) })).toBe(1);
+    expect(await ctx.models.notificationRecords.countDocuments({ triggerId: String(trigger._id) })).toBe(1);
+    expect((await ctx.models.triggers.findById(trigger._id).lean())!.attempts).toBe(1);
+  });
+
   test('a completed task closes the trigger with a reason, and nothing is requested', async () => {
     const uid = userId();
     const task = await ctx.models.tasks.create({ userId: uid, title: 'Done already', priority: 1, status: 'done' });

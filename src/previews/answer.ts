@@ -1,7 +1,9 @@
 /**
  * The user's answer to a preview. No transactions (FerretDB v1), so confirming is made safe by:
  * 1. a guarded update ready → confirming (with a lease): of two confirms, one proceeds and the
- *    other waits for its result (double confirm → one block, the same answer twice);
+ *    other waits for its result (double confirm → one block, the same answer twice). FerretDB v1
+ *    does not apply a guarded update atomically, so each preview transition runs under the
+ *    preview's guard lock (Redis SET NX, see db/guardLock.ts);
  * 2. the block carries the previewId and is looked up before one is created, so a confirm that
  *    takes over an expired lease finds the block of the one that died;
  * 3. conflicts are checked before inserting, and again after: of two blocks inserted at once into
@@ -14,9 +16,10 @@ import { isValidObjectId, type Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { PreviewDoc } from '../db/preview';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
-import { closeByPreview } from '../triggers/transitions';
+import { withGuardLock } from '../db/guardLock';
+import { closeByPreview, lockedTransition } from '../triggers/transitions';
 
-type Ctx = Pick<AppContext, 'models' | 'logger'>;
+type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config'>;
 
 export const confirmLeaseMs = 30_000;
 /** How long a confirm waits for a concurrent one of the same preview to finish. */
@@ -36,6 +39,21 @@ export type RejectOutcome =
   | { kind: 'expired' | 'confirmed' | 'in_progress'; preview: PreviewDoc };
 
 const after = { returnDocument: 'after' as const };
+
+/** One transition of preview `id` under its guard lock; null when the guard did not match or the lock stayed taken. */
+async function locked<T>(ctx: Ctx, id: unknown, transition: () => Promise<T | null>): Promise<T | null> {
+  const r = await withGuardLock(ctx, `preview-${String(id)}`, transition);
+  return r.acquired ? r.value : null;
+}
+
+/** The user answered: the trigger is closed (or rejected). Best effort: a confirm that is replayed tries again. */
+async function closeTrigger(ctx: Ctx, p: PreviewDoc, answer: 'confirmed' | 'rejected') {
+  try {
+    await lockedTransition(ctx, p.triggerId, () => closeByPreview(ctx.models.triggers, p.triggerId, answer));
+  } catch (err) {
+    ctx.logger.warn({ previewId: String(p._id), triggerId: p.triggerId, err: (err as Error).message }, 'could not close the trigger of an answered preview');
+  }
+}
 const places = (p: PreviewDoc) => (p.candidate.kind === 'add_task_to_schedule' || p.candidate.kind === 'create_makeup_block') && p.candidate.start && p.candidate.end;
 const overlapFilter = (userId: string, start: Date, end: Date) => ({ userId, start: { $lt: end }, end: { $gt: start } });
 
@@ -54,19 +72,22 @@ export async function confirmPreview(ctx: Ctx, userId: string, previewId: string
   for (;;) {
     const p = await Previews.findOne({ _id: previewId, userId }).lean<PreviewDoc>();
     if (!p) return { kind: 'not_found' };
-    if (p.status === 'confirmed') return { kind: 'confirmed', preview: p, block: await findBlock(ctx, p), replayed: true };
+    if (p.status === 'confirmed') {
+      await closeTrigger(ctx, p, 'confirmed');
+      return { kind: 'confirmed', preview: p, block: await findBlock(ctx, p), replayed: true };
+    }
     if (p.status === 'rejected') return { kind: 'rejected', preview: p };
     if (p.status === 'expired') return { kind: 'expired', preview: p };
     if (p.status === 'ready' && p.expiresAt.getTime() <= now.getTime()) {
-      await Previews.updateOne({ _id: p._id, status: 'ready' }, { $set: { status: 'expired' } });
+      await locked(ctx, p._id, () => Previews.updateOne({ _id: p._id, status: 'ready' }, { $set: { status: 'expired' } }));
       return { kind: 'expired', preview: { ...p, status: 'expired' } };
     }
     const leaseOver = new Date(now.getTime() - confirmLeaseMs);
-    const claimed = await Previews.findOneAndUpdate(
+    const claimed = await locked(ctx, p._id, () => Previews.findOneAndUpdate(
       { _id: p._id, userId, $or: [{ status: 'ready', expiresAt: { $gt: now } }, { status: 'confirming', confirmingSince: { $lt: leaseOver } }] },
       { $set: { status: 'confirming', confirmingSince: now } },
       after,
-    ).lean<PreviewDoc>();
+    ).lean<PreviewDoc>());
     if (claimed) return apply(ctx, claimed, now);
     // Another confirm holds it: wait for its answer, which is ours too.
     if (Date.now() > waitUntil) return { kind: 'in_progress', preview: p };
@@ -77,7 +98,7 @@ export async function confirmPreview(ctx: Ctx, userId: string, previewId: string
 async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome> {
   const { models } = ctx;
   const previewId = String(p._id);
-  const release = () => models.previews.updateOne({ _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince }, { $set: { status: 'ready' }, $unset: { confirmingSince: '' } });
+  const release = () => locked(ctx, p._id, () => models.previews.updateOne({ _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince }, { $set: { status: 'ready' }, $unset: { confirmingSince: '' } }));
   let block: ScheduleBlockDoc | null = null;
   if (places(p)) {
     const start = p.candidate.start!;
@@ -100,32 +121,36 @@ async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome
       block = created.toObject() as ScheduleBlockDoc;
     }
   }
-  const confirmed = await models.previews.findOneAndUpdate(
-    { _id: p._id, status: 'confirming' },
+  const confirmed = await locked(ctx, p._id, () => models.previews.findOneAndUpdate(
+    { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
     { $set: { status: 'confirmed', confirmedAt: now, ...(block ? { blockId: String(block._id) } : {}) }, $unset: { confirmingSince: '' } },
     after,
-  ).lean<PreviewDoc>();
+  ).lean<PreviewDoc>());
   const final = confirmed ?? (await models.previews.findById(p._id).lean<PreviewDoc>())!;
-  await closeByPreview(models.triggers, p.triggerId, 'confirmed');
+  await closeTrigger(ctx, final, 'confirmed');
   ctx.logger.info({ previewId, triggerId: p.triggerId, blockId: block ? String(block._id) : undefined }, 'preview confirmed');
   return { kind: 'confirmed', preview: final, block, replayed: false };
 }
 
 export async function rejectPreview(ctx: Ctx, userId: string, previewId: string, now = new Date()): Promise<RejectOutcome> {
   if (!isValidObjectId(previewId)) return { kind: 'not_found' };
-  const rejected = await ctx.models.previews.findOneAndUpdate(
+  const rejected = await locked(ctx, previewId, () => ctx.models.previews.findOneAndUpdate(
     { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
     { $set: { status: 'rejected', rejectedAt: now } },
     after,
-  ).lean<PreviewDoc>();
+  ).lean<PreviewDoc>());
   if (rejected) {
-    await closeByPreview(ctx.models.triggers, rejected.triggerId, 'rejected');
+    await closeTrigger(ctx, rejected, 'rejected');
     return { kind: 'rejected', preview: rejected, replayed: false };
   }
   const p = await ctx.models.previews.findOne({ _id: previewId, userId }).lean<PreviewDoc>();
   if (!p) return { kind: 'not_found' };
-  if (p.status === 'rejected') return { kind: 'rejected', preview: p, replayed: true };
+  if (p.status === 'rejected') {
+    await closeTrigger(ctx, p, 'rejected');
+    return { kind: 'rejected', preview: p, replayed: true };
+  }
   if (p.status === 'confirmed') return { kind: 'confirmed', preview: p };
-  if (p.status === 'confirming') return { kind: 'in_progress', preview: p };
+  // confirming, or still ready (the lock stayed taken: another answer is being written)
+  if (p.status === 'confirming' || (p.status === 'ready' && p.expiresAt.getTime() > now.getTime())) return { kind: 'in_progress', preview: p };
   return { kind: 'expired', preview: p };
 }

@@ -12,11 +12,11 @@ import type { PreviewDoc } from '../db/preview';
 import type { TriggerDoc } from '../db/trigger';
 import { requestNotification } from '../notifications/request';
 import { notificationDedupeKey } from '../triggers/dedupe';
-import { claimTrigger, closeUnprocessed, failTrigger, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { claimTrigger, closeUnprocessed, failTrigger, GuardBusyError, lockedTransition, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
 import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
 
 export type WorkflowOutcome =
   | { status: 'preview_generated'; previewId: string; notificationId: string }
@@ -34,10 +34,15 @@ function parseDetail(detail: string | null | undefined): Record<string, unknown>
 export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Date; finalAttempt?: boolean } = {}): Promise<WorkflowOutcome> {
   const Triggers = ctx.models.triggers;
   const now = opts.now ?? new Date();
-  const claimed = await claimTrigger(Triggers, triggerId, now);
+  const claimed = await lockedTransition(ctx, triggerId, () => claimTrigger(Triggers, triggerId, now)).catch((err) => {
+    if (err instanceof GuardBusyError) return null;
+    throw err;
+  });
   if (!claimed) {
     const current = await Triggers.findById(triggerId, { status: 1, processingSince: 1 }).lean();
-    const leaseEndsAt = current?.status === 'processing' && current.processingSince ? new Date(current.processingSince.getTime() + processingLeaseMs) : undefined;
+    // Held by another run until its lease ends; still pending means its claim lock was busy: look again soon.
+    const leaseEndsAt = current?.status === 'processing' && current.processingSince ? new Date(current.processingSince.getTime() + processingLeaseMs)
+      : current?.status === 'pending' ? new Date(Date.now() + 1000) : undefined;
     return { status: 'not_claimed', current: current?.status ?? 'missing', ...(leaseEndsAt ? { leaseEndsAt } : {}) };
   }
   const trigger = claimed.toObject() as TriggerDoc;
@@ -46,8 +51,8 @@ export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Dat
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Hand the trigger back so the retry claims it at once; after the last attempt it has failed.
-    if (opts.finalAttempt) await failTrigger(Triggers, triggerId, message).catch(() => undefined);
-    else await releaseTrigger(Triggers, triggerId, message).catch(() => undefined);
+    const back = () => (opts.finalAttempt ? failTrigger(Triggers, triggerId, message) : releaseTrigger(Triggers, triggerId, message));
+    await lockedTransition(ctx, triggerId, back).catch(() => undefined);
     throw err;
   }
 }
@@ -61,7 +66,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     const p = await plan(ctx, { userId: trigger.userId, triggerType: trigger.type as TriggerType, target: trigger.target, now, detail: parseDetail(trigger.detail) });
     if (p.closeReason || !p.context || !p.chosen) {
       const reason = p.closeReason ?? 'no_candidate';
-      await closeUnprocessed(models.triggers, triggerId, reason);
+      await lockedTransition(ctx, triggerId, () => closeUnprocessed(models.triggers, triggerId, reason));
       logger.info({ triggerId, reason }, 'trigger closed: nothing to do');
       return { status: 'closed', reason };
     }
@@ -89,7 +94,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
     message, traceId: triggerId, triggerId, previewId,
   });
-  const done = await markPreviewGenerated(models.triggers, triggerId, previewId, notification.id);
+  const done = await lockedTransition(ctx, triggerId, () => markPreviewGenerated(models.triggers, triggerId, previewId, notification.id));
   if (!done) {
     // The user answered the preview before we got here (or the lease was taken over): keep their answer.
     const current = await models.triggers.findById(triggerId, { status: 1 }).lean();

@@ -59,6 +59,23 @@ export interface ChaosResult {
 
 export const RESULTS_FILE = process.env.CHAOS_RESULTS ?? path.join(os.tmpdir(), 'dueflow-chaos-results.jsonl');
 
+/**
+ * Tunables of every run (a scenario may override them):
+ * - WORKER_CONCURRENCY 5 per process: FerretDB v1's SQLite backend serialises writes and its
+ *   findAndModify (every record transition) scans the collection (~50 ms with 500 records), so
+ *   the store does ~15-20 transitions/s whatever the concurrency; 50 concurrent jobs per process
+ *   only queue up on SQLite's lock until it answers SQLITE_BUSY (after its 10 s busy timeout).
+ * - Backoff 1 s doubling to 8 s, 8 attempts (production: 30 s to 30 min, 5 attempts): the same
+ *   exponential shape with jitter, short enough that a run ends in minutes.
+ */
+export const chaosTunables: Record<string, string> = {
+  LOG_LEVEL: 'info',
+  WORKER_CONCURRENCY: '5',
+  NOTIFY_ATTEMPTS: '8',
+  NOTIFY_BACKOFF_MS: '1000',
+  NOTIFY_BACKOFF_MAX_MS: '8000',
+};
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const markerOf = (body: unknown): number | undefined => {
   const m = /Chaos n-(\d+)\b/.exec(JSON.stringify(body));
@@ -83,7 +100,7 @@ export class ChaosRun {
 
   static async start(options: ChaosOptions): Promise<ChaosRun> {
     const opts = { messages: 500, users: 50, workers: 2, env: {}, ...options };
-    const env = testEnv({ LOG_LEVEL: 'info', WORKER_CONCURRENCY: '25', ...opts.env });
+    const env = testEnv({ ...chaosTunables, ...opts.env });
     const feishu = await startFeishuServer(); // Feishu's own limits on: 5/s and 100/min per bot
     const api = await startTestDueflow('api', { ...env, LOG_LEVEL: 'warn' });
     const runId = randomBytes(3).toString('hex');
@@ -109,7 +126,7 @@ export class ChaosRun {
     return this.api.ctx.queues.notifications;
   }
 
-  /** Requests every notification through the HTTP API (25 at a time), in user order round robin. */
+  /** Requests every notification through the HTTP API (10 at a time), in user order round robin. */
   async submitAll(): Promise<void> {
     this.submittedAt = Date.now();
     const n = this.opts.messages;
@@ -125,7 +142,7 @@ export class ChaosRun {
       if (res.status !== 202) throw new Error(`request n-${i}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
       this.recordIds[i] = res.body.id;
     };
-    await Promise.all(Array.from({ length: 25 }, async () => {
+    await Promise.all(Array.from({ length: 10 }, async () => {
       while (next < n) await one(next++);
     }));
     this.log(`requested ${n} notifications in ${((Date.now() - this.submittedAt) / 1000).toFixed(1)} s`);
@@ -152,6 +169,11 @@ export class ChaosRun {
     return this.procs.filter((p) => !this.expectedExits.has(p) && (p.child.exitCode !== null || p.child.signalCode !== null));
   }
 
+  /** Parsed JSON log lines of every worker process. */
+  workerLogs(): Array<Record<string, any>> {
+    return this.procs.flatMap((p) => p.output).flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+  }
+
   /** Copies received per marker. */
   received(): Map<number, number> {
     const counts = new Map<number, number>();
@@ -163,7 +185,7 @@ export class ChaosRun {
   }
 
   /** Waits until `fraction` of the messages reached the Feishu-compatible server. */
-  async waitForReceived(fraction: number, timeoutMs = 120_000): Promise<void> {
+  async waitForReceived(fraction: number, timeoutMs = 240_000): Promise<void> {
     const want = Math.ceil(this.opts.messages * fraction);
     const deadline = Date.now() + timeoutMs;
     while (this.feishu.messages.length < want) {
@@ -191,7 +213,7 @@ export class ChaosRun {
   async finish(fault: string, inFlight: InFlight, opts: { timeoutMs?: number; expected?: string } = {}): Promise<ChaosResult> {
     const n = this.opts.messages;
     const expected = opts.expected ?? 'sent';
-    const deadline = Date.now() + (opts.timeoutMs ?? 150_000);
+    const deadline = Date.now() + (opts.timeoutMs ?? 420_000);
     let statuses: Record<string, number> = {};
     let lastProgress = Date.now();
     for (;;) {
@@ -207,7 +229,7 @@ export class ChaosRun {
         lastProgress = Date.now();
         this.log(`waiting: ${JSON.stringify(statuses)}, ${arrived} of ${n} markers received, queue ${JSON.stringify(await this.queue.getJobCounts().catch(() => ({})))}`);
       }
-      await sleep(500);
+      await sleep(2000); // counting statuses scans the collection on FerretDB: not too often
     }
     const seconds = (Date.now() - this.submittedAt) / 1000;
     await sleep(1000); // a straggling copy would still count
@@ -228,9 +250,9 @@ export class ChaosRun {
 
   /** What is still unfinished and why, plus the workers' last words. */
   async diagnose(): Promise<void> {
-    const stuck = await this.Records.find({ status: { $ne: 'sent' } }, { status: 1, lastErrorCode: 1, attemptCount: 1, sendingSince: 1, nextRetryAt: 1, updatedAt: 1, history: { $slice: -4 } }).limit(5).lean().catch(() => []);
-    this.log(`unfinished records (first 5): ${JSON.stringify(stuck)}`);
-    for (const r of stuck) {
+    const stuck = await this.Records.find({ status: { $ne: 'sent' } }, { status: 1, lastErrorCode: 1, attemptCount: 1, sendingSince: 1, nextRetryAt: 1, updatedAt: 1, history: 1 }).limit(5).lean().catch((err) => [{ error: String(err) }]);
+    this.log(`unfinished records (first 5): ${JSON.stringify(stuck.map((r: any) => ({ ...r, history: r.history?.slice(-4) })))}`);
+    for (const r of stuck as any[]) {
       const job = await this.queue.getJob(`notification-${String(r._id)}`).catch(() => undefined);
       this.log(`  job of ${String(r._id)}: ${job ? `${await job.getState()} attemptsMade ${job.attemptsMade} failedReason ${job.failedReason}` : 'missing'}`);
     }
