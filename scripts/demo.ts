@@ -55,6 +55,7 @@ async function main() {
     PUBLIC_BASE_URL: baseUrl,
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    SCAN_INTERVAL_MS: process.env.SCAN_INTERVAL_MS ?? '1000',
   };
   const config = loadConfig(env);
   const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });
@@ -90,6 +91,25 @@ async function main() {
     record = await api(baseUrl, 'GET', `/api/v1/notification/records/${sent.id}`, user);
   }
   log(`notification ${sent.id}: ${record.status} after ${record.attemptCount} attempt(s)`);
+
+  // Active scheduling: an important and urgent task that becomes urgent in 2 s. The scanner claims
+  // its due job, the workflow finds a free slot, and a card naming the task and the slot arrives.
+  const hour = 3600_000;
+  await api(baseUrl, 'PUT', '/api/v1/me/settings', user, { timeZone: 'Asia/Shanghai', language: 'en', optOutTriggerTypes: [] });
+  const received = feishu.messages.length;
+  const task = await api(baseUrl, 'POST', '/api/v1/tasks', user, {
+    title: 'Prepare the board presentation', priority: 1, estimatedMinutes: 60,
+    deadline: new Date(Date.now() + 20 * hour).toISOString(), urgencyThresholdAt: new Date(Date.now() + 2000).toISOString(),
+  });
+  log(`created task "${task.title}", urgent in 2 s; waiting for the scanner...`);
+  await feishu.waitForMessages(received + 1, 30_000);
+  const card = JSON.stringify(feishu.messages[received].body);
+  const previewId = /previews\/([0-9a-f]{24})/.exec(card)?.[1];
+  if (previewId) {
+    const preview = await api(baseUrl, 'GET', `/api/v1/active-schedule/previews/${previewId}`, user);
+    log(`preview ${previewId}: ${preview.summaryText ?? preview.message?.summary ?? ''}`);
+    log(`confirm it: curl -X POST -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/v1/active-schedule/previews/${previewId}/confirm`);
+  }
 
   log('');
   log(`API:         ${baseUrl}`);
