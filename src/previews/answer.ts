@@ -6,13 +6,13 @@
  *    preview's guard lock (Redis SET NX, see db/guardLock.ts);
  * 2. the block carries the previewId and is looked up before one is created, so a confirm that
  *    takes over an expired lease finds the block of the one that died;
- * 3. conflicts are checked before inserting, and again after: of two blocks inserted at once into
- *    overlapping slots, the one with the larger id is removed and its confirm answers 409.
+ * 3. the conflict check and the insert run under the user's schedule lock, so of two confirms
+ *    into overlapping slots one creates the block and the other answers 409.
  * Remaining race: a confirm whose lease (30 s) ran out while it was still running (not dead, just
  * slow) and was taken over can create a second block; a unique index on previewId would close it,
  * but FerretDB v1 has no partial (or sparse) unique index to leave other blocks out.
  */
-import { isValidObjectId, type Types } from 'mongoose';
+import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import type { PreviewDoc } from '../db/preview';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
@@ -105,19 +105,19 @@ async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome
     const end = p.candidate.end!;
     block = await findBlock(ctx, p);
     if (!block) {
-      const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
-      if (taken.length > 0) {
+      // Check and insert under the user's schedule lock: two confirms into overlapping slots
+      // cannot both see a free slot (ids alone cannot order them: an id is made before its insert).
+      const placed = await withGuardLock(ctx, `schedule-${p.userId}`, async () => {
+        const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
+        if (taken.length > 0) return { taken };
+        const created = await models.scheduleBlocks.create({ userId: p.userId, taskId: p.candidate.taskId, title: p.candidate.title ?? 'task', start, end, status: 'planned', previewId });
+        return { created };
+      }, 10_000);
+      if (!placed.acquired || placed.value.taken) {
         await release();
-        return { kind: 'conflict', preview: p, blocks: taken };
+        return { kind: 'conflict', preview: p, blocks: placed.acquired ? placed.value.taken! : [] };
       }
-      const created = await models.scheduleBlocks.create({ userId: p.userId, taskId: p.candidate.taskId, title: p.candidate.title ?? 'task', start, end, status: 'planned', previewId });
-      // Inserted at the same time as another block in the slot: the earlier id keeps it.
-      const racers = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), _id: { $lt: created._id as Types.ObjectId } }).lean<ScheduleBlockDoc[]>();
-      if (racers.length > 0) {
-        await models.scheduleBlocks.deleteOne({ _id: created._id });
-        await release();
-        return { kind: 'conflict', preview: p, blocks: racers };
-      }
+      const created = placed.value.created!;
       block = created.toObject() as ScheduleBlockDoc;
     }
   }
