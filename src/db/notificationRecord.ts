@@ -41,6 +41,8 @@ const recordSchema = new Schema(
       required: true,
     },
     traceId: String,
+    /** Sent through quiet hours (a critical anomaly). */
+    urgent: { type: Boolean, default: false },
     status: { type: String, enum: recordStatuses, required: true, default: 'pending' },
     /** Why a record is skipped or dead: recipient_missing, user_opted_out, attempts_exhausted, a provider code... */
     statusReason: String,

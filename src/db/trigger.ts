@@ -5,14 +5,18 @@
  */
 import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
 
+/** The workflow's own types (planned into a preview); an anomaly from another service may carry any type matching triggerTypePattern. */
 export const triggerTypes = ['important_urgent_task', 'unfinished_feedback'] as const;
+export const triggerTypePattern = /^[a-z][a-z0-9_]{0,63}$/;
+export const anomalySeverities = ['info', 'warning', 'critical'] as const;
+export type AnomalySeverity = (typeof anomalySeverities)[number];
 export const triggerSources = ['worker_due_job', 'api_trigger', 'user_feedback'] as const;
 export const triggerStatuses = ['pending', 'processing', 'preview_generated', 'closed', 'skipped', 'rejected', 'failed'] as const;
 
 const triggerSchema = new Schema(
   {
     userId: { type: String, required: true },
-    type: { type: String, enum: triggerTypes, required: true },
+    type: { type: String, match: triggerTypePattern, required: true },
     source: { type: String, enum: triggerSources, required: true },
     target: { type: new Schema({ type: { type: String, required: true }, id: { type: String, required: true } }, { _id: false }), required: true },
     /** user|type|targetType:targetId|windowStart (ISO) */
@@ -30,6 +34,14 @@ const triggerSchema = new Schema(
     notificationId: String,
     /** Free-form details of the anomaly (JSON text: FerretDB stores no nested arrays). */
     detail: String,
+    /** Set on anomalies reported by other services (POST /api/v1/anomalies): no preview, a message built from these. */
+    anomaly: {
+      type: new Schema(
+        { severity: { type: String, enum: anomalySeverities, required: true }, title: { type: String, required: true }, detail: { type: String, required: true }, occurredAt: { type: Date, required: true }, actionUrl: String },
+        { _id: false },
+      ),
+      required: false,
+    },
   },
   { collection: 'active_schedule_triggers', timestamps: true },
 );

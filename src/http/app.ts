@@ -17,10 +17,11 @@ import { settingsRoutes } from './routes/settings';
 import { taskRoutes } from './routes/tasks';
 import { blockRoutes } from './routes/blocks';
 import { activeScheduleRoutes } from './routes/activeSchedule';
+import { anomalyRoutes } from './routes/anomalies';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx)];
+  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx)];
 }
 
 export function createApp(ctx: AppContext): Express {

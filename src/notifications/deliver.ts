@@ -67,7 +67,8 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   const channel = await loadChannel(ctx, record.userId, record.channel);
   if (!channel || !channel.enabled || !channel.config.webhookUrl) return skip(ctx, record, 'recipient_missing', replay);
 
-  const quietUntil = replay ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
+  // An urgent record (a critical anomaly) goes out through quiet hours.
+  const quietUntil = replay || record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
   if (quietUntil) {
     await t.markDeferred(Records, record._id, now(), quietUntil);
     return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
@@ -84,7 +85,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
   // A reservation only protects a request that leaves on time: one that woke up late (a busy
   // event loop) gives its slot back and takes a new one, or it could crowd the requests after it.
-  let slot = await deps.limiter.reserve(channel.config.webhookUrl);
+  let slot = await reserveOrRelease(ctx, deps, channel.config.webhookUrl, record._id);
   for (let tries = 0; ; tries++) {
     if (slot.waitMs > (deps.maxInlineWaitMs ?? 2000)) {
       await slot.release();
@@ -96,7 +97,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
     if (slot.waitMs > 0) await sleep(slot.waitMs);
     if (Date.now() - due <= lateToleranceMs || tries >= 3) break;
     await slot.release();
-    slot = await deps.limiter.reserve(channel.config.webhookUrl);
+    slot = await reserveOrRelease(ctx, deps, channel.config.webhookUrl, record._id);
   }
 
   const outcome = await sendToChannel(channel.config, {
@@ -108,6 +109,31 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   const attempt = claimed.attemptCount;
   log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
   return settle(ctx, deps, channel.config.webhookUrl, claimed, attempt, outcome, job, now());
+}
+
+/** A reservation; when Redis fails here the claim is given back at once, not left to its 30 s lease. */
+async function reserveOrRelease(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, id: unknown) {
+  try {
+    return await deps.limiter.reserve(webhookUrl);
+  } catch (err) {
+    await t.releaseClaim(ctx.models.notificationRecords, id as string, new Date(), new Date()).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Writes the outcome of a request that already left: a write lost here turns into a duplicate
+ * message (the record stays `sending` until its lease ends), so a failing database gets a few tries.
+ */
+async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await sleep(250 * 2 ** attempt);
+    }
+  }
 }
 
 async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: string, fromDead: boolean): Promise<DeliveryStep> {
@@ -122,7 +148,7 @@ async function settle(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, record: 
   if (outcome.kind !== 'sent') ctx.metrics.providerErrors.inc({ channel, code: outcome.code });
 
   if (outcome.kind === 'sent') {
-    await t.markSent(Records, record._id, now, attempt, outcome);
+    await persistOutcome(() => t.markSent(Records, record._id, now, attempt, outcome));
     ctx.metrics.notificationsFinal.inc({ status: 'sent', channel });
     if (record.createdAt) ctx.metrics.deliveryLatency.observe({ channel }, (now.getTime() - record.createdAt.getTime()) / 1000);
     return { kind: 'done', status: 'sent' };
@@ -132,21 +158,21 @@ async function settle(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, record: 
     const pauseMs = 1000 + Math.floor(Math.random() * 1000);
     await deps.limiter.pause(webhookUrl, pauseMs);
     const until = new Date(now.getTime() + pauseMs);
-    await t.markRateLimited(Records, record._id, now, attempt, outcome, until);
+    await persistOutcome(() => t.markRateLimited(Records, record._id, now, attempt, outcome, until));
     return { kind: 'delay', until, reason: outcome.code };
   }
   const detail = outcome.detail ?? outcome.code;
   if (outcome.kind === 'permanent') {
-    await t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code);
+    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
     return { kind: 'dead', code: outcome.code, detail };
   }
   if (job.attemptsMade + 1 >= job.attempts) {
-    await t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted');
+    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted'));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
     return { kind: 'dead', code: 'attempts_exhausted', detail: `${outcome.code}: ${detail}` };
   }
   const delayMs = retryDelayMs(job.attemptsMade + 1, ctx.config.NOTIFY_BACKOFF_MS, ctx.config.NOTIFY_BACKOFF_MAX_MS);
-  await t.markFailed(Records, record._id, now, attempt, outcome, new Date(now.getTime() + delayMs));
+  await persistOutcome(() => t.markFailed(Records, record._id, now, attempt, outcome, new Date(now.getTime() + delayMs)));
   return { kind: 'retry', delayMs, code: outcome.code, detail };
 }

@@ -24,7 +24,7 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
       record = await Records.create({
         userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
         target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
-        traceId: input.traceId, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+        traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
         history: [{ at: now, event: 'requested' }],
       });
       created = true;

@@ -21,6 +21,7 @@ export const notificationRequestSchema = z.object({
   traceId: z.string().min(1).max(128).optional(),
   triggerId: z.string().min(1).max(128).optional(),
   previewId: z.string().min(1).max(128).optional(),
+  urgent: z.boolean().optional().meta({ description: 'true: sent even in the user\'s quiet hours (critical alerts only)' }),
 });
 export type NotificationRequest = z.infer<typeof notificationRequestSchema>;
 

@@ -45,6 +45,8 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
     // A job that ended (failed or completed) while its record still waits is stale: replace it.
     const state = job ? await job.getState() : 'missing';
     if (state !== 'missing' && state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
+    // The job may have just finished and moved the record on: only a record still waiting is repaired.
+    if (!(await Records.exists({ _id: record._id, status: { $in: ['pending', 'failed'] } }))) continue;
     if (job) await job.remove().catch(() => undefined);
     const at = Math.max(record.nextRetryAt?.getTime() ?? 0, record.deferredUntil?.getTime() ?? 0);
     await enqueueDelivery(ctx, id, Math.max(0, at - now.getTime()));

@@ -6,7 +6,7 @@
  * (its first enqueue may have failed), which is a no-op when the job is there.
  */
 import type { AppContext } from '../context';
-import type { TriggerDoc } from '../db/trigger';
+import type { AnomalySeverity, TriggerDoc } from '../db/trigger';
 import { withIdempotencyKey } from '../http/idempotency';
 import { triggerDedupeKey } from './dedupe';
 import { enqueueTriggerWorkflow } from './enqueue';
@@ -15,7 +15,8 @@ type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
 
 export interface CreateTriggerInput {
   userId: string;
-  type: 'important_urgent_task' | 'unfinished_feedback';
+  /** important_urgent_task | unfinished_feedback, or an anomaly's own type (triggerTypePattern). */
+  type: string;
   source: 'worker_due_job' | 'api_trigger' | 'user_feedback';
   target: { type: string; id: string };
   /** For worker_due_job: the due job's triggerAt (the window); otherwise when it happened. */
@@ -23,6 +24,10 @@ export interface CreateTriggerInput {
   idempotencyKey?: string;
   dueJobId?: string;
   detail?: Record<string, unknown>;
+  /** An anomaly from another service: the workflow sends a message built from it instead of a preview. */
+  anomaly?: { severity: AnomalySeverity; title: string; detail: string; occurredAt: Date; actionUrl?: string };
+  /** Where the idempotency key lives and what body it must match; default: the user's triggers, by type and target. */
+  idempotency?: { scope: string; body: unknown };
 }
 
 const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
@@ -38,7 +43,7 @@ export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promis
       const doc = await Triggers.create({
         userId: input.userId, type: input.type, source: input.source, target: { type: input.target.type, id: input.target.id },
         dedupeKey, idempotencyKey: input.idempotencyKey, status: 'pending', dueJobId: input.dueJobId,
-        detail: input.detail ? JSON.stringify(input.detail) : undefined,
+        detail: input.detail ? JSON.stringify(input.detail) : undefined, anomaly: input.anomaly,
       });
       const trigger = doc.toObject() as TriggerDoc;
       return { id: String(trigger._id), trigger, created: true };
@@ -58,7 +63,7 @@ export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promis
   };
 
   const { result } = input.idempotencyKey
-    ? await withIdempotencyKey(ctx, `triggers|${input.userId}`, input.idempotencyKey, { type: input.type, target: input.target }, create, replay)
+    ? await withIdempotencyKey(ctx, input.idempotency?.scope ?? `triggers|${input.userId}`, input.idempotencyKey, input.idempotency ? input.idempotency.body : { type: input.type, target: input.target }, create, replay)
     : { result: await create() };
 
   if (result.created || result.trigger.status === 'pending') await enqueueTriggerWorkflow(ctx, result.id);

@@ -26,7 +26,7 @@ export type CreateTriggerBody = z.infer<typeof createTriggerBody>;
 
 export const triggerView = z.object({
   id: z.string(),
-  type: z.enum(triggerTypes),
+  type: z.string().meta({ description: 'important_urgent_task | unfinished_feedback, or an anomaly type' }),
   source: z.enum(triggerSources),
   target: z.object({ type: z.string(), id: z.string() }),
   status: z.enum(triggerStatuses),

@@ -67,6 +67,15 @@ export function markPreviewGenerated(Triggers: Triggers, id: Id, previewId: stri
   );
 }
 
+/** processing → closed: an anomaly's notification is requested; there is no preview to answer. */
+export function markNotified(Triggers: Triggers, id: Id, notificationId: string) {
+  return Triggers.findOneAndUpdate(
+    { _id: id, status: 'processing' },
+    { $set: { status: 'closed', reason: 'notification_requested', notificationId }, $unset: { processingSince: '', lastError: '' } },
+    after,
+  );
+}
+
 /** processing → closed: nothing to do (task done, gone, already scheduled...). */
 export function closeUnprocessed(Triggers: Triggers, id: Id, reason: string) {
   return Triggers.findOneAndUpdate({ _id: id, status: 'processing' }, { $set: { status: 'closed', reason }, $unset: { processingSince: '' } }, after);

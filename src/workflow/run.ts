@@ -12,7 +12,10 @@ import type { PreviewDoc } from '../db/preview';
 import type { TriggerDoc } from '../db/trigger';
 import { requestNotification } from '../notifications/request';
 import { notificationDedupeKey } from '../triggers/dedupe';
-import { claimTrigger, closeUnprocessed, failTrigger, GuardBusyError, lockedTransition, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { claimTrigger, closeUnprocessed, failTrigger, GuardBusyError, lockedTransition, markNotified, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { buildAnomalyMessage } from '../anomalies/message';
+import { loadUserSettings } from '../settings/store';
+import { planningSettings } from './context';
 import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
 
@@ -20,6 +23,8 @@ type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>
 
 export type WorkflowOutcome =
   | { status: 'preview_generated'; previewId: string; notificationId: string }
+  /** An anomaly: no preview, its notification is requested. */
+  | { status: 'notified'; notificationId: string }
   | { status: 'closed'; reason: string }
   /** Not claimable: already done, or another run holds it until `leaseEndsAt`. */
   | { status: 'not_claimed'; current: string; leaseEndsAt?: Date };
@@ -60,6 +65,7 @@ export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Dat
 async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<WorkflowOutcome> {
   const { models, config, logger } = ctx;
   const triggerId = String(trigger._id);
+  if (trigger.anomaly) return notifyAnomaly(ctx, trigger, trigger.anomaly);
   // A previous attempt got as far as the preview: send what it wrote rather than plan again.
   let preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
   if (!preview) {
@@ -102,4 +108,22 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
   }
   logger.info({ triggerId, previewId, notificationId: notification.id, kind: preview.candidate.kind }, 'preview generated');
   return { status: 'preview_generated', previewId, notificationId: notification.id };
+}
+
+/** An anomaly from another service: nothing to plan, so no preview; one message built from its title and detail. */
+async function notifyAnomaly(ctx: Ctx, trigger: TriggerDoc, anomaly: NonNullable<TriggerDoc['anomaly']>): Promise<WorkflowOutcome> {
+  const triggerId = String(trigger._id);
+  const { timeZone, language } = planningSettings(await loadUserSettings(ctx, trigger.userId));
+  const message = buildAnomalyMessage({ language, timeZone, severity: anomaly.severity, title: anomaly.title, detail: anomaly.detail, occurredAt: anomaly.occurredAt, actionUrl: anomaly.actionUrl });
+  const notification = await requestNotification(ctx, {
+    userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
+    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical',
+  });
+  const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
+  if (!done) {
+    const current = await ctx.models.triggers.findById(triggerId, { status: 1 }).lean();
+    return { status: 'not_claimed', current: current?.status ?? 'missing' };
+  }
+  ctx.logger.info({ triggerId, notificationId: notification.id, severity: anomaly.severity }, 'anomaly notification requested');
+  return { status: 'notified', notificationId: notification.id };
 }

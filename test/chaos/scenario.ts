@@ -21,8 +21,6 @@ export interface ChaosOptions {
   /** Notifications requested (all of them before the workers start, so all are in flight). */
   messages?: number;
   users?: number;
-  /** Worker processes started at the beginning. */
-  workers?: number;
   /** Environment for the workers and the in-process API (REDIS_URL, MONGODB_URI, tunables...). */
   env?: Record<string, string>;
 }
@@ -54,6 +52,8 @@ export interface ChaosResult {
   statuses: Record<string, number>;
   /** Processes that exited without the test asking them to. */
   crashed: number;
+  /** Why notification jobs failed (retried or not), by message, from the workers' logs. */
+  jobErrors: Record<string, number>;
   finishedAt: string;
 }
 
@@ -99,7 +99,8 @@ export class ChaosRun {
   ) {}
 
   static async start(options: ChaosOptions): Promise<ChaosRun> {
-    const opts = { messages: 500, users: 50, workers: 2, env: {}, ...options };
+    // CHAOS_MESSAGES shrinks a run for a quick local try; the recorded runs use 500.
+    const opts = { messages: Number(process.env.CHAOS_MESSAGES ?? 500), users: 50, env: {}, ...options };
     const env = testEnv({ ...chaosTunables, ...opts.env });
     const feishu = await startFeishuServer(); // Feishu's own limits on: 5/s and 100/min per bot
     const api = await startTestDueflow('api', { ...env, LOG_LEVEL: 'warn' });
@@ -174,6 +175,17 @@ export class ChaosRun {
     return this.procs.flatMap((p) => p.output).flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
   }
 
+  /** Failed notification job attempts by error (ids blanked), from the workers' logs. */
+  jobErrors(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const l of this.workerLogs()) {
+      if (l.msg !== 'notification job failed' || typeof l.err !== 'string') continue;
+      const key = l.err.replace(/\[[^\]]*\]\s*/g, '').replace(/[0-9a-f]{24}/g, '<id>').slice(0, 100);
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  }
+
   /** Copies received per marker. */
   received(): Map<number, number> {
     const counts = new Map<number, number>();
@@ -240,10 +252,10 @@ export class ChaosRun {
       scenario: this.opts.scenario, fault, messages: n,
       lost: n - counts.size, notFinal: n - (statuses[expected] ?? 0), duplicates,
       inFlight: inFlight.total, concurrencyBound: inFlight.concurrencyBound, seconds: Math.round(seconds * 10) / 10,
-      statuses, crashed: this.crashed().length, finishedAt: new Date().toISOString(),
+      statuses, crashed: this.crashed().length, jobErrors: this.jobErrors(), finishedAt: new Date().toISOString(),
     };
     const line = `${result.scenario}: messages ${n}, fault: ${fault}, lost ${result.lost}, not ${expected} ${result.notFinal}, duplicates ${duplicates}, in-flight bound ${inFlight.total} (sending ${inFlight.sending} + active ${inFlight.active}; concurrency ${inFlight.concurrencyBound}), ${result.seconds} s`;
-    process.stderr.write(`\nCHAOS ${line}\n\n`);
+    process.stderr.write(`\nCHAOS ${line}\n      job errors: ${JSON.stringify(result.jobErrors)}\n\n`);
     fs.appendFileSync(RESULTS_FILE, `${JSON.stringify(result)}\n`);
     return result;
   }
