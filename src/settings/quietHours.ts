@@ -7,33 +7,7 @@
  * - an end that happens twice (fall back) ends at the first occurrence not before `now`.
  */
 
-const MINUTE = 60_000;
-const DAY = 86_400_000;
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** The local wall-clock time at instant t, written as if it were UTC (so dates and minutes are plain arithmetic). */
-function wallClock(t: number, timeZone: string): number {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(new Date(t))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) + (((t % 1000) + 1000) % 1000);
-}
-
-function minutesOf(hhmm: string): number {
-  const [h, m] = hhmm.split(':').map(Number);
-  return h * 60 + m;
-}
+import { DAY, MINUTE, minutesOf, wallClock } from '../time/zonedTime';
 
 /** The first instant ≥ from at which the local wall clock reads `wall` or later (the wall clock only jumps back at fall-back). */
 function firstInstantAtWall(wall: number, from: number, timeZone: string): number {

@@ -14,7 +14,7 @@
 import type { candidateKinds } from '../db/preview';
 import type { Interval, WorkingHours } from './freeSlots';
 import type { Language } from './message';
-import { HOUR, MINUTE } from './zonedTime';
+import { HOUR, MINUTE } from '../time/zonedTime';
 
 export type CandidateKind = (typeof candidateKinds)[number];
 export type TriggerType = 'important_urgent_task' | 'unfinished_feedback';

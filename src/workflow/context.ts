@@ -10,7 +10,7 @@ import type { PlanningBlock, PlanningContext, TriggerType } from './candidates';
 import { DEFAULT_ESTIMATE_MINUTES } from './candidates';
 import { defaultWorkingHours, freeSlots, type WorkingHours } from './freeSlots';
 import { languages, type Language } from './message';
-import { DAY, MINUTE } from './zonedTime';
+import { DAY, MINUTE } from '../time/zonedTime';
 
 type Ctx = Pick<AppContext, 'models'>;
 

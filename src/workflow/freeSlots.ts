@@ -6,7 +6,7 @@
  * - A slot starts on a 5-minute mark (so a suggestion reads 14:05, not 14:03:17) and is at least
  *   `minMinutes` long; shorter gaps are not worth suggesting.
  */
-import { DAY, instantAtWall, localDay, MINUTE, minutesOf } from './zonedTime';
+import { DAY, instantAtWall, localDay, MINUTE, minutesOf } from '../time/zonedTime';
 
 export interface Interval { start: Date; end: Date }
 export interface WorkingHours { start: string; end: string }

@@ -4,7 +4,7 @@
  * Pure; dates are formatted by hand so the text does not depend on the runtime's ICU data.
  */
 import type { CandidateKind } from './candidates';
-import { DAY, wallClock } from './zonedTime';
+import { DAY, wallClock } from '../time/zonedTime';
 
 export const languages = ['zh-CN', 'en'] as const;
 export type Language = (typeof languages)[number];
