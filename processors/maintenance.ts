@@ -2,6 +2,7 @@
 import type { Job, Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { purgeExpired } from '../src/maintenance/purge';
+import { renotifyExpiringPreviews } from '../src/previews/renotify';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { recoverTriggers } from '../src/triggers/recover';
 import { queueNames } from '../queues/names';
@@ -13,7 +14,7 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
   const process = async (job: Job) => {
     switch (job.name) {
       case reconcileJobName:
-        return { notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx) };
+        return { notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx) };
       case purgeJobName:
         return purgeExpired(ctx);
       default:

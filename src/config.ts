@@ -72,6 +72,8 @@ export const configSchema = z.object({
   DUE_JOB_LEASE_MS: int(1000, 86_400_000),
   /** How long a schedule preview waits for the user's confirmation. */
   PREVIEW_TTL_MS: int(1000, 7 * 86_400_000),
+  /** An unconfirmed important_urgent_task preview is re-notified once when it expires within this; 0 disables. */
+  PREVIEW_RENOTIFY_BEFORE_MS: int(0, 7 * 86_400_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -104,6 +106,7 @@ const defaults: Record<string, string> = {
   SCAN_BATCH_SIZE: '500',
   DUE_JOB_LEASE_MS: '60000',
   PREVIEW_TTL_MS: '3600000',
+  PREVIEW_RENOTIFY_BEFORE_MS: '900000',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

@@ -43,11 +43,15 @@ const previewSchema = new Schema(
     confirmedAt: Date,
     rejectedAt: Date,
     blockId: String,
+    /** When the one reminder before expiry was requested (renotify.ts); only spares later runs the work, the notification's dedupe key is what makes it once. */
+    reminderRequestedAt: Date,
   },
   { collection: 'active_schedule_previews', timestamps: true },
 );
 previewSchema.index({ userId: 1, _id: -1 });
 previewSchema.index({ triggerId: 1 }, { unique: true });
+/** The reminder before expiry (renotify.ts) looks up ready previews by expiry. */
+previewSchema.index({ status: 1, expiresAt: 1 });
 
 export type PreviewDoc = InferSchemaType<typeof previewSchema> & { _id: Types.ObjectId };
 export const previewModel = (conn: Connection) => conn.model('Preview', previewSchema);
