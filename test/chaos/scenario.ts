@@ -21,6 +21,8 @@ export interface ChaosOptions {
   /** Notifications requested (all of them before the workers start, so all are in flight). */
   messages?: number;
   users?: number;
+  /** The users' feishu_bot format: `text` (default) for the notification scenarios, `card` for active-scheduling cards. */
+  channelFormat?: 'card' | 'post' | 'text';
   /** Environment for the workers and the in-process API (REDIS_URL, MONGODB_URI, tunables...). */
   env?: Record<string, string>;
 }
@@ -100,7 +102,7 @@ export class ChaosRun {
 
   static async start(options: ChaosOptions): Promise<ChaosRun> {
     // CHAOS_MESSAGES shrinks a run for a quick local try; the recorded runs use 500.
-    const opts = { messages: Number(process.env.CHAOS_MESSAGES ?? 500), users: 50, env: {}, ...options };
+    const opts = { messages: Number(process.env.CHAOS_MESSAGES ?? 500), users: 50, channelFormat: 'text' as const, env: {}, ...options };
     const env = testEnv({ ...chaosTunables, ...opts.env });
     const feishu = await startFeishuServer(); // Feishu's own limits on: 5/s and 100/min per bot
     const api = await startTestDueflow('api', { ...env, LOG_LEVEL: 'warn' });
@@ -109,7 +111,7 @@ export class ChaosRun {
     await Promise.all(userIds.map(async (userId, u) => {
       const token = `bot${runId}x${u}`;
       feishu.registerBot(token);
-      const res = await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token), format: 'text' } });
+      const res = await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token), format: opts.channelFormat } });
       if (res.status !== 200) throw new Error(`channel for ${userId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
     }));
     return new ChaosRun(opts, env, api, feishu, userIds);
