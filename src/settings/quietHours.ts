@@ -7,25 +7,7 @@
  * - an end that happens twice (fall back) ends at the first occurrence not before `now`.
  */
 
-import { DAY, MINUTE, minutesOf, wallClock } from '../time/zonedTime';
-
-/** The first instant ≥ from at which the local wall clock reads `wall` or later (the wall clock only jumps back at fall-back). */
-function firstInstantAtWall(wall: number, from: number, timeZone: string): number {
-  // Offsets in force around that wall time; a day either side covers any transition near it.
-  const offsets = new Set([-DAY, 0, DAY].map((d) => wallClock(wall + d, timeZone) - (wall + d)));
-  const exact = [...offsets].map((o) => wall - o).filter((t) => t >= from && wallClock(t, timeZone) === wall).sort((a, b) => a - b);
-  if (exact.length > 0) return exact[0];
-  // The wall time is skipped (DST gap): find the jump over it.
-  // Before the jump the clock reads less than `wall` (at wall - largest offset), after it more (at wall - smallest).
-  let lo = Math.max(from, wall - Math.max(...offsets));
-  let hi = Math.max(lo + 1, wall - Math.min(...offsets));
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (wallClock(mid, timeZone) >= wall) hi = mid;
-    else lo = mid;
-  }
-  return hi;
-}
+import { DAY, instantAtWall, MINUTE, minutesOf, wallClock } from '../time/zonedTime';
 
 /** When `now` falls inside the user's quiet hours (in their time zone), the moment they end; otherwise null. */
 export function quietHoursEnd(quietHours: { start: string; end: string } | null | undefined, timeZone: string, now: Date): Date | null {
@@ -43,5 +25,5 @@ export function quietHoursEnd(quietHours: { start: string; end: string } | null 
 
   // Before midnight in a range that crosses it, the end is tomorrow.
   const endDay = crossesMidnight && minute >= start ? localMidnight + DAY : localMidnight;
-  return new Date(firstInstantAtWall(endDay + end * MINUTE, now.getTime(), timeZone));
+  return new Date(instantAtWall(endDay + end * MINUTE, timeZone, now.getTime()));
 }

@@ -28,14 +28,16 @@ export function wallClock(t: number, timeZone: string): number {
 }
 
 /**
- * The instant at which the local clock reads `wall`: the first one when it happens twice (fall
- * back), the moment of the jump when it does not happen at all (a DST gap).
+ * The first instant (not before `from`) at which the local clock reads `wall`: the first one when
+ * it happens twice (fall back), the moment of the jump when it does not happen at all (a DST gap).
  */
-export function instantAtWall(wall: number, timeZone: string): number {
+export function instantAtWall(wall: number, timeZone: string, from = -Infinity): number {
+  // Offsets in force around that wall time; a day either side covers any transition near it.
   const offsets = new Set([-DAY, 0, DAY].map((d) => wallClock(wall + d, timeZone) - (wall + d)));
-  const exact = [...offsets].map((o) => wall - o).filter((t) => wallClock(t, timeZone) === wall).sort((a, b) => a - b);
+  const exact = [...offsets].map((o) => wall - o).filter((t) => t >= from && wallClock(t, timeZone) === wall).sort((a, b) => a - b);
   if (exact.length > 0) return exact[0];
-  let lo = wall - Math.max(...offsets);
+  // Skipped (DST gap): before the jump the clock reads less than `wall`, after it more.
+  let lo = Math.max(from, wall - Math.max(...offsets));
   let hi = Math.max(lo + 1, wall - Math.min(...offsets));
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
