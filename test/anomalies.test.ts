@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { startFeishuServer, FeishuServer } from './support/feishuServer';
 import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { asService, asUser, call } from './support/api';
+import { asService, asUser, call, userWithBot as newBotUser } from './support/api';
 
 let feishu: FeishuServer;
 let df: TestDueflow;
@@ -21,16 +21,8 @@ afterAll(async () => {
   await feishu.close();
 });
 
-async function userWithBot(settings?: Record<string, unknown>) {
-  const userId = `u-${randomUUID()}`;
-  const token = `bot${randomUUID().replace(/-/g, '')}`;
-  feishu.registerBot(token);
-  const auth = await asUser(userId);
-  const res = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(token), format: 'text' } });
-  expect(res.status).toBe(200);
-  if (settings) expect((await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: settings })).status).toBe(200);
-  return { userId, token };
-}
+
+const userWithBot = (settings?: Record<string, unknown>) => newBotUser(df.baseUrl, feishu, { format: 'text', settings });
 
 /** A minute-aligned moment ten minutes ago, so the expected local time is exact. */
 const recentMinute = () => new Date(Math.floor((Date.now() - 10 * 60_000) / 60_000) * 60_000);

@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { startFeishuServer, FeishuServer } from './support/feishuServer';
 import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { asAdmin, asService, asUser, call, notificationBody } from './support/api';
+import { asAdmin, asService, asUser, BotUserOptions, call, notificationBody, userWithBot as newBotUser } from './support/api';
+
+const userWithBot = (opts: BotUserOptions = {}) => newBotUser(df.baseUrl, feishu, opts);
 import { deliveryJobId } from '../src/notifications/schemas';
 
 const settings = { NOTIFY_ATTEMPTS: '3', NOTIFY_BACKOFF_MS: '20', NOTIFY_BACKOFF_MAX_MS: '100', FEISHU_TIMEOUT_MS: '1000' };
@@ -24,18 +26,6 @@ afterAll(async () => {
 });
 beforeEach(() => feishu.reset());
 
-/** A new user with a Feishu bot channel registered on the Feishu-compatible server. */
-async function userWithBot(opts: { secret?: string; serverSecret?: string; keyword?: string; format?: string; enabled?: boolean } = {}) {
-  const userId = `u-${randomUUID()}`;
-  const token = `bot${randomUUID().replace(/-/g, '')}`;
-  feishu.registerBot(token, { secret: opts.serverSecret ?? opts.secret, keyword: opts.keyword });
-  const res = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
-    auth: await asUser(userId),
-    body: { enabled: opts.enabled ?? true, webhookUrl: feishu.botUrl(token), signingSecret: opts.secret, format: opts.format, keyword: opts.keyword },
-  });
-  expect(res.status).toBe(200);
-  return { userId, token };
-}
 
 async function request(userId: string, overrides: Record<string, unknown> = {}) {
   const res = await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId, overrides) });
@@ -60,7 +50,7 @@ async function waitForStatus(id: string, ...statuses: string[]) {
 
 describe('the happy path', () => {
   test('a requested notification is sent once, signed, and its record says so', async () => {
-    const { userId, token } = await userWithBot({ secret: 'sig-secret-123456', keyword: 'dueflow' });
+    const { userId, token } = await userWithBot({ signingSecret: 'sig-secret-123456', keyword: 'dueflow' });
     const { id, status, reused } = await request(userId, { traceId: 'trace-1' });
     expect([status, reused]).toEqual(['pending', false]);
     const sent = await waitForStatus(id, 'sent', 'dead', 'skipped');
@@ -125,7 +115,7 @@ describe('Feishu error codes', () => {
   });
 
   test('a wrong signing secret is refused by the server: dead with 19021', async () => {
-    const { userId } = await userWithBot({ secret: 'the-secret-we-have', serverSecret: 'the-secret-feishu-has' });
+    const { userId } = await userWithBot({ signingSecret: 'the-secret-we-have', serverSecret: 'the-secret-feishu-has' });
     const { id } = await request(userId);
     const dead = await waitForStatus(id, 'dead', 'sent');
     expect(dead).toMatchObject({ status: 'dead', statusReason: 'feishu_19021', attemptCount: 1 });
@@ -393,7 +383,7 @@ describe('records API', () => {
 
 test('no secret reaches API answers, logs or the stored records', async () => {
   const secret = 'signing-secret-never-shown';
-  const { userId, token } = await userWithBot({ secret });
+  const { userId, token } = await userWithBot({ signingSecret: secret });
   const { id } = await request(userId);
   await waitForStatus(id, 'sent');
   const view = await call(df.baseUrl, 'GET', `/api/v1/notification/records/${id}`, { auth: await asUser(userId) });

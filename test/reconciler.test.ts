@@ -1,8 +1,7 @@
 /** The reconciler rebuilds what Redis lost from MongoDB, and unsticks records a dead sender left. */
-import { randomUUID } from 'node:crypto';
 import { purgeExpired } from '../src/maintenance/purge';
 import { reconcileNotifications } from '../src/reconciler/notifications';
-import { asService, asUser, call, notificationBody } from './support/api';
+import { asService, call, notificationBody, userWithBot as newBotUser } from './support/api';
 import { waitFor } from './support/env';
 import { startFeishuServer, FeishuServer } from './support/feishuServer';
 import { startTestDueflow, TestDueflow } from './support/harness';
@@ -19,13 +18,8 @@ afterAll(async () => {
   await feishu.close();
 });
 
-async function userWithBot() {
-  const userId = `u-${randomUUID()}`;
-  const token = `bot${randomUUID().replace(/-/g, '')}`;
-  feishu.registerBot(token);
-  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
-  return userId;
-}
+
+const userWithBot = async () => (await newBotUser(api.baseUrl, feishu)).userId;
 
 const later = () => new Date(Date.now() + 60_000); // past the reconciler's settle time
 

@@ -8,7 +8,7 @@ import { Types } from 'mongoose';
 import { startFeishuServer, FeishuServer } from './support/feishuServer';
 import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { asUser, call } from './support/api';
+import { asUser, call, userWithBot as newBotUser } from './support/api';
 import { createTrigger } from '../src/triggers/create';
 import { triggerJobName } from '../src/triggers/schemas';
 import { recoverTriggers } from '../src/triggers/recover';
@@ -25,15 +25,8 @@ afterAll(async () => {
   await feishu.close();
 });
 
-async function userWithBot() {
-  const userId = `u-${randomUUID()}`;
-  const token = `bot${randomUUID().replace(/-/g, '')}`;
-  feishu.registerBot(token);
-  const auth = await asUser(userId);
-  const res = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
-  expect(res.status).toBe(200);
-  return { userId, token, auth };
-}
+
+const userWithBot = () => newBotUser(df.baseUrl, feishu);
 
 const newTask = (userId: string, title: string, over: Record<string, unknown> = {}) =>
   df.ctx.models.tasks.create({ userId, title, priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000), ...over });
