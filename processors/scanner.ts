@@ -1,7 +1,8 @@
-/** The scanner worker: each `scan` job of the due-job-scanner Job Scheduler runs one scanDueJobs. */
+/** The scanner worker: each `scan` job of the due-job-scanner Job Scheduler runs one scanDueJobs, then the detectors. */
 import type { Job, Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { scanDueJobs } from '../src/scheduling/scanner';
+import { runDetectors } from '../src/detectors';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
 import { scanJobName } from '../queues/schedulers';
@@ -11,7 +12,9 @@ export function createScannerWorker(ctx: AppContext): Worker {
   const process = async (job: Job) => {
     if (job.name !== scanJobName) throw new Error(`unknown scanner job ${job.name}`);
     // A failed scan is not retried: the next one comes SCAN_INTERVAL_MS later and sees the same state.
-    return scanDueJobs(ctx, new Date());
+    const now = new Date();
+    const scan = await scanDueJobs(ctx, now);
+    return { ...scan, detectors: await runDetectors(ctx, now) };
   };
   // One scan at a time per process; scans of several processes are safe together (claims are guarded).
   const worker = startWorker(ctx, queueNames.scanner, process, { concurrency: 1 });

@@ -74,6 +74,8 @@ export const configSchema = z.object({
   PREVIEW_TTL_MS: int(1000, 7 * 86_400_000),
   /** An unconfirmed important_urgent_task preview is re-notified once when it expires within this; 0 disables. */
   PREVIEW_RENOTIFY_BEFORE_MS: int(0, 7 * 86_400_000),
+  /** A planned block whose end passed more than this ago, not marked done, is a missed block (detectors/missedBlock.ts). */
+  MISSED_BLOCK_GRACE_MS: int(0, 86_400_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -107,6 +109,7 @@ const defaults: Record<string, string> = {
   DUE_JOB_LEASE_MS: '60000',
   PREVIEW_TTL_MS: '3600000',
   PREVIEW_RENOTIFY_BEFORE_MS: '900000',
+  MISSED_BLOCK_GRACE_MS: '900000',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

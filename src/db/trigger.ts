@@ -6,7 +6,7 @@
 import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
 
 /** The workflow's own types (planned into a preview); an anomaly from another service may carry any type matching triggerTypePattern. */
-export const triggerTypes = ['important_urgent_task', 'unfinished_feedback'] as const;
+export const triggerTypes = ['important_urgent_task', 'unfinished_feedback', 'missed_block'] as const;
 export const triggerTypePattern = /^[a-z][a-z0-9_]{0,63}$/;
 export const anomalySeverities = ['info', 'warning', 'critical'] as const;
 export type AnomalySeverity = (typeof anomalySeverities)[number];

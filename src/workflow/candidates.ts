@@ -4,7 +4,7 @@
  *
  * Score (higher wins), documented in one place:
  * - placing the task in a slot (add_task_to_schedule, or create_makeup_block for unfinished
- *   feedback): 100, − 40 when the slot ends after the deadline, − 30 when the slot is shorter
+ *   feedback and missed blocks): 100, − 40 when the slot ends after the deadline, − 30 when the slot is shorter
  *   than the task needs, − the hours from now to the slot's start (0–24): the earliest slot that
  *   fits before the deadline wins;
  * - ask_user: 40 (only offered when no slot fits before the deadline);
@@ -17,7 +17,10 @@ import type { Language } from './message';
 import { HOUR, MINUTE } from '../time/zonedTime';
 
 export type CandidateKind = (typeof candidateKinds)[number];
-export type TriggerType = 'important_urgent_task' | 'unfinished_feedback';
+export type TriggerType = 'important_urgent_task' | 'unfinished_feedback' | 'missed_block';
+
+/** A block that was not done (reported unfinished, or a planned block whose end passed): a make-up block is proposed. */
+export const isMakeupTrigger = (t: string): boolean => t === 'unfinished_feedback' || t === 'missed_block';
 
 export const issueKinds = ['no_free_slot', 'not_enough_capacity', 'can_place', 'needs_makeup_block', 'no_slot_before_deadline'] as const;
 export type Issue = (typeof issueKinds)[number];
@@ -38,7 +41,7 @@ export interface PlanningContext {
   language: Language;
   workingHours: WorkingHours;
   task: { id: string; title: string; priority: number; status: string; deadline: Date | null; estimatedMinutes: number | null };
-  /** For unfinished feedback: the block reported unfinished. */
+  /** For unfinished feedback and missed blocks: the block not done. */
   block: PlanningBlock | null;
   /** Minutes to place: the task's estimate (default 60), or the unfinished block's length. */
   neededMinutes: number;
@@ -65,7 +68,7 @@ export function observe(c: PlanningContext): Issue[] {
   if (c.freeSlots.length === 0) issues.push('no_free_slot');
   else if (longest < c.neededMinutes) issues.push('not_enough_capacity');
   else issues.push('can_place');
-  if (c.triggerType === 'unfinished_feedback') issues.push('needs_makeup_block');
+  if (isMakeupTrigger(c.triggerType)) issues.push('needs_makeup_block');
   if (c.task.deadline && !c.freeSlots.some((s) => s.start.getTime() + Math.min(c.neededMinutes * MINUTE, s.end.getTime() - s.start.getTime()) <= c.task.deadline!.getTime())) {
     issues.push('no_slot_before_deadline');
   }
@@ -82,7 +85,7 @@ function placement(c: PlanningContext, slot: Interval): Candidate {
   const score = Math.round((100 - (late ? 40 : 0) - (short ? 30 : 0) - hours) * 100) / 100;
   const reasons = [short ? `slot shorter than the ${c.neededMinutes} min needed` : 'fits', late ? 'ends after the deadline' : c.task.deadline ? 'before the deadline' : 'no deadline'];
   return {
-    kind: c.triggerType === 'unfinished_feedback' ? 'create_makeup_block' : 'add_task_to_schedule',
+    kind: isMakeupTrigger(c.triggerType) ? 'create_makeup_block' : 'add_task_to_schedule',
     taskId: c.task.id, title: c.task.title, start, end, score, reason: reasons.join(', '),
   };
 }

@@ -7,7 +7,7 @@ import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import { loadUserSettings, type UserSettings } from '../settings/store';
 import type { PlanningBlock, PlanningContext, TriggerType } from './candidates';
-import { DEFAULT_ESTIMATE_MINUTES } from './candidates';
+import { DEFAULT_ESTIMATE_MINUTES, isMakeupTrigger } from './candidates';
 import { defaultWorkingHours, freeSlots, type WorkingHours } from './freeSlots';
 import { languages, type Language } from './message';
 import { DAY, MINUTE } from '../time/zonedTime';
@@ -62,8 +62,8 @@ export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promi
 
   const remaining = Number(input.detail?.remainingMinutes);
   const neededMinutes = Math.max(5, Math.round(
-    input.triggerType === 'unfinished_feedback' && Number.isFinite(remaining) && remaining > 0 ? remaining
-      : input.triggerType === 'unfinished_feedback' && block ? (block.end.getTime() - block.start.getTime()) / MINUTE
+    isMakeupTrigger(input.triggerType) && Number.isFinite(remaining) && remaining > 0 ? remaining
+      : isMakeupTrigger(input.triggerType) && block ? (block.end.getTime() - block.start.getTime()) / MINUTE
         : task.estimatedMinutes ?? DEFAULT_ESTIMATE_MINUTES,
   ));
 
@@ -78,6 +78,12 @@ export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promi
   if (task.status === 'done') return { context, closeReason: 'task_completed' };
   const later = blocks.filter((b) => b.taskId === context.task.id && b.status === 'planned' && b.id !== block?.id);
   if (input.triggerType === 'important_urgent_task' && later.length > 0) return { context, closeReason: 'task_already_scheduled' };
-  if (input.triggerType === 'unfinished_feedback' && block && later.some((b) => b.start.getTime() >= block!.end.getTime())) return { context, closeReason: 'makeup_already_scheduled' };
+  if (input.triggerType === 'missed_block' && block) {
+    // Done (or reported) since it was detected, or moved: a moved block is a new anomaly with its own trigger.
+    if (block.status !== 'planned') return { context, closeReason: 'block_not_missed' };
+    const detectedEnd = typeof input.detail?.end === 'string' ? Date.parse(input.detail.end) : NaN;
+    if (Number.isFinite(detectedEnd) && detectedEnd !== block.end.getTime()) return { context, closeReason: 'block_moved' };
+  }
+  if (isMakeupTrigger(input.triggerType) && block && later.some((b) => b.start.getTime() >= block!.end.getTime())) return { context, closeReason: 'makeup_already_scheduled' };
   return { context, closeReason: null };
 }

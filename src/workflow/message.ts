@@ -52,6 +52,8 @@ export interface MessageInput {
   neededMinutes: number;
   /** Why the user is asked (ask_user): no free slot at all, or none long enough. */
   issue?: 'no_free_slot' | 'not_enough_capacity';
+  /** The block not done (missed_block): named with its planned time. */
+  block?: { title: string; start: Date; end: Date } | null;
   /** PUBLIC_BASE_URL/app/previews/<id> */
   actionUrl: string;
 }
@@ -69,7 +71,12 @@ export function buildMessage(m: MessageInput): Message {
   const short = m.slot && slotMinutes < m.neededMinutes
     ? zh ? `（预计需要 ${m.neededMinutes} 分钟，这段空闲只有 ${slotMinutes} 分钟）` : ` (it needs ${m.neededMinutes} min; this is the longest free slot)`
     : '';
-  const why = m.triggerType === 'unfinished_feedback'
+  const blockTitle = m.block ? clip(m.block.title.trim(), 80) : title;
+  const blockTime = m.block ? formatSlot(m.block.start, m.block.end, m.timeZone, m.language) : '';
+  const missed = m.triggerType === 'missed_block';
+  const why = missed
+    ? zh ? `计划在 ${blockTime} 的「${blockTitle}」已经结束，但还没有标记完成` : `"${blockTitle}", planned for ${blockTime}, has ended but is not marked done`
+    : m.triggerType === 'unfinished_feedback'
     ? zh ? `你反馈「${title}」没有完成` : `You reported "${title}" as unfinished`
     : zh ? `重要且紧急的任务「${title}」还没有排进日程` : `"${title}" is important and urgent but not in your schedule yet`;
 
@@ -79,13 +86,13 @@ export function buildMessage(m: MessageInput): Message {
       const makeup = m.kind === 'create_makeup_block';
       return zh
         ? {
-            title: makeup ? `为「${title}」补一段时间？` : `把「${title}」排进日程？`,
-            summary: `${why}。\n${makeup ? '建议补做时段' : '建议时段'}：${slot}（${slotMinutes} 分钟）${short}\n截止时间：${deadline}\n确认后会加入你的日程。`,
+            title: missed ? `要重新安排「${blockTitle}」吗？` : makeup ? `为「${title}」补一段时间？` : `把「${title}」排进日程？`,
+            summary: `${why}。\n${makeup ? '建议补做时段' : '建议时段'}：${slot}（${slotMinutes} 分钟）${short}\n截止时间：${deadline}\n${missed ? '要改到这个时段吗？确认后会加入你的日程。' : '确认后会加入你的日程。'}`,
             actionText: '确认安排', actionUrl: m.actionUrl,
           }
         : {
-            title: makeup ? `Make up for "${title}"?` : `Schedule "${title}"?`,
-            summary: `${why}.\n${makeup ? 'Suggested make-up slot' : 'Suggested slot'}: ${slot} (${slotMinutes} min)${short}\nDeadline: ${deadline}\nConfirm to add it to your schedule.`,
+            title: missed ? `Reschedule "${blockTitle}"?` : makeup ? `Make up for "${title}"?` : `Schedule "${title}"?`,
+            summary: `${why}.\n${makeup ? 'Suggested make-up slot' : 'Suggested slot'}: ${slot} (${slotMinutes} min)${short}\nDeadline: ${deadline}\n${missed ? 'Reschedule it to this slot? Confirm to add it to your schedule.' : 'Confirm to add it to your schedule.'}`,
             actionText: 'Confirm', actionUrl: m.actionUrl,
           };
     }
