@@ -9,6 +9,7 @@ import type { ChannelKind } from '../db/notificationRecord';
 import { maskWebhookUrl, sendToChannel } from '../providers';
 import type { ChannelConfig, Delivery } from '../providers/types';
 import { normalizeWebhookUrl, type ChannelBody, type ChannelTestResult, type ChannelView } from './schemas';
+import { isDuplicateKey } from '../db/errors';
 
 export type { ChannelKind };
 
@@ -87,7 +88,7 @@ async function upsert<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if ((err as { code?: unknown }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
     return run();
   }
 }

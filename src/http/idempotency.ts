@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { HttpError } from './errors';
+import { isDuplicateKey } from '../db/errors';
 
 export const idempotencyHeaders = z.object({
   'idempotency-key': z.string().min(1).max(200).optional(),
@@ -34,7 +35,7 @@ export async function withIdempotencyKey<T>(
   try {
     await Keys.create({ _id, requestHash, resourceId: result.id });
   } catch (err) {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
     // A concurrent request stored the key first; its answer is the one to keep.
   }
   return { result, replayed: false };

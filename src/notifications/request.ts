@@ -7,10 +7,10 @@ import type { AppContext } from '../context';
 import { defaultChannelKind } from '../channels/store';
 import { enqueueDelivery } from './enqueue';
 import { NotificationRequest, RequestResult } from './schemas';
+import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
 
-const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
 
 export async function requestNotification(ctx: Ctx, input: NotificationRequest): Promise<RequestResult> {
   const channel = input.channel ?? (await defaultChannelKind(ctx, input.userId));

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { recordStatuses, channelKinds } from '../db/notificationRecord';
 import { messageSchema } from './schemas';
+import { isoOrNull as iso } from '../time/iso';
 
 export const historyEntryView = z.object({
   at: z.iso.datetime(),
@@ -47,7 +48,6 @@ export const recordDetailView = recordView.extend({
 });
 export type RecordView = z.infer<typeof recordView>;
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 const orNull = <T>(v: T | null | undefined) => (v === undefined || v === null ? null : v);
 
 function withoutNulls<T extends object>(o: T): T {

@@ -8,8 +8,8 @@ import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { createTrigger } from '../triggers/create';
 import { findUserTask } from './tasks';
 import { BlockCreateBody, BlockPatchBody, BlockView, maxBlockMs } from './schemas';
+import { isoOrNull as iso } from '../time/iso';
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 export function toBlockView(b: ScheduleBlockDoc & { createdAt?: Date; updatedAt?: Date }): BlockView {
   return {

@@ -7,10 +7,10 @@ import type { AppContext } from '../context';
 import type { TaskDoc } from '../db/task';
 import { syncDueJobForTask } from '../scheduling/dueJobs';
 import type { TaskCreateBody, TaskPatchBody, TaskView } from './schemas';
+import { isoOrNull as iso } from '../time/iso';
 
 type Ctx = Pick<AppContext, 'models'>;
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 export function toTaskView(t: TaskDoc & { createdAt?: Date; updatedAt?: Date }): TaskView {
   return {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { candidateKinds, previewStatuses, type PreviewDoc } from '../db/preview';
 import { toBlockView } from '../planning/blocks';
 import { blockView } from '../planning/schemas';
+import { isoOrNull as iso } from '../time/iso';
 
 const candidateView = z.object({
   kind: z.enum(candidateKinds),
@@ -35,7 +36,6 @@ export type PreviewView = z.infer<typeof previewView>;
 /** Blocks look the same here as in the schedule API. */
 export { blockView, toBlockView };
 
-const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
 
 function toCandidate(c: any): z.infer<typeof candidateView> {
   return { kind: c.kind, taskId: c.taskId ?? null, title: c.title ?? null, start: iso(c.start), end: iso(c.end), score: c.score ?? null, reason: c.reason ?? null };

@@ -11,6 +11,7 @@ import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import type { TaskDoc } from '../db/task';
 import { newOccurrence } from './transitions';
+import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models'>;
 
@@ -52,7 +53,7 @@ export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new D
       return created.toObject() as DueJobDoc;
     } catch (err) {
       // Two writes of one task at once: the other created it; fall through as an update.
-      if ((err as { code?: unknown }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
       return syncDueJobForTask(ctx, task, now);
     }
   }

@@ -2,6 +2,7 @@
 import type { AppContext } from '../context';
 import { defaultTimeZone, type UserSettingsDoc } from '../db/userSettings';
 import { defaultLanguage, defaultWorkingHours, isTimeZone, languages, type UserSettingsBody } from './schemas';
+import { isDuplicateKey } from '../db/errors';
 
 export interface UserSettings {
   timeZone: string;
@@ -51,7 +52,7 @@ export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
     doc = await run();
   } catch (err) {
     // Two first PUTs at once: the loser of the unique index retries as an update.
-    if ((err as { code?: unknown }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
     doc = await run();
   }
   return toUserSettings(doc);

@@ -10,6 +10,7 @@ import type { AnomalySeverity, TriggerDoc } from '../db/trigger';
 import { withIdempotencyKey } from '../http/idempotency';
 import { triggerDedupeKey } from './dedupe';
 import { enqueueTriggerWorkflow } from './enqueue';
+import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
 
@@ -30,7 +31,6 @@ export interface CreateTriggerInput {
   idempotency?: { scope: string; body: unknown };
 }
 
-const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
 
 export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promise<{ trigger: TriggerDoc; created: boolean }> {
   const Triggers = ctx.models.triggers;

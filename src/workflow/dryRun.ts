@@ -3,8 +3,8 @@ import type { AppContext } from '../context';
 import type { Candidate, TriggerType } from './candidates';
 import { messageFor, plan } from './plan';
 import type { Message } from './message';
+import { isoOrNull as iso } from '../time/iso';
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 const candidateView = (c: Candidate) => ({ kind: c.kind, taskId: c.taskId, title: c.title, start: iso(c.start), end: iso(c.end), score: c.score, reason: c.reason });
 
 export async function dryRun(ctx: Pick<AppContext, 'models' | 'config'>, userId: string, taskId: string, type: TriggerType = 'important_urgent_task', now = new Date()) {

@@ -18,6 +18,7 @@ import { loadUserSettings } from '../settings/store';
 import { planningSettings } from './context';
 import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
+import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
 
@@ -29,7 +30,6 @@ export type WorkflowOutcome =
   /** Not claimable: already done, or another run holds it until `leaseEndsAt`. */
   | { status: 'not_claimed'; current: string; leaseEndsAt?: Date };
 
-const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
 
 function parseDetail(detail: string | null | undefined): Record<string, unknown> | undefined {
   if (!detail) return undefined;
