@@ -76,6 +76,19 @@ export const configSchema = z.object({
   PREVIEW_RENOTIFY_BEFORE_MS: int(0, 7 * 86_400_000),
   /** A planned block whose end passed more than this ago, not marked done, is a missed block (detectors/missedBlock.ts). */
   MISSED_BLOCK_GRACE_MS: int(0, 86_400_000),
+  /** A reminder occurrence claimed later than this after its time is skipped (missed_beyond_catchup), not sent (reminders/fire.ts). */
+  REMINDER_CATCHUP_MS: int(1000, 30 * 86_400_000),
+  /** The shortest time a recurring reminder's cron may leave between two occurrences. */
+  REMINDER_MIN_INTERVAL_MS: int(1000, 86_400_000),
+  /** A todo task whose deadline is within this is checked for enough free working time before it (detectors/deadlineRisk.ts). */
+  DEADLINE_RISK_HORIZON_MS: int(3_600_000, 31 * 86_400_000),
+  /** Anomaly messages one user gets within DIGEST_WINDOW_MS before the rest are grouped into digests (notifications/digest.ts); 0 disables. */
+  DIGEST_THRESHOLD: int(0, 1000),
+  DIGEST_WINDOW_MS: int(1000, 86_400_000),
+  /** How long a non-critical anomaly waits before it is sent, so a burst arriving together becomes one digest. */
+  DIGEST_HOLD_MS: int(0, 3_600_000),
+  /** In a flood, at most one digest per this interval. */
+  DIGEST_INTERVAL_MS: int(1000, 86_400_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -110,6 +123,13 @@ const defaults: Record<string, string> = {
   PREVIEW_TTL_MS: '3600000',
   PREVIEW_RENOTIFY_BEFORE_MS: '900000',
   MISSED_BLOCK_GRACE_MS: '900000',
+  REMINDER_CATCHUP_MS: String(24 * 3_600_000),
+  REMINDER_MIN_INTERVAL_MS: '60000',
+  DEADLINE_RISK_HORIZON_MS: String(7 * 86_400_000),
+  DIGEST_THRESHOLD: '5',
+  DIGEST_WINDOW_MS: '600000',
+  DIGEST_HOLD_MS: '30000',
+  DIGEST_INTERVAL_MS: '300000',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

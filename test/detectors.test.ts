@@ -153,3 +153,24 @@ test('the scanner job runs the detectors after the due-job scan and reports thei
   expect(done.returnvalue.detectors.fired.missed_block).toBeGreaterThanOrEqual(1);
   expect(await triggersOf(block._id)).toHaveLength(1);
 });
+
+test('each user\'s own grace: 5 min for one, 60 min for another, the default for the rest', async () => {
+  const quick = await userWithBot({ timeZone: 'Asia/Shanghai', missedBlockGraceMinutes: 5 });
+  const patient = await userWithBot({ timeZone: 'Asia/Shanghai', missedBlockGraceMinutes: 60 });
+  const usual = await userWithBot();
+  const quickBlock = await newBlock(quick.userId, 'Quick one', 10);
+  const patientBlock = await newBlock(patient.userId, 'Patient one', 30);
+  const usualBlock = await newBlock(usual.userId, 'Usual one', 10);
+
+  await detect();
+  expect(await triggersOf(quickBlock._id)).toHaveLength(1); // 10 min > 5 min
+  expect(await triggersOf(patientBlock._id)).toHaveLength(0); // 30 min < 60 min
+  expect(await triggersOf(usualBlock._id)).toHaveLength(0); // 10 min < the default 15
+
+  // An hour later (as the scanner would see it) both others are past their grace.
+  await missedBlockDetector.detect(df.ctx, new Date(Date.now() + 61 * MIN));
+  expect(await triggersOf(patientBlock._id)).toHaveLength(1);
+  expect(await triggersOf(usualBlock._id)).toHaveLength(1);
+  const [t] = await triggersOf(patientBlock._id);
+  expect(JSON.parse(t.detail!)).toMatchObject({ graceMs: 60 * MIN });
+});

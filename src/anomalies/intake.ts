@@ -31,6 +31,7 @@ export async function loadAnomaly(ctx: Pick<AppContext, 'models'>, id: string): 
     ? await ctx.models.notificationRecords.findById(t.notificationId, projection).lean<NotificationRecord>()
     // The workflow requested it but died before noting its id on the trigger.
     : await ctx.models.notificationRecords.findOne({ triggerId: String(t._id) }, projection).lean<NotificationRecord>();
+  const digest = record?.digestId ? await ctx.models.notificationRecords.findById(record.digestId, { status: 1, sentAt: 1 }).lean<NotificationRecord>() : null;
   const a = t.anomaly;
   return {
     id: String(t._id),
@@ -44,6 +45,7 @@ export async function loadAnomaly(ctx: Pick<AppContext, 'models'>, id: string): 
       ? {
           id: String(record._id), status: record.status, attemptCount: record.attemptCount, sentAt: record.sentAt?.toISOString() ?? null,
           deferredUntil: record.deferredUntil?.toISOString() ?? null, urgent: record.urgent ?? false,
+          digest: digest ? { id: String(digest._id), status: digest.status, sentAt: digest.sentAt?.toISOString() ?? null } : null,
         }
       : null,
   };

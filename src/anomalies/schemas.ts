@@ -45,6 +45,8 @@ export const anomalyView = z.object({
   anomaly: z.object({ severity: z.enum(anomalySeverities), title: z.string(), detail: z.string(), occurredAt: z.string(), actionUrl: z.string().nullable() }),
   notification: z.object({
     id: z.string(), status: z.enum(recordStatuses), attemptCount: z.number(), sentAt: z.string().nullable(), deferredUntil: z.string().nullable(), urgent: z.boolean(),
+    digest: z.object({ id: z.string(), status: z.enum(recordStatuses), sentAt: z.string().nullable() }).nullable()
+      .meta({ description: 'When the message went out grouped with others (status digested): the digest record that carried it' }),
   }).nullable(),
 });
 export type AnomalyView = z.infer<typeof anomalyView>;

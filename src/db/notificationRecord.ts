@@ -4,7 +4,10 @@
  */
 import { Connection, InferSchemaType, Schema } from 'mongoose';
 
-export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed', 'dead'] as const;
+/** `digested`: final; the message went out inside the digest record named by `digestId`. */
+export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed', 'dead', 'digested'] as const;
+/** held: waiting to be sent alone or grouped; alone: sent by itself; member: carried by a digest; digest: the digest record. */
+export const digestStates = ['held', 'alone', 'member', 'digest'] as const;
 export type RecordStatus = (typeof recordStatuses)[number];
 export const channelKinds = ['feishu', 'feishu_bot'] as const;
 export type ChannelKind = (typeof channelKinds)[number];
@@ -62,6 +65,14 @@ const recordSchema = new Schema(
     providerRequest: String,
     providerResponse: String,
     sentAt: Date,
+    /** Grouping of anomaly messages (notifications/digest.ts); unset on records that are never grouped. */
+    digestState: { type: String, enum: digestStates },
+    /** When it was decided to send it alone, to put it in a digest, or the digest was made. */
+    digestDecidedAt: Date,
+    /** On a member: the digest record that carried it. */
+    digestId: String,
+    /** On a digest: its members' record ids (written before the members are marked, so a crash in between is repaired). */
+    digestOf: { type: [String], default: undefined },
     history: { type: [historyEntry], default: [] },
   },
   { collection: 'notification_records', timestamps: true, minimize: false },
@@ -71,6 +82,7 @@ recordSchema.index({ channel: 1, dedupeKey: 1 }, { unique: true });
 recordSchema.index({ userId: 1, _id: -1 });
 recordSchema.index({ userId: 1, status: 1, _id: -1 });
 recordSchema.index({ status: 1, updatedAt: 1 });
+recordSchema.index({ userId: 1, digestState: 1, digestDecidedAt: -1 });
 
 export type NotificationRecord = InferSchemaType<typeof recordSchema> & { _id: import('mongoose').Types.ObjectId };
 export type HistoryEntry = InferSchemaType<typeof historyEntry>;

@@ -13,6 +13,8 @@ const settingsSchema = new Schema(
     workingHours: { type: new Schema({ start: String, end: String }, { _id: false }), default: undefined },
     /** Language of messages: zh-CN (absent: the default) or en. */
     language: String,
+    /** Minutes after a planned block's end before it is missed (absent: MISSED_BLOCK_GRACE_MS). */
+    missedBlockGraceMinutes: Number,
   },
   { collection: 'user_settings', timestamps: true },
 );

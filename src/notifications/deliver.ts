@@ -16,6 +16,7 @@ import { retryDelayMs } from './backoff';
 import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
 import { withGuardLock } from '../db/guardLock';
+import { decideDigest } from './digest';
 
 export type DeliveryStep =
   /** Nothing more to do: the record is final (or someone else is on it). */
@@ -41,7 +42,7 @@ export interface DeliveryDeps {
   now?: () => Date;
 }
 
-type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis'>;
+type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis' | 'queues'>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,7 +56,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   if (!record) return { kind: 'dead', code: 'record_missing', detail: `no notification record ${recordId}` };
   const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
 
-  if (record.status === 'sent' || record.status === 'skipped') return { kind: 'done', status: record.status };
+  if (record.status === 'sent' || record.status === 'skipped' || record.status === 'digested') return { kind: 'done', status: record.status };
   // The job of a dead record only runs again when an operator retries it (Bull Board): a replay.
   const replay = record.status === 'dead';
   if (record.status === 'sending' && record.sendingSince && record.sendingSince.getTime() > now().getTime() - t.sendingLeaseMs) {
@@ -72,6 +73,13 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   if (quietUntil) {
     await t.markDeferred(Records, record._id, now(), quietUntil);
     return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
+  }
+
+  // A held anomaly: sent alone, or grouped into a digest with the user's other held ones (digest.ts).
+  if (record.digestState === 'held' && !replay) {
+    const decision = await decideDigest(ctx, recordId, now());
+    if (decision.kind === 'digested') return { kind: 'done', status: 'digested' };
+    if (decision.kind === 'wait') return { kind: 'delay', until: decision.until, reason: decision.reason };
   }
 
   // FerretDB applies a guarded update non-atomically: the lock makes the claim exclusive there too.

@@ -16,6 +16,8 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
   const channel = input.channel ?? (await defaultChannelKind(ctx, input.userId));
   const Records = ctx.models.notificationRecords;
   const now = new Date();
+  // Grouping off (threshold 0) or a critical alert: nothing to hold.
+  const held = input.digestible === true && !input.urgent && ctx.config.DIGEST_THRESHOLD > 0;
 
   let created = false;
   let record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
@@ -25,6 +27,7 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
         userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
         target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
         traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+        ...(held ? { digestState: 'held' } : {}),
         history: [{ at: now, event: 'requested' }],
       });
       created = true;
@@ -37,6 +40,8 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
   }
 
   // A pending record always has a job; adding it again is a no-op thanks to the job id.
-  if (record.status === 'pending' || record.status === 'failed') await enqueueDelivery(ctx, String(record._id));
+  // A held record waits DIGEST_HOLD_MS, so anomalies arriving together are sent as one digest.
+  const delayMs = created && held ? ctx.config.DIGEST_HOLD_MS : 0;
+  if (record.status === 'pending' || record.status === 'failed') await enqueueDelivery(ctx, String(record._id), delayMs);
   return { id: String(record._id), status: record.status, reused: !created };
 }

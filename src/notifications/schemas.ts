@@ -1,6 +1,6 @@
 /** The shapes of a notification request and of a delivery job: one zod schema each. */
 import { z } from 'zod';
-import { channelKinds } from '../db/notificationRecord';
+import { channelKinds, recordStatuses } from '../db/notificationRecord';
 
 export const messageSchema = z.object({
   title: z.string().trim().min(1).max(200),
@@ -23,11 +23,14 @@ export const notificationRequestSchema = z.object({
   previewId: z.string().min(1).max(128).optional(),
   urgent: z.boolean().optional().meta({ description: 'true: sent even in the user\'s quiet hours (critical alerts only)' }),
 });
-export type NotificationRequest = z.infer<typeof notificationRequestSchema>;
+export type NotificationRequest = z.infer<typeof notificationRequestSchema> & {
+  /** dueflow's own anomaly messages: may be grouped into a digest when the user gets many (notifications/digest.ts). */
+  digestible?: boolean;
+};
 
 export const requestResultSchema = z.object({
   id: z.string(),
-  status: z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'dead']),
+  status: z.enum(recordStatuses),
   /** true when the dedupe key already had a record: nothing new is sent. */
   reused: z.boolean(),
 });

@@ -38,6 +38,8 @@ export const recordView = z.object({
   lastError: z.string().nullable(),
   providerMessageId: z.string().nullable(),
   sentAt: z.iso.datetime().nullable(),
+  digestId: z.string().nullable().meta({ description: 'Status digested: the digest record whose message carried this one' }),
+  digestOf: z.array(z.string()).nullable().meta({ description: 'On a digest record: the records it carried' }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -61,7 +63,8 @@ export function toRecordView(r: any): RecordView {
     message: withoutNulls({ title: r.message.title, summary: r.message.summary, actionText: r.message.actionText, actionUrl: r.message.actionUrl }),
     traceId: orNull(r.traceId), status: r.status, statusReason: orNull(r.statusReason), attemptCount: r.attemptCount, maxAttempts: r.maxAttempts,
     nextRetryAt: iso(r.nextRetryAt), deferredUntil: iso(r.deferredUntil), lastErrorCode: orNull(r.lastErrorCode), lastError: orNull(r.lastError),
-    providerMessageId: orNull(r.providerMessageId), sentAt: iso(r.sentAt), createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
+    providerMessageId: orNull(r.providerMessageId), sentAt: iso(r.sentAt),
+    digestId: orNull(r.digestId), digestOf: r.digestOf?.length ? [...r.digestOf] : null, createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
   };
 }
 

@@ -26,6 +26,8 @@ export const quietHoursSchema = z
   .meta({ description: 'Local times in timeZone; may cross midnight (22:00 to 07:00). Messages wait until the end.' });
 
 export const languages = ['zh-CN', 'en'] as const;
+/** A day: the missed-block detector looks this far back beyond the longest grace. */
+export const MAX_MISSED_BLOCK_GRACE_MINUTES = 1440;
 export const defaultWorkingHours = { start: '08:00', end: '22:00' };
 export const defaultLanguage = 'zh-CN';
 
@@ -52,6 +54,8 @@ export const userSettingsBody = z.strictObject({
     .meta({ description: 'Trigger types the user does not want to hear about' }),
   workingHours: workingHoursSchema.default(defaultWorkingHours),
   language: z.enum(languages, { message: "must be 'zh-CN' or 'en'" }).default(defaultLanguage).meta({ description: 'Language of messages' }),
+  missedBlockGraceMinutes: z.number().int('must be whole minutes').min(0).max(MAX_MISSED_BLOCK_GRACE_MINUTES).nullable().optional()
+    .meta({ description: 'Minutes after a planned block\'s end before it counts as missed (null or absent: the service default, 15)' }),
 });
 export type UserSettingsBody = z.output<typeof userSettingsBody>;
 
@@ -61,4 +65,5 @@ export const userSettingsView = z.object({
   optOutTriggerTypes: z.array(z.string()),
   workingHours: z.object({ start: z.string(), end: z.string() }),
   language: z.enum(languages),
+  missedBlockGraceMinutes: z.number().nullable().meta({ description: 'null: the service default' }),
 });

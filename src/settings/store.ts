@@ -12,10 +12,12 @@ export interface UserSettings {
   workingHours: { start: string; end: string };
   /** Language of messages. */
   language: (typeof languages)[number];
+  /** Minutes after a planned block's end before it is missed; null: the service's MISSED_BLOCK_GRACE_MS. */
+  missedBlockGraceMinutes: number | null;
 }
 
 export function defaultUserSettings(): UserSettings {
-  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage };
+  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage, missedBlockGraceMinutes: null };
 }
 
 /** Defaults fill whatever is not stored, so documents written before a setting existed still read whole. */
@@ -31,6 +33,7 @@ function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
     optOutTriggerTypes: doc.optOutTriggerTypes ? [...doc.optOutTriggerTypes] : defaults.optOutTriggerTypes,
     workingHours: w?.start && w?.end && w.start < w.end ? { start: w.start, end: w.end } : defaults.workingHours,
     language: languages.includes(doc.language as never) ? (doc.language as UserSettings['language']) : defaults.language,
+    missedBlockGraceMinutes: typeof doc.missedBlockGraceMinutes === 'number' ? doc.missedBlockGraceMinutes : null,
   };
 }
 
@@ -45,6 +48,8 @@ export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
   const unset: Record<string, ''> = {};
   if (body.quietHours) set.quietHours = body.quietHours;
   else unset.quietHours = '';
+  if (typeof body.missedBlockGraceMinutes === 'number') set.missedBlockGraceMinutes = body.missedBlockGraceMinutes;
+  else unset.missedBlockGraceMinutes = '';
   const run = () =>
     ctx.models.userSettings.findOneAndUpdate({ userId }, { $set: set, $unset: unset }, { upsert: true, returnDocument: 'after' }).lean<UserSettingsDoc>();
   let doc: UserSettingsDoc | null;

@@ -117,7 +117,7 @@ async function notifyAnomaly(ctx: Ctx, trigger: TriggerDoc, anomaly: NonNullable
   const message = buildAnomalyMessage({ language, timeZone, severity: anomaly.severity, title: anomaly.title, detail: anomaly.detail, occurredAt: anomaly.occurredAt, actionUrl: anomaly.actionUrl });
   const notification = await requestNotification(ctx, {
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical',
+    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical', digestible: true,
   });
   const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) {

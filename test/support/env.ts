@@ -27,6 +27,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     QUEUE_PREFIX: `{t-${id}}`,
     PUBLIC_BASE_URL: 'http://dueflow.test',
     WEBHOOK_ALLOW_LOOPBACK: 'true',
+    // Anomalies go out at once, one message each; test/digest.test.ts turns grouping on.
+    DIGEST_THRESHOLD: '0',
+    DIGEST_HOLD_MS: '0',
     ...testSecrets,
     ...overrides,
   };
