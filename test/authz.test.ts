@@ -38,6 +38,11 @@ const table: Record<string, Case> = {
   'GET /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}` },
   'PATCH /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}`, body: { title: 'stolen' } },
   'DELETE /api/v1/tasks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/tasks/${i.task}` },
+  'POST /api/v1/reminders': { kind: 'own-space', path: () => '/api/v1/reminders', body: () => ({ message: { title: 'B reminder', summary: 'mine' }, at: new Date(Date.now() + 50 * hour).toISOString() }) },
+  'GET /api/v1/reminders': { kind: 'own-space', path: () => '/api/v1/reminders' },
+  'GET /api/v1/reminders/{id}': { kind: 'cross-user', path: (i) => `/api/v1/reminders/${i.reminder}` },
+  'PATCH /api/v1/reminders/{id}': { kind: 'cross-user', path: (i) => `/api/v1/reminders/${i.reminder}`, body: { message: { title: 'stolen' }, cron: '0 9 * * *' } },
+  'DELETE /api/v1/reminders/{id}': { kind: 'cross-user', path: (i) => `/api/v1/reminders/${i.reminder}` },
   'POST /api/v1/schedule/blocks': { kind: 'cross-user', idInBody: true, path: () => '/api/v1/schedule/blocks', body: (i: Record<string, string>) => ({ taskId: i.task, title: 'B block', start: new Date(Date.now() + 50 * hour).toISOString(), end: new Date(Date.now() + 51 * hour).toISOString() }) },
   'GET /api/v1/schedule/blocks': { kind: 'own-space', path: () => `/api/v1/schedule/blocks?from=${new Date(Date.now() - 48 * hour).toISOString()}&to=${new Date(Date.now() + 48 * hour).toISOString()}` },
   'PATCH /api/v1/schedule/blocks/{id}': { kind: 'cross-user', path: (i) => `/api/v1/schedule/blocks/${i.block}`, body: { status: 'unfinished' } },
@@ -62,7 +67,7 @@ async function snapshotOfA() {
   const get = async (p: string) => (await call(df.baseUrl, 'GET', p, { auth })).body;
   return JSON.stringify([
     await get('/api/v1/notification/channels'), await get(`/api/v1/notification/records/${ids.record}`), await get('/api/v1/me/settings'),
-    await get(`/api/v1/tasks/${ids.task}`), await get(table['GET /api/v1/schedule/blocks'].path(ids)),
+    await get(`/api/v1/tasks/${ids.task}`), await get(table['GET /api/v1/schedule/blocks'].path(ids)), await get(`/api/v1/reminders/${ids.reminder}`),
     await get(`/api/v1/active-schedule/triggers/${ids.trigger}`), await get(`/api/v1/active-schedule/previews/${ids.preview}`),
   ]);
 }
@@ -76,6 +81,7 @@ beforeAll(async () => {
   await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: { timeZone: 'Asia/Shanghai', optOutTriggerTypes: [] } });
   ids.task = (await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'A task', priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 30 * hour).toISOString() } })).body.id;
   ids.block = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'A block', start: new Date(Date.now() + 40 * hour).toISOString(), end: new Date(Date.now() + 41 * hour).toISOString() } })).body.id;
+  ids.reminder = (await call(df.baseUrl, 'POST', '/api/v1/reminders', { auth, body: { message: { title: 'A reminder', summary: 'Take a break' }, at: new Date(Date.now() + 45 * hour).toISOString() } })).body.id;
   ids.record = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(A) })).body.id;
   const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: ids.task } } });
   ids.trigger = trigger.body.id;

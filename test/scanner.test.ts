@@ -229,7 +229,7 @@ describe('scanDueJobs', () => {
     const userId = `race-${randomUUID()}`;
     const base = Date.now() - 3_600_000;
     const tasks = await ctx.models.tasks.insertMany(Array.from({ length: 200 }, (_, i) => ({ userId, title: `t${i}`, priority: 1, urgencyThresholdAt: new Date(base + i * 1000) })));
-    await dueJobs().insertMany(tasks.map((t) => ({ userId, taskId: String(t._id), triggerAt: t.urgencyThresholdAt, thresholdAt: t.urgencyThresholdAt, status: 'pending' })));
+    await dueJobs().insertMany(tasks.map((t) => ({ userId, key: `task:${t._id}`, taskId: String(t._id), triggerAt: t.urgencyThresholdAt, thresholdAt: t.urgencyThresholdAt, status: 'pending' })));
     const other = await createContext(df.config, createLogger('silent'));
     try {
       const now = new Date();

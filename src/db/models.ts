@@ -6,7 +6,8 @@ import { notificationRecordModel } from './notificationRecord';
 import { userSettingsModel } from './userSettings';
 import { taskModel } from './task';
 import { scheduleBlockModel } from './scheduleBlock';
-import { dueJobModel } from './dueJob';
+import { dueJobModel, prepareDueJobs } from './dueJob';
+import { reminderModel } from './reminder';
 import { triggerModel } from './trigger';
 import { previewModel } from './preview';
 
@@ -23,10 +24,12 @@ export function createModels(conn: Connection) {
     dueJobs: dueJobModel(conn),
     triggers: triggerModel(conn),
     previews: previewModel(conn),
+    reminders: reminderModel(conn),
   };
 }
 
 /** Builds indexes (unique ones are what dedupes) before anything writes. */
 export async function initModels(models: Models): Promise<void> {
   await Promise.all(Object.values(models).map((m) => m.init()));
+  await prepareDueJobs(models.dueJobs);
 }

@@ -8,7 +8,7 @@
  * previous one reached (triggered, skipped, canceled, failed).
  */
 import type { AppContext } from '../context';
-import type { DueJobDoc } from '../db/dueJob';
+import { taskDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { TaskDoc } from '../db/task';
 import { newOccurrence } from './transitions';
 import { isDuplicateKey } from '../db/errors';
@@ -34,7 +34,8 @@ function cancelReason(task: TaskForSync): string | undefined {
 export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new Date()): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
   const taskId = String(task._id);
-  const existing = await DueJobs.findOne({ taskId }).lean<DueJobDoc>();
+  const key = taskDueJobKey(taskId);
+  const existing = await DueJobs.findOne({ key }).lean<DueJobDoc>();
   const reason = cancelReason(task);
 
   if (reason) {
@@ -49,7 +50,7 @@ export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new D
   const threshold = task.urgencyThresholdAt!;
   if (!existing) {
     try {
-      const created = await DueJobs.create({ userId: task.userId, taskId, kind: 'task_urgency', triggerAt: threshold, thresholdAt: threshold, status: 'pending' });
+      const created = await DueJobs.create({ userId: task.userId, key, taskId, kind: 'task_urgency', triggerAt: threshold, thresholdAt: threshold, status: 'pending' });
       return created.toObject() as DueJobDoc;
     } catch (err) {
       // Two writes of one task at once: the other created it; fall through as an update.

@@ -1,7 +1,8 @@
 /**
- * Fires one claimed due job (the `due-job` processor calls this): reads the task again and
- * applies the rules in order. Every outcome is a guarded update from `claimed`; a job that is not
- * claimed (already fired, moved by a task write, taken back) is left alone and its state returned.
+ * Fires one claimed due job (the `due-job` processor calls this): a reminder's occurrence goes to
+ * reminders/fire.ts; for a task, reads the task again and applies the rules in order. Every
+ * outcome is a guarded update from `claimed`; a job that is not claimed (already fired, moved by a
+ * task write, taken back) is left alone and its state returned.
  *
  * Errors do not escape: the attempt counts, and the job is pending again after a backoff
  * (30 s doubling, up to 30 min) for the scanner to pick up, or `failed` with lastError after
@@ -13,12 +14,15 @@ import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import type { TaskDoc } from '../db/task';
 import { createTrigger } from '../triggers/create';
+import { fireReminderOccurrence } from '../reminders/fire';
 import { finishDueJob, postponeDueJob, retryOrFailDueJob } from './transitions';
 
 export interface FireOutcome {
   status: string;
   reason?: string;
   triggerId?: string;
+  /** A reminder that rolled forward: its next occurrence (ISO). */
+  nextAt?: string;
 }
 
 /** The window in which a planned or done block of the task means it is already scheduled. */
@@ -37,6 +41,8 @@ export async function fireDueJob(ctx: AppContext, dueJobId: string, now = new Da
   if (!isValidObjectId(dueJobId)) return { status: 'missing' };
   const job = await DueJobs.findById(dueJobId).lean<DueJobDoc>();
   if (!job || job.status !== 'claimed') return outcome(job);
+  // A reminder's occurrence has its own rules (src/reminders/fire.ts); below is a task's.
+  if (job.kind === 'reminder') return fireReminderOccurrence(ctx, job, now);
 
   /** A guarded transition; null (someone moved the job first) answers with its current state. */
   const settle = async (moved: Promise<DueJobDoc | null>) => outcome((await moved) ?? (await DueJobs.findById(dueJobId).lean<DueJobDoc>()));

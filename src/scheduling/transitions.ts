@@ -3,7 +3,7 @@
  * expects; null means someone else moved the job first):
  *
  *   pending ──claim──► claimed ──fire──► triggered | skipped | canceled
- *      ▲                  │ └──────────► pending (threshold moved later: a new occurrence)
+ *      ▲                  │ └──────────► pending (threshold moved later, or a reminder's next occurrence: a new occurrence)
  *      └──retry (attempts+1, triggerAt later)──┤   (an error, or a lease that ran out)
  *                         └──────────► failed (after dueJobMaxAttempts; lastError says why)
  */
@@ -66,6 +66,18 @@ export function takeBackExpiredClaim(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id
   const attempts = (job.attempts ?? 0) + 1;
   const set = attempts >= dueJobMaxAttempts ? { status: 'failed', attempts, lastError: error, reason: 'attempts_exhausted' } : { status: 'pending', attempts, lastError: error };
   return DueJobs.findOneAndUpdate({ _id: job._id, status: 'claimed', leaseUntil: { $lt: now } }, { $set: set, $unset: { claimedAt: '', leaseUntil: '' } }, after).lean<DueJobDoc>();
+}
+
+/**
+ * claimed (this claim) → pending at `until`, attempts unchanged: the job could not be looked at now
+ * (its reminder is being written). A later triggerAt gives its next claim a new BullMQ job id.
+ */
+export function deferDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'claimedAt'>, until: Date) {
+  return DueJobs.findOneAndUpdate(
+    { _id: job._id, status: 'claimed', claimedAt: job.claimedAt },
+    { $set: { status: 'pending', triggerAt: until }, $unset: { claimedAt: '', leaseUntil: '' } },
+    after,
+  ).lean<DueJobDoc>();
 }
 
 /** claimed → triggered | skipped | canceled, with why (and the trigger it created). */

@@ -19,6 +19,7 @@ import { planningSettings } from './context';
 import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
 import { isDuplicateKey } from '../db/errors';
+import { isReminderTrigger, notifyReminder } from '../reminders/notify';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
 
@@ -66,6 +67,8 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
   const { models, config, logger } = ctx;
   const triggerId = String(trigger._id);
   if (trigger.anomaly) return notifyAnomaly(ctx, trigger, trigger.anomaly);
+  // A reminder's occurrence: the user's own message, nothing to plan (src/reminders/notify.ts).
+  if (isReminderTrigger(trigger)) return notifyReminder(ctx, trigger);
   // A previous attempt got as far as the preview: send what it wrote rather than plan again.
   let preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
   if (!preview) {

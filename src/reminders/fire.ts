@@ -1,0 +1,143 @@
+/**
+ * One occurrence of a reminder, fired by the `due-job` processor (scheduling/fireDueJob.ts hands
+ * over every due job of kind `reminder`):
+ *
+ * - the reminder is gone, deleted or finished → the due job ends (skipped / canceled);
+ * - the reminder moved (an edit landed, its due-job write not yet) → the due job follows it;
+ * - claimed more than REMINDER_CATCHUP_MS after the occurrence → skipped, reason
+ *   `missed_beyond_catchup` (a stale reminder is noise); otherwise a `reminder` trigger (source
+ *   worker_due_job, target reminder:<id>, window = the occurrence), which the workflow turns into
+ *   one message with the reminder's title and summary. The trigger's dedupe key names the
+ *   occurrence, so an occurrence claimed twice (a retry, a lease taken back) still sends once;
+ * - then the reminder rolls forward: its next occurrence is the first one after *now*, not after
+ *   the one just fired, so occurrences missed while no worker ran collapse into this one message.
+ *   The same due job goes back to pending at that time, or ends when the reminder is finished
+ *   (one-off, endAt, count).
+ *
+ * All of it holds the reminder's guard lock, the one the API's edits hold: an edit or a delete
+ * happens wholly before or wholly after a firing. Errors retry the occurrence with the due job's
+ * backoff; after the last attempt the occurrence is given up (skipped `attempts_exhausted`) and the
+ * reminder still rolls forward, so one bad occurrence does not end a recurring reminder.
+ */
+import { isValidObjectId } from 'mongoose';
+import type { AppContext } from '../context';
+import type { DueJobDoc } from '../db/dueJob';
+import type { ReminderDoc } from '../db/reminder';
+import { withGuardLock } from '../db/guardLock';
+import type { FireOutcome } from '../scheduling/fireDueJob';
+import { deferDueJob, dueJobMaxAttempts, finishDueJob, newOccurrence, postponeDueJob, retryOrFailDueJob } from '../scheduling/transitions';
+import { createTrigger } from '../triggers/create';
+import { nextOccurrence, occurrencesBetween } from './occurrences';
+import { reminderLockName } from './store';
+
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
+
+export const reminderTriggerType = 'reminder';
+/** A claim that finds the reminder being written tries again this much later. */
+const busyRetryMs = 1000;
+
+/** What the workflow needs to send a reminder's occurrence: the message as it was when the occurrence fired. */
+export interface ReminderTriggerDetail {
+  title: string;
+  summary: string;
+  occurrenceAt: string;
+  /** Later occurrences that had passed too when this one fired late (caught up in this one message). */
+  collapsedOccurrences: number;
+}
+
+type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: string; triggerId?: string; firedAt: Date };
+
+const outcomeOf = (job: DueJobDoc | null): FireOutcome => {
+  if (!job) return { status: 'missing' };
+  const o: FireOutcome = { status: job.status };
+  if (job.reason) o.reason = job.reason;
+  if (job.triggerId) o.triggerId = job.triggerId;
+  return o;
+};
+
+export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<FireOutcome> {
+  const DueJobs = ctx.models.dueJobs;
+  const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  try {
+    const locked = await withGuardLock(ctx, reminderLockName(String(job.reminderId)), () => fireLocked(ctx, job, now), 5000);
+    if (locked.acquired) return locked.value;
+    // An edit holds the reminder: look again in a moment (a new triggerAt, so a new BullMQ job id).
+    const deferred = await deferDueJob(DueJobs, job, new Date(now.getTime() + busyRetryMs));
+    return deferred ? { status: 'pending', reason: 'reminder_busy' } : current();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    ctx.logger.warn({ dueJobId: String(job._id), reminderId: job.reminderId, attempts: (job.attempts ?? 0) + 1, err: message }, 'firing reminder occurrence failed');
+    const retried = await retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500));
+    return retried ? outcomeOf(retried) : current();
+  }
+}
+
+async function fireLocked(ctx: Ctx, job: DueJobDoc, now: Date): Promise<FireOutcome> {
+  const { models, config, logger } = ctx;
+  const DueJobs = models.dueJobs;
+  const thisClaim = { _id: job._id, status: 'claimed' as const, claimedAt: job.claimedAt };
+  const fresh = await DueJobs.findOne(thisClaim).lean<DueJobDoc>();
+  // Moved or canceled by an edit, or taken back, while we waited for the lock.
+  if (!fresh) return outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  const settle = async (moved: Promise<DueJobDoc | null>) => outcomeOf((await moved) ?? (await DueJobs.findById(job._id).lean<DueJobDoc>()));
+
+  const reminder = isValidObjectId(job.reminderId) ? await models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
+  if (!reminder) return settle(finishDueJob(DueJobs, job._id, 'skipped', { reason: 'reminder_not_found' }));
+  if (reminder.status === 'canceled') return settle(finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_canceled' }));
+  if (reminder.status !== 'active' || !reminder.nextAt) return settle(finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_completed' }));
+  const occurrence = fresh.thresholdAt ?? fresh.triggerAt;
+  if (reminder.nextAt.getTime() !== occurrence.getTime()) {
+    const moved = await postponeDueJob(DueJobs, job._id, reminder.nextAt);
+    return moved ? { status: moved.status, reason: 'reminder_moved' } : settle(Promise.resolve(null));
+  }
+
+  const reminderId = String(reminder._id);
+  const log = logger.child({ reminderId, dueJobId: String(job._id), userId: reminder.userId, occurrenceAt: occurrence.toISOString() });
+  let last: LastOccurrence;
+  const lateMs = now.getTime() - occurrence.getTime();
+  if (lateMs > config.REMINDER_CATCHUP_MS) {
+    last = { at: occurrence, outcome: 'skipped', reason: 'missed_beyond_catchup', firedAt: now };
+    log.warn({ lateMs, catchupMs: config.REMINDER_CATCHUP_MS }, 'reminder occurrence skipped: missed beyond the catch-up limit');
+  } else {
+    try {
+      const collapsed = reminder.cron ? occurrencesBetween(reminder.cron, reminder.timeZone, occurrence, now) : 0;
+      const detail: ReminderTriggerDetail = { title: reminder.message.title, summary: reminder.message.summary, occurrenceAt: occurrence.toISOString(), collapsedOccurrences: collapsed };
+      const { trigger, created } = await createTrigger(ctx, {
+        userId: reminder.userId, type: reminderTriggerType, source: 'worker_due_job', target: { type: 'reminder', id: reminderId },
+        // The occurrence's time, not the claim's: a second claim of one occurrence finds the same trigger.
+        at: occurrence, dueJobId: String(job._id), detail: { ...detail },
+      });
+      last = { at: occurrence, outcome: 'sent', triggerId: String(trigger._id), firedAt: now };
+      log.info({ triggerId: String(trigger._id), created, lateMs, collapsedOccurrences: collapsed }, 'reminder occurrence fired');
+    } catch (err) {
+      if ((fresh.attempts ?? 0) + 1 < dueJobMaxAttempts) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      last = { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted', firedAt: now };
+      log.error({ err: message, attempts: (fresh.attempts ?? 0) + 1 }, 'reminder occurrence given up after its last attempt');
+    }
+  }
+
+  // The first occurrence after now: the ones missed meanwhile are caught up by this one (or skipped with it).
+  const sent = last.outcome === 'sent' ? 1 : 0;
+  const firedCount = (reminder.firedCount ?? 0) + sent;
+  const next = nextOccurrence({ ...reminder, firedCount }, new Date(Math.max(now.getTime(), occurrence.getTime())));
+  const rolled = await models.reminders
+    .findOneAndUpdate(
+      { _id: reminder._id, status: 'active', nextAt: occurrence },
+      { $set: { nextAt: next, status: next ? 'active' : 'completed', lastOccurrence: last }, $inc: { firedCount: sent } },
+      { returnDocument: 'after' },
+    )
+    .lean<ReminderDoc>();
+  if (!rolled) return settle(Promise.resolve(null));
+
+  if (next) {
+    const pending = await DueJobs.findOneAndUpdate(thisClaim, newOccurrence(next), { returnDocument: 'after' }).lean<DueJobDoc>();
+    if (!pending) return settle(Promise.resolve(null));
+    const o: FireOutcome = { status: 'pending', nextAt: next.toISOString() };
+    if (last.reason) o.reason = last.reason;
+    if (last.triggerId) o.triggerId = last.triggerId;
+    return o;
+  }
+  log.info({ firedCount, outcome: last.outcome }, 'reminder finished');
+  return settle(finishDueJob(DueJobs, job._id, sent ? 'triggered' : 'skipped', { reason: last.reason, triggerId: last.triggerId }));
+}

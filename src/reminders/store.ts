@@ -1,0 +1,214 @@
+/**
+ * A user's reminders. Every write brings the reminder's one due job (key `reminder:<id>`) in line
+ * before the request answers: created at the first occurrence, moved to the new next occurrence by
+ * an edit of the schedule, canceled by DELETE. Writes of one reminder (the API's and the firing
+ * worker's) hold its Redis guard lock, and the due-job write also holds the lock the scanner claims
+ * under, so FerretDB's non-atomic guarded updates cannot interleave. A reminder of another user, or
+ * a canceled one, does not exist (null).
+ */
+import { isValidObjectId, Types } from 'mongoose';
+import type { AppContext } from '../context';
+import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
+import type { ReminderDoc } from '../db/reminder';
+import { isDuplicateKey } from '../db/errors';
+import { withGuardLock } from '../db/guardLock';
+import { loadUserSettings } from '../settings/store';
+import { newOccurrence } from '../scheduling/transitions';
+import { isoOrNull as iso } from '../time/iso';
+import { nextOccurrence } from './occurrences';
+import type { ReminderCreateBody, ReminderListQuery, ReminderPatchBody, ReminderView } from './schemas';
+
+type Ctx = Pick<AppContext, 'models' | 'redis' | 'config'>;
+
+/** A body that is valid alone but not with the stored reminder: the route answers 400 naming `field`. */
+export class ReminderInputError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+/** Another write of the reminder (or the scanner's claim of its due job) held on too long: try again. */
+export class ReminderBusyError extends Error {}
+
+export const reminderLockName = (id: string) => `reminder:${id}`;
+/** The scanner claims each due job under this lock (scheduling/scanner.ts). */
+const dueJobLockName = (id: string) => `due-job:${id}`;
+const lockWaitMs = 5000;
+
+/** Due-job states in which an occurrence is still to come; a reminder that no longer wants it cancels it. */
+const openStatuses: DueJobDoc['status'][] = ['pending', 'claimed', 'failed'];
+
+export function toReminderView(r: ReminderDoc): ReminderView {
+  const last = r.lastOccurrence;
+  return {
+    id: String(r._id), message: { title: r.message.title, summary: r.message.summary }, at: iso(r.at), cron: r.cron ?? null, timeZone: r.timeZone,
+    endAt: iso(r.endAt), count: r.count ?? null, firedCount: r.firedCount ?? 0, nextAt: iso(r.nextAt), status: r.status === 'completed' ? 'completed' : 'active',
+    lastOccurrence: last ? { at: last.at.toISOString(), outcome: last.outcome, reason: last.reason ?? null, triggerId: last.triggerId ?? null } : null,
+    createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
+  };
+}
+
+/** The user's reminder, or null when it does not exist, is someone else's or was deleted. */
+export async function findUserReminder(ctx: Pick<AppContext, 'models'>, userId: string, id: string): Promise<ReminderDoc | null> {
+  if (!isValidObjectId(id) || !/^[0-9a-f]{24}$/.test(id)) return null;
+  return ctx.models.reminders.findOne({ _id: id, userId, status: { $ne: 'canceled' } }).lean<ReminderDoc>();
+}
+
+export async function listReminders(ctx: Pick<AppContext, 'models'>, userId: string, query: ReminderListQuery) {
+  const filter: Record<string, unknown> = { userId, status: query.status ?? { $ne: 'canceled' } };
+  if (query.cursor) filter._id = { $lt: query.cursor };
+  const docs = await ctx.models.reminders.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<ReminderDoc[]>();
+  const page = docs.slice(0, query.limit);
+  return { items: page.map(toReminderView), nextCursor: docs.length > query.limit ? String(page[page.length - 1]._id) : null };
+}
+
+export async function createReminder(ctx: Ctx, userId: string, body: ReminderCreateBody, now = new Date()): Promise<ReminderDoc> {
+  const { timeZone } = await loadUserSettings(ctx, userId);
+  const schedule = { at: body.at ?? null, cron: body.cron ?? null, timeZone, endAt: body.endAt ?? null, count: body.count ?? null, firedCount: 0 };
+  const nextAt = nextOccurrence(schedule, now);
+  if (!nextAt) throw new ReminderInputError(body.cron ? 'endAt' : 'at', body.cron ? 'no occurrence of cron falls between now and endAt' : 'must be in the future');
+
+  const _id = new Types.ObjectId();
+  const created = await ctx.models.reminders.create({
+    _id, userId, message: body.message, ...(body.at ? { at: body.at } : {}), ...(body.cron ? { cron: body.cron } : {}), timeZone,
+    ...(body.endAt ? { endAt: body.endAt } : {}), ...(body.count ? { count: body.count } : {}), firedCount: 0, nextAt, status: 'active',
+  });
+  const reminder = created.toObject() as ReminderDoc;
+  try {
+    await syncReminderDueJob(ctx, reminder);
+  } catch (err) {
+    // Without its due job the reminder would never fire: it was not created.
+    await ctx.models.reminders.deleteOne({ _id }).catch(() => undefined);
+    throw err;
+  }
+  return reminder;
+}
+
+/**
+ * Changes a reminder. The message changes what later occurrences send. A change of the schedule
+ * (at, cron, endAt, count) takes the user's current time zone and moves the next occurrence to the
+ * first one after now; a finished reminder whose new schedule has one left is active again.
+ */
+export async function updateReminder(ctx: Ctx, userId: string, id: string, body: ReminderPatchBody, now = new Date()): Promise<ReminderDoc | null> {
+  if (!(await findUserReminder(ctx, userId, id))) return null;
+  return underReminderLock(ctx, id, async () => {
+    const current = await findUserReminder(ctx, userId, id);
+    if (!current) return null;
+    const set: Record<string, unknown> = {};
+    const unset: Record<string, ''> = {};
+    if (body.message?.title !== undefined) set['message.title'] = body.message.title;
+    if (body.message?.summary !== undefined) set['message.summary'] = body.message.summary;
+
+    const scheduleChanged = body.at !== undefined || body.cron !== undefined || body.endAt !== undefined || body.count !== undefined;
+    if (scheduleChanged) {
+      const recurring = body.cron !== undefined || (body.at === undefined && !!current.cron);
+      const schedule = {
+        at: recurring ? null : (body.at ?? current.at ?? null),
+        cron: recurring ? (body.cron ?? current.cron ?? null) : null,
+        endAt: recurring ? (body.endAt === undefined ? (current.endAt ?? null) : body.endAt) : null,
+        count: recurring ? (body.count === undefined ? (current.count ?? null) : body.count) : null,
+        timeZone: (await loadUserSettings(ctx, userId)).timeZone,
+        firedCount: current.firedCount ?? 0,
+      };
+      if (!recurring) {
+        const message = 'only for a recurring reminder (cron); a one-off fires once';
+        if (body.endAt != null) throw new ReminderInputError('endAt', message);
+        if (body.count != null) throw new ReminderInputError('count', message);
+      }
+      const nextAt = nextOccurrence(schedule, now);
+      if (!nextAt && recurring && schedule.endAt && (!schedule.count || schedule.firedCount < schedule.count)) {
+        throw new ReminderInputError('endAt', 'no occurrence of cron falls between now and endAt');
+      }
+      for (const key of ['at', 'cron', 'endAt', 'count'] as const) {
+        if (schedule[key] == null) unset[key] = '';
+        else set[key] = schedule[key];
+      }
+      Object.assign(set, { timeZone: schedule.timeZone, nextAt, status: nextAt ? 'active' : 'completed' });
+    }
+    if (!Object.keys(set).length && !Object.keys(unset).length) return current;
+
+    const update = { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) };
+    const write = () => ctx.models.reminders.findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, update, { returnDocument: 'after', runValidators: true }).lean<ReminderDoc>();
+    if (!scheduleChanged) return write();
+    return withDueJobOf(ctx, current, async () => {
+      const reminder = await write();
+      if (reminder) await syncReminderDueJob(ctx, reminder, { locked: true });
+      return reminder;
+    });
+  });
+}
+
+/** Cancels a reminder and its next occurrence. The reminder is kept (canceled), invisible to the API. */
+export async function deleteReminder(ctx: Ctx, userId: string, id: string, now = new Date()): Promise<boolean> {
+  if (!(await findUserReminder(ctx, userId, id))) return false;
+  return underReminderLock(ctx, id, async () => {
+    const current = await findUserReminder(ctx, userId, id);
+    if (!current) return false;
+    return withDueJobOf(ctx, current, async () => {
+      const reminder = await ctx.models.reminders
+        .findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, { $set: { status: 'canceled', nextAt: null, canceledAt: now } }, { returnDocument: 'after' })
+        .lean<ReminderDoc>();
+      if (!reminder) return false;
+      await syncReminderDueJob(ctx, reminder, { locked: true });
+      return true;
+    });
+  });
+}
+
+/**
+ * Creates, moves or cancels the reminder's due job to match it: pending at nextAt while the
+ * reminder is active, canceled otherwise. A claimed job at nextAt is left to fire. Callers that
+ * already hold the due job's lock say so (`locked`).
+ */
+export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc, opts: { locked?: boolean } = {}): Promise<DueJobDoc | null> {
+  const DueJobs = ctx.models.dueJobs;
+  const id = String(reminder._id);
+  const key = reminderDueJobKey(id);
+  const want = reminder.status === 'active' && reminder.nextAt ? reminder.nextAt : null;
+  const existing = await DueJobs.findOne({ key }).lean<DueJobDoc>();
+
+  if (!existing) {
+    if (!want) return null;
+    try {
+      const created = await DueJobs.create({ key, kind: 'reminder', reminderId: id, userId: reminder.userId, triggerAt: want, thresholdAt: want, status: 'pending' });
+      return created.toObject() as DueJobDoc;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return syncReminderDueJob(ctx, reminder, opts);
+    }
+  }
+
+  const apply = async () => {
+    if (!want) {
+      if (!openStatuses.includes(existing.status)) return existing;
+      const reason = reminder.status === 'canceled' ? 'reminder_canceled' : 'reminder_completed';
+      return DueJobs.findOneAndUpdate(
+        { _id: existing._id, status: { $in: openStatuses } },
+        { $set: { status: 'canceled', reason }, $unset: { claimedAt: '', leaseUntil: '' } },
+        { returnDocument: 'after' },
+      ).lean<DueJobDoc>();
+    }
+    const occurrence = (existing.thresholdAt ?? existing.triggerAt).getTime();
+    if (occurrence === want.getTime() && (existing.status === 'pending' || existing.status === 'claimed')) return existing;
+    return DueJobs.findOneAndUpdate({ _id: existing._id }, newOccurrence(want), { returnDocument: 'after' }).lean<DueJobDoc>();
+  };
+  if (opts.locked) return apply();
+  const locked = await withGuardLock(ctx, dueJobLockName(String(existing._id)), apply, lockWaitMs);
+  if (!locked.acquired) throw new ReminderBusyError(`due job of reminder ${id} is busy`);
+  return locked.value;
+}
+
+async function underReminderLock<T>(ctx: Ctx, id: string, fn: () => Promise<T>): Promise<T> {
+  const locked = await withGuardLock(ctx, reminderLockName(id), fn, lockWaitMs);
+  if (!locked.acquired) throw new ReminderBusyError(`reminder ${id} is busy`);
+  return locked.value;
+}
+
+/** Runs fn holding the lock of the reminder's due job (none yet: nothing to hold). */
+async function withDueJobOf<T>(ctx: Ctx, reminder: ReminderDoc, fn: () => Promise<T>): Promise<T> {
+  const job = await ctx.models.dueJobs.findOne({ key: reminderDueJobKey(String(reminder._id)) }, { _id: 1 }).lean();
+  if (!job) return fn();
+  const locked = await withGuardLock(ctx, dueJobLockName(String(job._id)), fn, lockWaitMs);
+  if (!locked.acquired) throw new ReminderBusyError(`due job of reminder ${reminder._id} is busy`);
+  return locked.value;
+}
