@@ -19,6 +19,8 @@ const taskSchema = new Schema(
 );
 taskSchema.index({ userId: 1, _id: -1 });
 taskSchema.index({ userId: 1, status: 1, deadline: 1 });
+// The deadline-risk detector: todo tasks due within its horizon, across users.
+taskSchema.index({ status: 1, deadline: 1 });
 
 export type TaskDoc = InferSchemaType<typeof taskSchema> & { _id: Types.ObjectId };
 export const taskModel = (conn: Connection) => conn.model('Task', taskSchema);

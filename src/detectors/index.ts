@@ -1,8 +1,10 @@
 /** The detectors run after each due-job scan (processors/scanner.ts); one failing does not stop the others. */
 import { missedBlockDetector } from './missedBlock';
+import { scheduleConflictDetector } from './scheduleConflict';
+import { deadlineRiskDetector } from './deadlineRisk';
 import type { Detector, DetectorCtx } from './types';
 
-export const detectors: Detector[] = [missedBlockDetector];
+export const detectors: Detector[] = [missedBlockDetector, scheduleConflictDetector, deadlineRiskDetector];
 
 /** Triggers created per detector, by name; a detector that threw is counted under `failed`. */
 export interface DetectorsResult { fired: Record<string, number>; failed: string[] }
