@@ -17,3 +17,12 @@ if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null && ! (exec 3<
     exit 1
   fi
 fi
+# The browser tests (test/browser) drive Debian's Chromium through playwright-core; no browser is
+# downloaded. Only they need it: without it the rest still runs, and they fail saying so.
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "setup: no Chromium at /usr/bin/chromium, which the browser tests need; install it (apt-get install chromium) or set CHROMIUM_PATH" >&2
+  fi
+fi

@@ -18,10 +18,12 @@ import { taskRoutes } from './routes/tasks';
 import { blockRoutes } from './routes/blocks';
 import { activeScheduleRoutes } from './routes/activeSchedule';
 import { anomalyRoutes } from './routes/anomalies';
+import { reminderRoutes } from './routes/reminders';
+import { createWebAppRouter } from './routes/app';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx)];
+  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx), ...reminderRoutes(ctx)];
 }
 
 export function createApp(ctx: AppContext): Express {
@@ -51,6 +53,7 @@ export function createApp(ctx: AppContext): Express {
   const prefix = config.QUEUE_PREFIX;
   const failedLogins = createLimiter(redis, { prefix, name: 'admin-login', points: config.ADMIN_LOGIN_ATTEMPTS, durationSec: 900, blockSec: 900 });
   app.use(dashboardPath, adminAuth(config, failedLogins), createDashboardRouter(ctx.queues));
+  app.use(createWebAppRouter()); // the user page (/app): static files, the API below does the work
 
   const api = Router();
   api.use(express.json({ limit: ctx.config.BODY_LIMIT }));

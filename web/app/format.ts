@@ -1,0 +1,58 @@
+/** Dates in the user's time zone (from their settings; the browser's until they are loaded) and the page's labels. */
+
+export const prefs = {
+  timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+};
+
+function formatter(timeZone: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  try {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone });
+  } catch {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone: 'UTC' });
+  }
+}
+
+export function formatDateTime(iso: string | null | undefined, timeZone = prefs.timeZone): string {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return formatter(timeZone, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(date);
+}
+
+/** "Tue, 14 May, 14:00 – 15:00" (the end's date only when it differs). */
+export function formatSlot(start: string | null, end: string | null, timeZone = prefs.timeZone): string {
+  if (!start) return '';
+  const s = new Date(start);
+  const e = end ? new Date(end) : null;
+  const day = formatter(timeZone, { weekday: 'short', month: 'short', day: 'numeric' });
+  const time = formatter(timeZone, { hour: '2-digit', minute: '2-digit' });
+  if (!e) return `${day.format(s)}, ${time.format(s)}`;
+  const sameDay = day.format(s) === day.format(e);
+  return `${day.format(s)}, ${time.format(s)} – ${sameDay ? '' : `${day.format(e)}, `}${time.format(e)}`;
+}
+
+export const triggerTypeLabels: Record<string, string> = {
+  important_urgent_task: 'Important and urgent tasks not in my schedule',
+  unfinished_feedback: 'Blocks I reported unfinished',
+  missed_block: 'Schedule blocks I missed',
+};
+
+export const channelLabels: Record<string, string> = {
+  feishu_bot: 'Feishu / Lark group bot',
+  feishu: 'Feishu Flow webhook',
+};
+
+export const statusLabels: Record<string, string> = {
+  pending: 'pending',
+  sending: 'sending',
+  sent: 'sent',
+  skipped: 'skipped',
+  failed: 'failed (will retry)',
+  dead: 'dead',
+  digested: 'sent inside a digest',
+  ready: 'waiting for you',
+  confirming: 'confirming',
+  confirmed: 'confirmed',
+  rejected: 'rejected',
+  expired: 'expired',
+};
