@@ -56,6 +56,8 @@ async function main() {
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     SCAN_INTERVAL_MS: process.env.SCAN_INTERVAL_MS ?? '1000',
+    // Anomalies wait 3 s (not 30 s) for others to group with, so the demo moves on quickly.
+    DIGEST_HOLD_MS: process.env.DIGEST_HOLD_MS ?? '3000',
   };
   const config = loadConfig(env);
   const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });
@@ -109,11 +111,44 @@ async function main() {
     const preview = await api(baseUrl, 'GET', `/api/v1/active-schedule/previews/${previewId}`, user);
     log(`preview ${previewId}: ${preview.summaryText ?? preview.message?.summary ?? ''}`);
     log(`confirm it: curl -X POST -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/v1/active-schedule/previews/${previewId}/confirm`);
+    log(`or in the browser: ${baseUrl}/app/previews/${previewId}#token=${userToken}`);
   }
+
+  // A missed block: a planned block for a task that ended 20 minutes ago and was not marked done.
+  // The missed-block detector (run after each scan) raises it; the message asks whether to reschedule.
+  const minute = 60_000;
+  const makeup = await api(baseUrl, 'POST', '/api/v1/tasks', user, { title: 'Review the contract draft', priority: 2, estimatedMinutes: 45, deadline: new Date(Date.now() + 30 * hour).toISOString() });
+  const atMissed = feishu.messages.length;
+  await api(baseUrl, 'POST', '/api/v1/schedule/blocks', user, {
+    taskId: makeup.id, title: 'Review the contract draft', start: new Date(Date.now() - 65 * minute).toISOString(), end: new Date(Date.now() - 20 * minute).toISOString(),
+  });
+  log('added a block that ended 20 min ago and is still "planned"; waiting for the missed-block detector...');
+  await feishu.waitForMessages(atMissed + 1, 30_000);
+
+  // An anomaly reported by another service (service token): one message built from its title and detail.
+  const atAnomaly = feishu.messages.length;
+  const reported = await api(baseUrl, 'POST', '/api/v1/anomalies', `Bearer ${config.SERVICE_TOKEN}`, {
+    userId, type: 'checkin_missed', severity: 'warning', targetType: 'checkin', targetId: 'daily-standup',
+    title: 'Daily check-in missed', detail: 'You did not check in for the 09:30 stand-up today.', occurredAt: new Date().toISOString(),
+    idempotencyKey: `demo-checkin-${Date.now()}`,
+  });
+  log(`another service reported anomaly ${reported.id}; it waits ${env.DIGEST_HOLD_MS} ms for others to group with...`);
+  await feishu.waitForMessages(atAnomaly + 1, 30_000);
+  const anomaly = await api(baseUrl, 'GET', `/api/v1/anomalies/${reported.id}`, `Bearer ${config.SERVICE_TOKEN}`);
+  log(`anomaly ${reported.id}: ${anomaly.status}`);
+
+  // A reminder the user set directly: a due job claimed by the same scanner, sent as written.
+  const atReminder = feishu.messages.length;
+  const reminder = await api(baseUrl, 'POST', '/api/v1/reminders', user, {
+    message: { title: 'Stand up and stretch', summary: 'Two hours at the desk: take five minutes.' }, at: new Date(Date.now() + 2000).toISOString(),
+  });
+  log(`set reminder ${reminder.id} for 2 s from now; waiting for the scanner...`);
+  await feishu.waitForMessages(atReminder + 1, 30_000);
 
   log('');
   log(`API:         ${baseUrl}`);
   log(`API docs:    ${baseUrl}/docs`);
+  log(`User page:   ${baseUrl}/app#token=${userToken}  (the demo user's channel, settings, notifications and suggestions)`);
   log(`Bull Board:  ${baseUrl}/admin/queues  (user ${config.ADMIN_USER}, password ${config.ADMIN_PASSWORD})`);
   log(`Metrics:     ${baseUrl}/metrics`);
   log(`Feishu-compatible server: ${feishu.url} (every message it accepts is printed here)`);
