@@ -1,0 +1,156 @@
+/**
+ * Measurement 2, due-job firing: N due jobs → all triggered and notified (the whole chain: scanner
+ * claim → due-job job → trigger → workflow (plan, preview) → notification record → Feishu).
+ * Jobs per second, and lateness: from a job's triggerAt to the Feishu server accepting its message.
+ *
+ * Each due job belongs to an important and urgent task (priority 1, deadline in 20 h) of one of
+ * N/5 users, each with a signed bot channel on its own webhook (so Feishu's 5/s per webhook is
+ * never what waits). Burst: every triggerAt is the same moment T. Paced: triggerAt_i = T + i/rate.
+ * T lies after the seeding (estimated from the store's insert rate), and the worker (one real
+ * process, defaults, SCAN_INTERVAL_MS as the bench says) is running before T.
+ */
+import path from 'node:path';
+import { Types } from 'mongoose';
+import {
+  BenchEnv, ProcStats, Store, clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep,
+  startDueflowWorker, waitUntil,
+} from './common';
+import { seedBotUsers } from './delivery';
+import { summarizeProbe, type ProbeSummary } from './profile';
+import type { ProbeReport } from './probe';
+
+export interface Lateness { p50: number; p95: number; p99: number; max: number }
+
+export interface FiringRun {
+  store: string;
+  kind: 'burst' | 'paced';
+  n: number;
+  users: number;
+  /** paced: arrivals per second */
+  rate?: number;
+  /** From the first triggerAt to the last message accepted */
+  seconds?: number;
+  jobsPerSecond?: number;
+  /** seconds */
+  lateness?: Lateness;
+  proc?: ProcStats;
+  triggered?: number;
+  sent?: number;
+  duplicates?: number;
+  /** The seeding ended this long after T (lateness then includes it) */
+  seedOverrunS?: number;
+  seedSeconds?: number;
+  probe?: ProbeSummary;
+  cpuProfile?: string;
+  /** Worker warnings and errors by message */
+  warnings?: Record<string, number>;
+  /** Extra worker settings of this run (e.g. WORKER_CONCURRENCY) or the what-if */
+  variant?: string;
+  error?: string;
+}
+
+const TASK_RE = /bench-task-(\d+)/;
+
+/** Inserts `docs` in chunks through the driver (no mongoose validation: the bench writes what dueflow would). */
+async function insertChunks(coll: { insertMany(docs: object[], opts?: object): Promise<unknown> }, docs: object[], chunk = 2000): Promise<void> {
+  for (let i = 0; i < docs.length; i += chunk) await coll.insertMany(docs.slice(i, i + chunk), { ordered: false });
+}
+
+/** Documents per second this store inserts (a small timed insert). */
+async function insertRate(ctx: Awaited<ReturnType<typeof producerContext>>): Promise<number> {
+  const coll = ctx.mongo.collection('bench_calibration');
+  const docs = Array.from({ length: 2000 }, (_, i) => ({ userId: `u${i}`, title: `calibration ${i}`, priority: 1, status: 'todo', deadline: new Date(), urgencyThresholdAt: new Date(), createdAt: new Date(), updatedAt: new Date() }));
+  const t0 = Date.now();
+  await insertChunks(coll, docs);
+  const rate = 2000 / ((Date.now() - t0) / 1000);
+  await coll.drop().catch(() => undefined);
+  return rate;
+}
+
+export async function benchFiring(bench: BenchEnv, store: Store, n: number, mode: { kind: 'burst' } | { kind: 'paced'; rate: number }, variant?: string): Promise<FiringRun> {
+  const users = Math.max(1, Math.ceil(n / 5));
+  const name = `firing_${mode.kind}_${n}${variant ? `_${variant.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
+  const run: FiringRun = { store: store.label, kind: mode.kind, n, users, ...(mode.kind === 'paced' ? { rate: mode.rate } : {}), ...(variant ? { variant } : {}) };
+  const space = runSpace(bench, store, name);
+  await clearSpace(bench, store, space);
+  const ctx = await producerContext(space);
+  const tokenPrefix = `fire${mode.kind[0]}${n}${variant ? `v${variant.length}${Date.now() % 100000}` : ''}`;
+  const probeOut = path.join(bench.outDir, `probe-${name}-${store.kind}.json`);
+  const cpuProfDir = bench.cpuProf ? path.join(bench.outDir, `cpuprof-${name}-${store.kind}`) : undefined;
+  let worker: Awaited<ReturnType<typeof startDueflowWorker>> | undefined;
+  try {
+    const what = mode.kind === 'burst' ? `${n} due jobs at once` : `${n} due jobs at ${mode.rate}/s`;
+    log(`firing [${store.label}]: ${what}; ${users} users; starting a worker`);
+    await seedBotUsers(ctx, bench, tokenPrefix, users);
+    worker = await startDueflowWorker(space, { probeOut: bench.probe ? probeOut : undefined, cpuProfDir });
+
+    // T: after the seeding of 2n documents, with room to spare.
+    const rate = await insertRate(ctx);
+    const leadMs = Math.max(3000, Math.ceil(((2 * n) / rate) * 1000 * 1.6) + 2000);
+    const T = Date.now() + leadMs;
+    const triggerAt = new Float64Array(n);
+    for (let i = 0; i < n; i++) triggerAt[i] = mode.kind === 'burst' ? T : T + Math.floor((i * 1000) / mode.rate);
+    const deadline = new Date(T + 20 * 3_600_000);
+    const taskIds = Array.from({ length: n }, () => new Types.ObjectId());
+    const seedStart = Date.now();
+    log(`firing [${store.label}]: seeding ${n} tasks and due jobs (store inserts ~${Math.round(rate)} docs/s); first triggerAt in ${(leadMs / 1000).toFixed(1)} s`);
+    const now = new Date();
+    await insertChunks(ctx.models.tasks.collection, taskIds.map((_id, i) => ({
+      _id, userId: `bench-user-${i % users}`, title: `bench-task-${i}`, priority: 1, status: 'todo', deadline,
+      urgencyThresholdAt: new Date(triggerAt[i]), estimatedMinutes: 30, createdAt: now, updatedAt: now, __v: 0,
+    })));
+    await insertChunks(ctx.models.dueJobs.collection, taskIds.map((taskId, i) => ({
+      userId: `bench-user-${i % users}`, kind: 'task_urgency', key: `task:${String(taskId)}`, taskId: String(taskId), triggerAt: new Date(triggerAt[i]), thresholdAt: new Date(triggerAt[i]),
+      status: 'pending', attempts: 0, createdAt: now, updatedAt: now, __v: 0,
+    })));
+    const seedEnd = Date.now();
+    run.seedSeconds = round((seedEnd - seedStart) / 1000, 1);
+    if (seedEnd > T) {
+      run.seedOverrunS = round((seedEnd - T) / 1000, 2);
+      log(`firing [${store.label}]: seeding ended ${run.seedOverrunS} s after T (counted in the lateness)`);
+    }
+
+    const lateness = new Float64Array(n).fill(NaN);
+    let duplicates = 0;
+    bench.feishu.expect(tokenPrefix, (m) => {
+      const i = Number(TASK_RE.exec(JSON.stringify(m.body))?.[1]);
+      if (!Number.isInteger(i) || i < 0 || i >= n) return;
+      if (!Number.isNaN(lateness[i])) duplicates += 1;
+      else lateness[i] = (m.receivedAt - triggerAt[i]) / 1000;
+    });
+    if (Date.now() < T) await sleep(T - Date.now());
+    log(`firing [${store.label}]: T reached; waiting for ${n} messages`);
+    await waitUntil('fired and notified', () => bench.feishu.count(tokenPrefix), n);
+    const seconds = (bench.feishu.lastReceivedAt(tokenPrefix) - T) / 1000;
+
+    let triggered = 0;
+    let sent = 0;
+    for (let i = 0; i < 120; i++) {
+      triggered = await ctx.models.dueJobs.countDocuments({ status: 'triggered' });
+      sent = await ctx.models.notificationRecords.countDocuments({ status: 'sent' });
+      if (triggered >= n && sent >= n) break;
+      await sleep(500);
+    }
+    run.warnings = worker.warningSummary();
+    const proc = await worker.stop();
+    worker = undefined;
+    const sorted = Array.from(lateness).filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+    const probe = readJson<ProbeReport>(probeOut);
+    Object.assign(run, {
+      seconds: round(seconds, 2), jobsPerSecond: round(n / seconds, 1),
+      lateness: { p50: round(percentile(sorted, 50), 2), p95: round(percentile(sorted, 95), 2), p99: round(percentile(sorted, 99), 2), max: round(sorted[sorted.length - 1], 2) },
+      proc, triggered, sent, duplicates, probe: probe ? summarizeProbe(probe, n) : undefined, cpuProfile: cpuProfDir,
+    });
+    log(`firing [${store.label}]: ${n} in ${run.seconds} s = ${run.jobsPerSecond}/s; lateness p50 ${run.lateness!.p50} s, p99 ${run.lateness!.p99} s, max ${run.lateness!.max} s; peak RSS ${proc.peakRssMiB} MiB`);
+    return run;
+  } catch (err) {
+    run.error = (err as Error).message.split('\n')[0];
+    if (worker) { run.proc = worker.stats(); run.warnings = worker.warningSummary(); }
+    log(`firing [${store.label}]: ${run.error}`);
+    return run;
+  } finally {
+    if (worker) await worker.stop();
+    await closeContext(ctx);
+    await clearSpace(bench, store, space);
+  }
+}
