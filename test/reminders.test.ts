@@ -318,6 +318,20 @@ describe('firing rules, on a clock the test sets', () => {
     expect(await fireDueJob(df.ctx, String(job._id), new Date(next.getTime() + 24 * HOUR))).toMatchObject({ status: 'pending', triggerId: expect.any(String) });
   });
 
+  test('an occurrence whose every claim expired (the firing process died each time) is given up, and the reminder rolls on', async () => {
+    const { r, job, occurrence } = await claimedRecurring({ cron: '0 * * * *' });
+    // The fifth claim of this occurrence has run out too, and no BullMQ job is left: the running scanner takes it back.
+    await df.ctx.models.dueJobs.updateOne({ _id: job._id }, { $set: { attempts: 4, leaseUntil: new Date(Date.now() - 1000) } });
+    const next = new Date(occurrence.getTime() + HOUR);
+    const rolled = await waitFor(async () => {
+      const doc = await dueJobOf(r.id);
+      return doc?.status === 'pending' && doc.triggerAt.getTime() === next.getTime() ? doc : undefined;
+    });
+    expect(rolled).toMatchObject({ status: 'pending', triggerAt: next, thresholdAt: next, attempts: 0 });
+    expect(await reminderDoc(r.id)).toMatchObject({ status: 'active', firedCount: 0, nextAt: next, lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted' } });
+    expect(await df.ctx.models.triggers.countDocuments({ 'target.id': r.id })).toBe(0);
+  });
+
   test('a one-off beyond the catch-up limit: skipped, the reminder completed', async () => {
     const userId = user();
     const r = await create(userId, { at: inMs(HOUR).toISOString() });

@@ -117,27 +117,58 @@ async function fireLocked(ctx: Ctx, job: DueJobDoc, now: Date): Promise<FireOutc
     }
   }
 
-  // The first occurrence after now: the ones missed meanwhile are caught up by this one (or skipped with it).
+  const rolled = await rollForward(ctx, reminder, occurrence, last, now, thisClaim);
+  if (!rolled) return settle(Promise.resolve(null));
+  if (rolled.next) {
+    if (!rolled.job) return settle(Promise.resolve(null));
+    const o: FireOutcome = { status: 'pending', nextAt: rolled.next.toISOString() };
+    if (last.reason) o.reason = last.reason;
+    if (last.triggerId) o.triggerId = last.triggerId;
+    return o;
+  }
+  log.info({ firedCount: rolled.firedCount, outcome: last.outcome }, 'reminder finished');
+  const sent = last.outcome === 'sent';
+  return settle(finishDueJob(DueJobs, job._id, sent ? 'triggered' : 'skipped', { reason: last.reason, triggerId: last.triggerId }));
+}
+
+/**
+ * Records how `occurrence` ended and moves the reminder to its next occurrence: the first one after
+ * *now*, so the ones missed meanwhile are caught up by this one (or skipped with it). The due job
+ * matching `jobFilter` becomes pending at that time. Null: the reminder moved meanwhile (an edit
+ * won); `job` null: the due job did.
+ */
+async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, last: LastOccurrence, now: Date, jobFilter: Record<string, unknown>) {
   const sent = last.outcome === 'sent' ? 1 : 0;
   const firedCount = (reminder.firedCount ?? 0) + sent;
   const next = nextOccurrence({ ...reminder, firedCount }, new Date(Math.max(now.getTime(), occurrence.getTime())));
-  const rolled = await models.reminders
+  const rolled = await ctx.models.reminders
     .findOneAndUpdate(
       { _id: reminder._id, status: 'active', nextAt: occurrence },
       { $set: { nextAt: next, status: next ? 'active' : 'completed', lastOccurrence: last }, $inc: { firedCount: sent } },
       { returnDocument: 'after' },
     )
     .lean<ReminderDoc>();
-  if (!rolled) return settle(Promise.resolve(null));
+  if (!rolled) return null;
+  const job = next ? await ctx.models.dueJobs.findOneAndUpdate(jobFilter, newOccurrence(next), { returnDocument: 'after' }).lean<DueJobDoc>() : null;
+  return { next, firedCount, job };
+}
 
-  if (next) {
-    const pending = await DueJobs.findOneAndUpdate(thisClaim, newOccurrence(next), { returnDocument: 'after' }).lean<DueJobDoc>();
-    if (!pending) return settle(Promise.resolve(null));
-    const o: FireOutcome = { status: 'pending', nextAt: next.toISOString() };
-    if (last.reason) o.reason = last.reason;
-    if (last.triggerId) o.triggerId = last.triggerId;
-    return o;
-  }
-  log.info({ firedCount, outcome: last.outcome }, 'reminder finished');
-  return settle(finishDueJob(DueJobs, job._id, sent ? 'triggered' : 'skipped', { reason: last.reason, triggerId: last.triggerId }));
+/**
+ * A reminder's due job that the scanner failed for good because every claim's lease ran out (the
+ * process firing it died each time) must not end the reminder: the occurrence is given up
+ * (skipped, `attempts_exhausted`, as when its trigger cannot be written) and the reminder rolls on,
+ * its due job pending again at the next occurrence. Returns the due job as it is now.
+ */
+export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<DueJobDoc | null> {
+  const DueJobs = ctx.models.dueJobs;
+  const locked = await withGuardLock(ctx, reminderLockName(String(job.reminderId)), async () => {
+    const reminder = isValidObjectId(job.reminderId) ? await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
+    const occurrence = job.thresholdAt ?? job.triggerAt;
+    // Gone, finished or edited: the edit already set (or will set) the due job's next occurrence.
+    if (!reminder || reminder.status !== 'active' || reminder.nextAt?.getTime() !== occurrence.getTime()) return null;
+    const last: LastOccurrence = { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted', firedAt: now };
+    ctx.logger.error({ reminderId: String(reminder._id), dueJobId: String(job._id), occurrenceAt: occurrence.toISOString() }, 'reminder occurrence given up: every claim expired');
+    return (await rollForward(ctx, reminder, occurrence, last, now, { _id: job._id, status: 'failed' }))?.job ?? null;
+  }, 5000);
+  return (locked.acquired ? locked.value : null) ?? DueJobs.findById(job._id).lean<DueJobDoc>();
 }

@@ -13,6 +13,7 @@ import type { DueJobDoc } from '../db/dueJob';
 import { lockMany } from '../db/guardLock';
 import { DueJobPayload, dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
+import { giveUpReminderOccurrence } from '../reminders/fire';
 
 export interface ScanResult {
   /** pending → claimed by this run */
@@ -124,7 +125,9 @@ async function takeBackExpiredClaims(ctx: Ctx, now: Date, result: ScanResult): P
         return;
       }
       if (queued) await queued.remove().catch(() => undefined);
-      const back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
+      let back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
+      // A reminder outlives one occurrence that could never be fired: it rolls on to the next.
+      if (back?.status === 'failed' && back.kind === 'reminder') back = await giveUpReminderOccurrence(ctx, back, now);
       if (back) {
         result.reclaimed += 1;
         ctx.logger.warn({ dueJobId: id, jobState: state, attempts: back.attempts, status: back.status }, 'due job claim expired; taken back');
