@@ -24,7 +24,7 @@ import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
 import { withGuardLock } from '../db/guardLock';
-import type { FireOutcome } from '../scheduling/fireDueJob';
+import { outcomeOf, type FireOutcome } from '../scheduling/fireOutcome';
 import { deferDueJob, dueJobMaxAttempts, finishDueJob, newOccurrence, postponeDueJob, retryOrFailDueJob } from '../scheduling/transitions';
 import { createTrigger } from '../triggers/create';
 import { nextOccurrence, occurrencesBetween } from './occurrences';
@@ -46,14 +46,6 @@ export interface ReminderTriggerDetail {
 }
 
 type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: string; triggerId?: string; firedAt: Date };
-
-const outcomeOf = (job: DueJobDoc | null): FireOutcome => {
-  if (!job) return { status: 'missing' };
-  const o: FireOutcome = { status: job.status };
-  if (job.reason) o.reason = job.reason;
-  if (job.triggerId) o.triggerId = job.triggerId;
-  return o;
-};
 
 export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<FireOutcome> {
   const DueJobs = ctx.models.dueJobs;

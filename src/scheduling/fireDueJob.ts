@@ -16,36 +16,23 @@ import type { TaskDoc } from '../db/task';
 import { createTrigger } from '../triggers/create';
 import { fireReminderOccurrence } from '../reminders/fire';
 import { finishDueJob, postponeDueJob, retryOrFailDueJob } from './transitions';
+import { outcomeOf, type FireOutcome } from './fireOutcome';
 
-export interface FireOutcome {
-  status: string;
-  reason?: string;
-  triggerId?: string;
-  /** A reminder that rolled forward: its next occurrence (ISO). */
-  nextAt?: string;
-}
+export type { FireOutcome };
 
 /** The window in which a planned or done block of the task means it is already scheduled. */
 export const scheduledWindowMs = 24 * 3_600_000;
-
-const outcome = (job: DueJobDoc | null, fallback = 'missing'): FireOutcome => {
-  if (!job) return { status: fallback };
-  const o: FireOutcome = { status: job.status };
-  if (job.reason) o.reason = job.reason;
-  if (job.triggerId) o.triggerId = job.triggerId;
-  return o;
-};
 
 export async function fireDueJob(ctx: AppContext, dueJobId: string, now = new Date()): Promise<FireOutcome> {
   const DueJobs = ctx.models.dueJobs;
   if (!isValidObjectId(dueJobId)) return { status: 'missing' };
   const job = await DueJobs.findById(dueJobId).lean<DueJobDoc>();
-  if (!job || job.status !== 'claimed') return outcome(job);
+  if (!job || job.status !== 'claimed') return outcomeOf(job);
   // A reminder's occurrence has its own rules (src/reminders/fire.ts); below is a task's.
   if (job.kind === 'reminder') return fireReminderOccurrence(ctx, job, now);
 
   /** A guarded transition; null (someone moved the job first) answers with its current state. */
-  const settle = async (moved: Promise<DueJobDoc | null>) => outcome((await moved) ?? (await DueJobs.findById(dueJobId).lean<DueJobDoc>()));
+  const settle = async (moved: Promise<DueJobDoc | null>) => outcomeOf((await moved) ?? (await DueJobs.findById(dueJobId).lean<DueJobDoc>()));
 
   try {
     const task = isValidObjectId(job.taskId) ? await ctx.models.tasks.findById(job.taskId).lean<TaskDoc>() : null;
