@@ -155,75 +155,9 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/**
- * tools/ferretdb/main.go starts FerretDB with its SQLite handler only. For the PostgreSQL handler
- * the bench builds the same wrapper with two more flags (handler, PostgreSQL URL) from the same
- * pinned go.mod/go.sum; with Go's build cache from scripts/build-ferretdb.sh this takes seconds.
- */
-const multiMain = `// Built by scripts/bench/common.ts: tools/ferretdb/main.go with a -handler flag (sqlite | postgresql).
-package main
-
-import (
-	"context"
-	"flag"
-	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/FerretDB/FerretDB/ferretdb"
-)
-
-func main() {
-	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	handler := flag.String("handler", "sqlite", "sqlite or postgresql")
-	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory, ending with /)")
-	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL")
-	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
-	flag.Parse()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: bad -log-level %q: %v\\n", *logLevel, err)
-		os.Exit(2)
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:      ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:        logger,
-		Handler:       *handler,
-		SQLiteURL:     *sqliteURL,
-		PostgreSQLURL: *postgresqlURL,
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\\n", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := f.Run(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\\n", err)
-		os.Exit(1)
-	}
-}
-`;
-
-function buildFerretdbMulti(): string {
-  execFileSync(path.join(root, 'scripts/build-ferretdb.sh'), { stdio: ['ignore', 'ignore', 'inherit'] }); // warms Go's module and build caches
-  const dir = path.join(root, '.cache/bench/ferretdb-multi');
-  const bin = path.join(dir, 'ferretdb-multi');
-  fs.mkdirSync(dir, { recursive: true });
-  const src = path.join(root, 'tools/ferretdb');
-  const want = [fs.readFileSync(path.join(src, 'go.mod'), 'utf8'), fs.readFileSync(path.join(src, 'go.sum'), 'utf8'), multiMain].join('\n');
-  const stamp = path.join(dir, 'stamp');
-  if (fs.existsSync(bin) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return bin;
-  fs.copyFileSync(path.join(src, 'go.mod'), path.join(dir, 'go.mod'));
-  fs.copyFileSync(path.join(src, 'go.sum'), path.join(dir, 'go.sum'));
-  fs.writeFileSync(path.join(dir, 'main.go'), multiMain);
-  log('building FerretDB with its PostgreSQL handler (cached after the first time)...');
-  execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GOFLAGS: '-mod=mod' } });
-  fs.writeFileSync(stamp, want);
-  return bin;
+/** The project's FerretDB (tools/ferretdb, built and cached by scripts/build-ferretdb.sh); it takes `-handler postgresql` too. */
+function ferretdbBinary(): string {
+  return execFileSync(path.join(root, 'scripts/build-ferretdb.sh'), { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
 }
 
 async function waitForMongo(uri: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
@@ -257,7 +191,7 @@ export async function startStore(kind: StoreKind): Promise<Store> {
     track(ferret.child);
     return { kind, label: 'FerretDB v1.24.2 / SQLite', uri: ferret.uri, stop: () => stopChild(ferret.child).then(() => fs.rmSync(dir, { recursive: true, force: true })) };
   }
-  const bin = buildFerretdbMulti();
+  const bin = ferretdbBinary();
   const pgBase = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
   const dbName = 'dueflow_bench';
   const psql = (sql: string) => execFileSync('psql', ['-X', '-q', `${pgBase}/postgres`, '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000, env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' } });

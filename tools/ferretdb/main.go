@@ -1,5 +1,6 @@
 // Command ferretdb runs FerretDB v1 (pinned in go.mod) with its SQLite backend: the
-// MongoDB-compatible server dueflow's tests and demo use when MONGODB_URI is not set.
+// MongoDB-compatible server dueflow's tests and demo use when MONGODB_URI is not set. The
+// benchmark also runs it over PostgreSQL (-handler postgresql -postgresql-url ...).
 //
 // It uses FerretDB's embeddable package rather than building cmd/ferretdb, because that
 // command refuses to start unless built from FerretDB's own checkout (build/version/version.txt).
@@ -20,7 +21,9 @@ import (
 
 func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "sqlite or postgresql")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory, ending with /)")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL (handler postgresql)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
 
@@ -32,10 +35,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:        logger,
+		Handler:       *handler,
+		SQLiteURL:     *sqliteURL,
+		PostgreSQLURL: *postgresqlURL,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
