@@ -76,6 +76,11 @@ export const configSchema = z.object({
   PREVIEW_RENOTIFY_BEFORE_MS: int(0, 7 * 86_400_000),
   /** A planned block whose end passed more than this ago, not marked done, is a missed block (detectors/missedBlock.ts). */
   MISSED_BLOCK_GRACE_MS: int(0, 86_400_000),
+  /**
+   * The detectors (detectors/index.ts) run at most once per this interval across all worker
+   * processes (a Redis key), after a scan; 0 runs them after every scan.
+   */
+  DETECTOR_INTERVAL_MS: int(0, 3_600_000),
   /** A reminder occurrence claimed later than this after its time is skipped (missed_beyond_catchup), not sent (reminders/fire.ts). */
   REMINDER_CATCHUP_MS: int(1000, 30 * 86_400_000),
   /** The shortest time a recurring reminder's cron may leave between two occurrences. */
@@ -123,6 +128,7 @@ const defaults: Record<string, string> = {
   PREVIEW_TTL_MS: '3600000',
   PREVIEW_RENOTIFY_BEFORE_MS: '900000',
   MISSED_BLOCK_GRACE_MS: '900000',
+  DETECTOR_INTERVAL_MS: '30000',
   REMINDER_CATCHUP_MS: String(24 * 3_600_000),
   REMINDER_MIN_INTERVAL_MS: '60000',
   DEADLINE_RISK_HORIZON_MS: String(7 * 86_400_000),

@@ -30,6 +30,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // Anomalies go out at once, one message each; test/digest.test.ts turns grouping on.
     DIGEST_THRESHOLD: '0',
     DIGEST_HOLD_MS: '0',
+    // The detectors run after every scan (the default spaces them 30 s apart, across processes);
+    // test/detectors.interval.test.ts checks the interval.
+    DETECTOR_INTERVAL_MS: '0',
     ...testSecrets,
     ...overrides,
   };
