@@ -8,6 +8,7 @@
  */
 import type { AppContext } from '../context';
 import { loadChannel } from '../channels/store';
+import type { ChannelConfig } from '../providers/types';
 import { quietHoursEnd } from '../settings/quietHours';
 import { loadUserSettings } from '../settings/store';
 import { sendToChannel } from '../providers';
@@ -49,9 +50,61 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How late a send may leave after its reserved moment; well inside the limiter's margin. */
 const lateToleranceMs = 50;
 
+/**
+ * Round trips. A message that goes out as asked (the usual case) costs four MongoDB commands: the
+ * guarded claim, which also answers the record (as it was before the claim), then the user's
+ * settings and the channel read together, then `sent`. It used to cost five: the record was read
+ * first and claimed after. Claiming before the decisions is safe because:
+ * - the claim is the same guarded transition under the same Redis guard lock as before (pending |
+ *   failed | sending past its lease → sending), so two workers still never both send a record;
+ * - it never takes a record held for a digest (the digest decision needs it pending), a dead one
+ *   (only a replay takes it, and a replay must be told apart), or one being sent: those, and a
+ *   claim that found nothing, fall back to the read-first path below, exactly as before;
+ * - the decisions taken after the claim (opt-out, no recipient, quiet hours) read the same
+ *   settings and channel as before, taken no earlier than before, and write their outcome as one
+ *   guarded update of the claimer's own claim (`sendingSince` = the claim's time), leaving the record
+ *   as the old path left it: skipped (attemptCount as before) or back in the state it was claimed
+ *   from with `deferredUntil` and the `deferred` history entry. For those few milliseconds the
+ *   record says `sending`; nothing else acts on a `sending` record inside its lease.
+ * - when reading the settings or channel fails, the claim is given back before the error is thrown.
+ */
 export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
-  const Records = ctx.models.notificationRecords;
   const now = deps.now ?? (() => new Date());
+  const claimedAt = now();
+  // FerretDB applies a guarded update non-atomically: the lock makes the claim exclusive there too.
+  const first = await withGuardLock(ctx, `notification:${recordId}`, () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
+  if (first.acquired && first.value) return deliverClaimed(ctx, recordId, first.value, claimedAt, job, deps, now);
+  return deliverAfterRead(ctx, recordId, job, deps, now);
+}
+
+type RecordDoc = NonNullable<Awaited<ReturnType<typeof t.claimUnreadForSending>>>;
+
+/** The record was pending or failed and is now claimed by this run (`record`: its state before the claim). */
+async function deliverClaimed(ctx: Ctx, recordId: string, record: RecordDoc, claimedAt: Date, job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
+  const Records = ctx.models.notificationRecords;
+  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
+  let settings: Awaited<ReturnType<typeof loadUserSettings>>;
+  let channel: Awaited<ReturnType<typeof loadChannel>>;
+  try {
+    [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
+  } catch (err) {
+    await t.returnClaim(Records, record._id, claimedAt, record).catch(() => undefined);
+    throw err;
+  }
+  if (settings.optOutTriggerTypes.includes(record.triggerType)) return skipClaimed(ctx, record, claimedAt, 'user_opted_out');
+  if (!channel || !channel.enabled || !channel.config.webhookUrl) return skipClaimed(ctx, record, claimedAt, 'recipient_missing');
+  // An urgent record (a critical anomaly) goes out through quiet hours.
+  const quietUntil = record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
+  if (quietUntil) {
+    await t.returnClaim(Records, record._id, claimedAt, record, { at: now(), until: quietUntil });
+    return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
+  }
+  return sendClaimed(ctx, recordId, record, record.attemptCount + 1, channel.config, false, log, job, deps, now);
+}
+
+/** The read-first path: replays, held records, records being sent, finished ones, and claims that found nothing to take. */
+async function deliverAfterRead(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
+  const Records = ctx.models.notificationRecords;
   const record = await Records.findById(recordId);
   if (!record) return { kind: 'dead', code: 'record_missing', detail: `no notification record ${recordId}` };
   const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
@@ -89,11 +142,17 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
     const current = await Records.findById(recordId, { status: 1 });
     return { kind: 'done', status: current?.status ?? 'missing' };
   }
+  return sendClaimed(ctx, recordId, record, claimed.attemptCount, channel.config, replay, log, job, deps, now);
+}
 
+/** The record is `sending`, claimed by this run as attempt `attempt`: wait for the webhook's slot, send, settle. */
+async function sendClaimed(ctx: Ctx, recordId: string, record: RecordDoc, attempt: number, channelConfig: ChannelConfig, replay: boolean, log: AppContext['logger'], job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
+  const Records = ctx.models.notificationRecords;
+  const webhookUrl = channelConfig.webhookUrl!;
   // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
   // A reservation only protects a request that leaves on time: one that woke up late (a busy
   // event loop) gives its slot back and takes a new one, or it could crowd the requests after it.
-  let slot = await reserveOrRelease(ctx, deps, channel.config.webhookUrl, record._id);
+  let slot = await reserveOrRelease(ctx, deps, webhookUrl, record._id);
   for (let tries = 0; ; tries++) {
     if (slot.waitMs > (deps.maxInlineWaitMs ?? 2000)) {
       await slot.release();
@@ -105,18 +164,17 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
     if (slot.waitMs > 0) await sleep(slot.waitMs);
     if (Date.now() - due <= lateToleranceMs || tries >= 3) break;
     await slot.release();
-    slot = await reserveOrRelease(ctx, deps, channel.config.webhookUrl, record._id);
+    slot = await reserveOrRelease(ctx, deps, webhookUrl, record._id);
   }
 
-  const outcome = await sendToChannel(channel.config, {
+  const outcome = await sendToChannel(channelConfig, {
     notificationId: recordId, userId: record.userId, triggerType: record.triggerType,
     target: { type: record.target.type, id: record.target.id },
     message: { title: record.message.title, summary: record.message.summary, actionText: record.message.actionText ?? undefined, actionUrl: record.message.actionUrl ?? undefined },
     traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, previewId: record.previewId ?? undefined,
   }, ctx.providers);
-  const attempt = claimed.attemptCount;
   log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
-  return settle(ctx, deps, channel.config.webhookUrl, claimed, attempt, outcome, job, now());
+  return settle(ctx, deps, webhookUrl, record, attempt, outcome, job, now());
 }
 
 /** A reservation; when Redis fails here the claim is given back at once, not left to its 30 s lease. */
@@ -142,6 +200,12 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
       await sleep(250 * 2 ** attempt);
     }
   }
+}
+
+async function skipClaimed(ctx: Ctx, record: { _id: any; channel: string }, claimedAt: Date, reason: string): Promise<DeliveryStep> {
+  const updated = await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason);
+  if (updated) ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+  return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
 
 async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: string, fromDead: boolean): Promise<DeliveryStep> {

@@ -38,6 +38,56 @@ export function claimForSending(Records: Records, id: Id, now: Date, replay: boo
   );
 }
 
+/**
+ * The first step of a delivery when nothing is known of the record yet: pending | failed (| sending
+ * whose lease ran out) → sending, attemptCount + 1, like claimForSending without a replay, and
+ * answers the record as it was BEFORE (null: it was in no claimable state, or held for a digest).
+ * deliver.ts decides opt-out, recipient and quiet hours after this claim instead of before it, so
+ * it needs the previous state to give a claim it does not use back exactly (returnClaim, skipClaimed).
+ * A `held` record is never taken here: the digest decision must still see it pending.
+ */
+export function claimUnreadForSending(Records: Records, id: Id, now: Date) {
+  const claimable: object[] = [{ status: { $in: ['pending', 'failed'] } }, { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }];
+  return Records.findOneAndUpdate(
+    { _id: id, digestState: { $ne: 'held' }, $or: claimable },
+    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 } },
+    { returnDocument: 'before' as const },
+  );
+}
+
+/** The state claimUnreadForSending found, to be put back. */
+export interface ClaimedFrom { status: string; nextRetryAt?: Date | null; deferredUntil?: Date | null; sendingSince?: Date | null }
+
+/**
+ * Gives back a claim of claimUnreadForSending that sent nothing: the record returns to the state it
+ * was claimed from (status, nextRetryAt, deferredUntil, attemptCount), with `deferredUntil` and a
+ * history entry when quiet hours defer it. Guarded by the claim's own `sendingSince`, so only the
+ * claimer's claim is given back.
+ */
+export function returnClaim(Records: Records, id: Id, claimedAt: Date, from: ClaimedFrom, deferred?: { at: Date; until: Date }) {
+  const set: Record<string, unknown> = { status: from.status };
+  const unset: Record<string, ''> = {};
+  if (from.nextRetryAt) set.nextRetryAt = from.nextRetryAt;
+  if (deferred) set.deferredUntil = deferred.until;
+  else if (from.deferredUntil) set.deferredUntil = from.deferredUntil;
+  // A lapsed `sending` claimed again goes back to its old lease (the reconciler's to unstick).
+  if (from.status === 'sending' && from.sendingSince) set.sendingSince = from.sendingSince;
+  else unset.sendingSince = '';
+  const update: Record<string, unknown> = { $set: set, $inc: { attemptCount: -1 } };
+  if (Object.keys(unset).length) update.$unset = unset;
+  if (deferred) update.$push = { history: { at: deferred.at, event: 'deferred', code: 'quiet_hours', until: deferred.until } };
+  return Records.findOneAndUpdate({ _id: id, status: 'sending', sendingSince: claimedAt }, update, after);
+}
+
+/** A claim of claimUnreadForSending → skipped before any attempt; the same end state as markSkipped from the state it was claimed from. */
+export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date, reason: string) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending', sendingSince: claimedAt },
+    { $set: { status: 'skipped', statusReason: reason }, $unset: { sendingSince: '', nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: -1 }, $push: { history: { at: now, event: 'skipped', code: reason } } },
+    after,
+  );
+}
+
 export function markSent(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending' },
