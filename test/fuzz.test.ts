@@ -64,7 +64,8 @@ function malformed(method: string, path: string, op: any, auth: string): Attempt
   const params: string[] = (path.match(/\{(\w+)\}/g) ?? []).map((p) => p.slice(1, -1));
   const bodySchema = op.requestBody?.content?.['application/json']?.schema;
   const queryParams = (op.parameters ?? []).filter((p: any) => p.in === 'query');
-  const realId = (name: string) => (name === 'channel' ? 'feishu_bot' : ids[path.split('/')[3] + ':' + path.split('/')[4]] ?? ids.any);
+  // /api/v1/<resource>/...: the id of the stored thing of that kind (tasks, schedule, notification, reminders), else the task's.
+  const realId = (name: string) => (name === 'channel' ? 'feishu_bot' : ids[path.split('/')[3]] ?? ids.any);
   const fill = (useReal: boolean) => path.replace(/\{(\w+)\}/g, (_m, name) => encodeURIComponent(useReal ? realId(name) : pick(fakeIds)));
 
   const kinds: string[] = [];
@@ -126,10 +127,11 @@ beforeAll(async () => {
   const hour = 3600_000;
   await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: 'http://127.0.0.1:9/open-apis/bot/v2/hook/fuzzToken123' } });
   await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: { timeZone: 'Asia/Shanghai', quietHours: { start: '22:00', end: '07:00' }, optOutTriggerTypes: [] } });
-  ids['v1:tasks'] = (await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'Fuzz task', priority: 1, urgencyThresholdAt: new Date(Date.now() + 10 * hour).toISOString() } })).body.id;
-  ids['v1:schedule'] = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'Fuzz block', start: new Date(Date.now() + 20 * hour).toISOString(), end: new Date(Date.now() + 21 * hour).toISOString() } })).body.id;
-  ids['v1:notification'] = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id;
-  ids.any = ids['v1:tasks'];
+  ids.tasks = (await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'Fuzz task', priority: 1, urgencyThresholdAt: new Date(Date.now() + 10 * hour).toISOString() } })).body.id;
+  ids.schedule = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'Fuzz block', start: new Date(Date.now() + 20 * hour).toISOString(), end: new Date(Date.now() + 21 * hour).toISOString() } })).body.id;
+  ids.reminders = (await call(df.baseUrl, 'POST', '/api/v1/reminders', { auth, body: { message: { title: 'Fuzz reminder', summary: 'Drink water' }, cron: '0 9 * * *', count: 3 } })).body.id;
+  ids.notification = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id;
+  ids.any = ids.tasks;
   for (const v of Object.values(ids)) expect(v).toMatch(/^[0-9a-f]{24}$/);
 });
 afterAll(async () => { await df.stop(); });
