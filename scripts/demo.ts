@@ -58,6 +58,8 @@ async function main() {
     SCAN_INTERVAL_MS: process.env.SCAN_INTERVAL_MS ?? '1000',
     // Anomalies wait 3 s (not 30 s) for others to group with, so the demo moves on quickly.
     DIGEST_HOLD_MS: process.env.DIGEST_HOLD_MS ?? '3000',
+    // The detectors' own schedule (30 s by default): every second, so the missed block shows at once.
+    DETECTOR_INTERVAL_MS: process.env.DETECTOR_INTERVAL_MS ?? '1000',
   };
   const config = loadConfig(env);
   const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });

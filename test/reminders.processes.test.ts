@@ -127,7 +127,7 @@ test('an occurrence missed for longer than REMINDER_CATCHUP_MS is skipped when a
   await sleep(new Date(r.at).getTime() + 3500 - Date.now());
   await startWorker({ REMINDER_CATCHUP_MS: '3000' });
 
-  const doc = await waitFor(async () => { const d = await reminderDoc(r.id); return d?.status === 'completed' ? d : undefined; }, 15_000, 'the reminder to finish');
+  const doc = await waitFor(async () => { const d = await reminderDoc(r.id); return d?.status === 'completed' ? d : undefined; }, 30_000, 'the reminder to finish');
   expect(doc).toMatchObject({ firedCount: 0, nextAt: null, lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' } });
   expect(await api.ctx.models.dueJobs.findOne({ key: `reminder:${r.id}` }).lean()).toMatchObject({ status: 'skipped', reason: 'missed_beyond_catchup' });
   await sleep(1000);
