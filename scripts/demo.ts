@@ -2,11 +2,15 @@
  * The demo: real services, a Feishu-compatible server that prints every message it accepts,
  * dueflow in all mode (the compiled build, as `npm start` runs it), and a walk through the chain:
  * a demo user with a signed Feishu bot channel, then a notification that arrives on screen.
+ * Each run starts from an empty demo database and queue prefix (what a run leaves stays there to
+ * look at until the next run), so messages of an earlier run never show up in this one.
  * Ctrl-C stops everything the demo started.
  */
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { SignJWT } from 'jose';
+import { Redis } from 'ioredis';
+import mongoose from 'mongoose';
 import { loadConfig } from '../src/config';
 import { startFeishuServer } from '../test/support/feishuServer';
 import { freePort, projectRoot, startServices } from './services';
@@ -33,6 +37,26 @@ async function api(baseUrl: string, method: string, p: string, auth: string, bod
   return json;
 }
 
+/** Drops the demo's own database and Redis keys (never anything else), so this run starts empty. */
+async function clearEarlierRun(mongodbUri: string, db: string, redisUrl: string, prefix: string): Promise<void> {
+  const conn = await mongoose.createConnection(mongodbUri, { dbName: db }).asPromise();
+  try {
+    await conn.dropDatabase();
+  } finally {
+    await conn.close();
+  }
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+    for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 })) {
+      if ((keys as string[]).length) await redis.del(...(keys as string[]));
+    }
+  } finally {
+    redis.disconnect();
+  }
+  log(`starting from an empty demo database (${db}) and queue prefix (${prefix})`);
+}
+
 async function main() {
   const services = await startServices({ dataDir: path.join(root, '.data/demo'), log });
   const feishu = await startFeishuServer({
@@ -42,6 +66,9 @@ async function main() {
       log(`Feishu received (${body.msg_type ?? 'flow'}): ${title}`);
     },
   });
+  const demoDb = 'dueflow_demo';
+  const demoPrefix = '{dueflow-demo}';
+  await clearEarlierRun(services.mongodbUri, demoDb, services.redisUrl, demoPrefix);
   const port = Number(process.env.PORT ?? (await freePort()));
   const baseUrl = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
@@ -51,7 +78,8 @@ async function main() {
     PORT: String(port),
     REDIS_URL: services.redisUrl,
     MONGODB_URI: services.mongodbUri,
-    MONGODB_DB: process.env.MONGODB_DB ?? 'dueflow_demo',
+    MONGODB_DB: demoDb,
+    QUEUE_PREFIX: demoPrefix,
     PUBLIC_BASE_URL: baseUrl,
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
@@ -136,7 +164,12 @@ async function main() {
   });
   log(`another service reported anomaly ${reported.id}; it waits ${env.DIGEST_HOLD_MS} ms for others to group with...`);
   await feishu.waitForMessages(atAnomaly + 1, 30_000);
-  const anomaly = await api(baseUrl, 'GET', `/api/v1/anomalies/${reported.id}`, `Bearer ${config.SERVICE_TOKEN}`);
+  let anomaly = await api(baseUrl, 'GET', `/api/v1/anomalies/${reported.id}`, `Bearer ${config.SERVICE_TOKEN}`);
+  // The message has arrived; the record says `sent` a moment later.
+  for (let i = 0; i < 50 && anomaly.status !== 'sent'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    anomaly = await api(baseUrl, 'GET', `/api/v1/anomalies/${reported.id}`, `Bearer ${config.SERVICE_TOKEN}`);
+  }
   log(`anomaly ${reported.id}: ${anomaly.status}`);
 
   // A reminder the user set directly: a due job claimed by the same scanner, sent as written.
