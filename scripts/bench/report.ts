@@ -81,7 +81,7 @@ export function renderResults(r: BenchResults): string {
   out.push('The store alone: the MongoDB work of one delivery, from the bench process at concurrency 50, without Redis or HTTP.');
   out.push('');
   out.push(table(
-    ['store', 'messages', 'records\' writes as dueflow does them (dedupe lookup, insert, read, guarded claim, guarded sent)', 'the same addressed by `_id` only', 'requests alone (dedupe lookup + insert)'],
+    ['store', 'messages', 'records\' writes as dueflow does them (dedupe lookup, insert, guarded claim answering the record, guarded sent)', 'the same addressed by `_id` only', 'requests alone (dedupe lookup + insert)'],
     r.delivery.filter((d) => d.writesAlone).map((d) => [d.store, f(d.writesAlone!.n, 0), `${f(d.writesAlone!.guardedPerSecond)} msg/s`, `${f(d.writesAlone!.idOnlyPerSecond)} msg/s`, `${f(d.writesAlone!.requestPerSecond)} /s`]),
   ));
   out.push('');
