@@ -129,7 +129,9 @@ test('an occurrence missed for longer than REMINDER_CATCHUP_MS is skipped when a
 
   const doc = await waitFor(async () => { const d = await reminderDoc(r.id); return d?.status === 'completed' ? d : undefined; }, 30_000, 'the reminder to finish');
   expect(doc).toMatchObject({ firedCount: 0, nextAt: null, lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' } });
-  expect(await api.ctx.models.dueJobs.findOne({ key: `reminder:${r.id}` }).lean()).toMatchObject({ status: 'skipped', reason: 'missed_beyond_catchup' });
+  // The reminder is written first, its due job just after: wait for the due job to settle too.
+  const dueJob = await waitFor(async () => { const j = await api.ctx.models.dueJobs.findOne({ key: `reminder:${r.id}` }).lean(); return j?.status !== 'claimed' ? j : undefined; }, 10_000, 'the due job to settle');
+  expect(dueJob).toMatchObject({ status: 'skipped', reason: 'missed_beyond_catchup' });
   await sleep(1000);
   expect(messagesTo(token)).toHaveLength(0);
   expect(await triggersOf(r.id)).toHaveLength(0);
