@@ -34,9 +34,15 @@ async function request(userId: string, overrides: Record<string, unknown> = {}) 
 }
 
 const record = (id: string) => df.ctx.models.notificationRecords.findById(id).lean();
-/** The record is written just before BullMQ moves its job: wait for the job too. */
-const waitForJobState = (recordId: string, state: string) =>
-  waitFor(async () => { const j = await df.ctx.queues.notifications.getJob(deliveryJobId(recordId)); return (await j?.getState()) === state ? j : undefined; }, 5000, `job of ${recordId} to be ${state}`);
+/**
+ * The record is written just before BullMQ moves its job: wait for the job too. The state is read
+ * first and the job fetched after, so its fields (attemptsMade) are not from before the move.
+ */
+const waitForJobState = (recordId: string, state: string) => {
+  const queue = df.ctx.queues.notifications;
+  const jobId = deliveryJobId(recordId);
+  return waitFor(async () => ((await queue.getJobState(jobId)) === state ? queue.getJob(jobId) : undefined), 5000, `job of ${recordId} to be ${state}`);
+};
 
 async function waitForStatus(id: string, ...statuses: string[]) {
   try {
