@@ -59,11 +59,14 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
     const httpClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
     server?.closeIdleConnections();
 
-    const workersClosed = Promise.all(workers.map((w) => w.close()));
+    const stillOpen = new Set(workers.map((w) => w.name));
+    const workersClosed = Promise.all(workers.map((w) => w.close().then(() => { stillOpen.delete(w.name); })));
     if ((await Promise.race([workersClosed, timeout(config.SHUTDOWN_TIMEOUT_MS)])) === 'timeout') {
-      // Out of time: force-close; BullMQ's stall check hands the unfinished jobs to another worker.
-      logger.warn('active jobs did not finish in time; handing them back to the queue');
-      await Promise.all(workers.map((w) => w.close(true)));
+      // Out of time: drop the workers' connections and leave. Their unfinished jobs keep a lock that
+      // expires, and BullMQ's stall check hands them to another worker. (`close(true)` cannot do
+      // this: after `close()` it returns the same promise, which waits for the jobs.)
+      logger.warn({ workers: [...stillOpen] }, 'active jobs did not finish in time; leaving them to the stall check');
+      await Promise.race([Promise.all(workers.map((w) => w.disconnect().catch(() => undefined))), timeout(2000)]);
     }
     server?.closeAllConnections();
     await httpClosed;

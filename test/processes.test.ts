@@ -93,6 +93,32 @@ test('SIGTERM during an active job: exits 0 within 25 s and the job completes', 
   expect(await (await queue.getJob(deliveryJobId(body.id)))!.getState()).toBe('completed');
 });
 
+test('SIGTERM when a job outlasts SHUTDOWN_TIMEOUT_MS: exits 0 at the timeout and leaves the job to the stall check', async () => {
+  const userId = 'u-sigterm-slow';
+  const token = 'botsigtermslow0123456';
+  feishu.registerBot(token);
+  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
+  const worker = start('worker', { SHUTDOWN_TIMEOUT_MS: '1000' });
+  await worker.waitForLog('dueflow started');
+
+  feishu.stallNext(1, 8000); // Feishu answers after 8 s, long after the 1 s the worker may wait
+  const { body } = await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) });
+  await waitFor(() => feishu.requests.some((r) => r.token === token), 10_000, 'the request to reach Feishu');
+
+  const signalled = Date.now();
+  worker.kill('SIGTERM');
+  const exit = await worker.waitForExit(25_000);
+  const tookMs = Date.now() - signalled;
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(tookMs).toBeGreaterThanOrEqual(1000);
+  expect(tookMs).toBeLessThan(4000); // the timeout, not the last-resort exit (timeout + 4 s, code 1)
+  const gaveUp = await worker.waitForLog(/did not finish in time/, 1000);
+  expect(gaveUp.workers).toEqual(['notifications']);
+  // Not failed, not completed: still active under a lock that will expire, for another worker to take.
+  expect(await (await queue.getJob(deliveryJobId(body.id)))!.getState()).toBe('active');
+  expect((await api.ctx.models.notificationRecords.findById(body.id).lean())!.status).toBe('sending');
+});
+
 test('a missing or bad variable stops the process at start, naming it', async () => {
   const bad = start('api', { PORT: 'eighty', REDIS_URL: 'http://nope' });
   const exit = await bad.waitForExit(10_000);
