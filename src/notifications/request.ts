@@ -19,24 +19,24 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
   // Grouping off (threshold 0) or a critical alert: nothing to hold.
   const held = input.digestible === true && !input.urgent && ctx.config.DIGEST_THRESHOLD > 0;
 
+  // Insert first: a new key (the usual case) costs one write, checked by the unique index, and no
+  // lookup (on FerretDB a lookup by a secondary key reads the whole collection). A repeated key,
+  // or another request racing this one, ends in a duplicate-key error: then the existing record wins.
   let created = false;
-  let record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
-  if (!record) {
-    try {
-      record = await Records.create({
-        userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
-        target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
-        traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
-        ...(held ? { digestState: 'held' } : {}),
-        history: [{ at: now, event: 'requested' }],
-      });
-      created = true;
-    } catch (err) {
-      // Another request with the same key won the race: the unique index decided, reuse its record.
-      if (!isDuplicateKey(err)) throw err;
-      record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
-      if (!record) throw err;
-    }
+  let record;
+  try {
+    record = await Records.create({
+      userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
+      target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
+      traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+      ...(held ? { digestState: 'held' } : {}),
+      history: [{ at: now, event: 'requested' }],
+    });
+    created = true;
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    record = await Records.findOne({ channel, dedupeKey: input.dedupeKey });
+    if (!record) throw err;
   }
 
   // A pending record always has a job; adding it again is a no-op thanks to the job id.
