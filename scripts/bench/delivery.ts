@@ -36,7 +36,7 @@ export interface DeliveryResult {
   variant?: string;
   baseline?: { seconds: number; perSecond: number; proc: ProcStats };
   ratio?: number;
-  writesAlone?: { n: number; guardedPerSecond: number; idOnlyPerSecond: number; requestPerSecond: number };
+  writesAlone?: { n: number; guardedPerSecond: number; idOnlyPerSecond: number; requestPerSecond: number; requestLookupFirstPerSecond: number };
   error?: string;
 }
 
@@ -204,9 +204,11 @@ const fakeOutcome = (i: number): ProviderOutcome => ({
 
 /**
  * The store's share: per message, the MongoDB work of one delivery done from this process at
- * concurrency 50 with no Redis and no HTTP: (a) as dueflow does it (dedupe lookup + insert, the
- * guarded claim that answers the record, guarded markSent); (b) the same addressed by _id alone (with a read first), the only filter
- * FerretDB v1/SQLite serves from an index; (c) the requests alone (lookup + insert).
+ * concurrency 50 with no Redis and no HTTP: (a) as dueflow does it (insert, which the unique
+ * (channel, dedupeKey) index checks; the guarded claim that answers the record; guarded markSent);
+ * (b) the same addressed by _id alone (with a read first), the only filter FerretDB v1/SQLite
+ * serves from an index; (c) the requests alone, as now (insert first) and as before (a dedupe
+ * lookup, then the insert).
  */
 async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Promise<NonNullable<DeliveryResult['writesAlone']>> {
   const space = runSpace(bench, store, `writes_${n}`);
@@ -220,7 +222,6 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
       await lanes(n, 50, async (i) => {
         const now = new Date();
         const key = `${label}-${i}`;
-        if (!idOnly) await Records.findOne({ channel: 'feishu_bot', dedupeKey: key });
         const rec = await Records.create({
           ...(idOnly ? { _id: new Types.ObjectId() } : {}),
           userId: `bench-user-${i % 100}`, channel: 'feishu_bot', dedupeKey: key, triggerType: 'important_urgent_task',
@@ -238,12 +239,12 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
       });
       return n / ((Date.now() - t0) / 1000);
     };
-    const requestOnly = async (): Promise<number> => {
+    const requestOnly = async (lookupFirst: boolean): Promise<number> => {
       await Records.deleteMany({});
       const t0 = Date.now();
       await lanes(n, 50, async (i) => {
         const key = `req-${i}`;
-        await Records.findOne({ channel: 'feishu_bot', dedupeKey: key });
+        if (lookupFirst) await Records.findOne({ channel: 'feishu_bot', dedupeKey: key });
         await Records.create({ userId: `bench-user-${i % 100}`, channel: 'feishu_bot', dedupeKey: key, triggerType: 'important_urgent_task', target: { type: 'task', id: String(i) }, message: benchMessage(i), status: 'pending', attemptCount: 0, maxAttempts: 5, history: [] });
       });
       return n / ((Date.now() - t0) / 1000);
@@ -251,9 +252,10 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
     log(`delivery [${store.label}]: the record writes alone, ${n} messages`);
     const guarded = await run('guarded', false);
     const idOnly = await run('idonly', true);
-    const req = await requestOnly();
-    log(`delivery [${store.label}]: record writes alone ${guarded.toFixed(0)}/s as dueflow does them; ${idOnly.toFixed(0)}/s by _id only; requests alone ${req.toFixed(0)}/s`);
-    return { n, guardedPerSecond: round(guarded, 1), idOnlyPerSecond: round(idOnly, 1), requestPerSecond: round(req, 1) };
+    const req = await requestOnly(false);
+    const reqLookupFirst = await requestOnly(true);
+    log(`delivery [${store.label}]: record writes alone ${guarded.toFixed(0)}/s as dueflow does them; ${idOnly.toFixed(0)}/s by _id only; requests alone ${req.toFixed(0)}/s (${reqLookupFirst.toFixed(0)}/s with a lookup first)`);
+    return { n, guardedPerSecond: round(guarded, 1), idOnlyPerSecond: round(idOnly, 1), requestPerSecond: round(req, 1), requestLookupFirstPerSecond: round(reqLookupFirst, 1) };
   } finally {
     await closeContext(ctx);
     await clearSpace(bench, store, space);

@@ -81,8 +81,8 @@ export function renderResults(r: BenchResults): string {
   out.push('The store alone: the MongoDB work of one delivery, from the bench process at concurrency 50, without Redis or HTTP.');
   out.push('');
   out.push(table(
-    ['store', 'messages', 'records\' writes as dueflow does them (dedupe lookup, insert, guarded claim answering the record, guarded sent)', 'the same addressed by `_id` only', 'requests alone (dedupe lookup + insert)'],
-    r.delivery.filter((d) => d.writesAlone).map((d) => [d.store, f(d.writesAlone!.n, 0), `${f(d.writesAlone!.guardedPerSecond)} msg/s`, `${f(d.writesAlone!.idOnlyPerSecond)} msg/s`, `${f(d.writesAlone!.requestPerSecond)} /s`]),
+    ['store', 'messages', 'records\' writes as dueflow does them (insert, guarded claim answering the record, guarded sent)', 'the same addressed by `_id` only', 'requests alone (insert first, as now)', 'requests alone (dedupe lookup, then insert: before)'],
+    r.delivery.filter((d) => d.writesAlone).map((d) => [d.store, f(d.writesAlone!.n, 0), `${f(d.writesAlone!.guardedPerSecond)} msg/s`, `${f(d.writesAlone!.idOnlyPerSecond)} msg/s`, `${f(d.writesAlone!.requestPerSecond)} /s`, d.writesAlone!.requestLookupFirstPerSecond === undefined ? '–' : `${f(d.writesAlone!.requestLookupFirstPerSecond)} /s`]),
   ));
   out.push('');
   const probes = r.delivery.filter((d) => d.dueflow?.probe);
