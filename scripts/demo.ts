@@ -88,6 +88,9 @@ async function main() {
     DIGEST_HOLD_MS: process.env.DIGEST_HOLD_MS ?? '3000',
     // The detectors' own schedule (30 s by default): every second, so the missed block shows at once.
     DETECTOR_INTERVAL_MS: process.env.DETECTOR_INTERVAL_MS ?? '1000',
+    // The bundled FerretDB over SQLite serialises writes: 4 jobs at once deliver about 3x faster
+    // there than the default 50 (BENCHMARKS.md). A real MongoDB (MONGODB_URI) keeps the default.
+    ...(process.env.MONGODB_URI ? {} : { WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY ?? '4' }),
   };
   const config = loadConfig(env);
   const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });
