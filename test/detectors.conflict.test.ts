@@ -5,54 +5,31 @@
  * called with a chosen `now` (Mon 7 Jan 2030, 09:00 in Shanghai, the default zone), so working
  * hours and weekdays are fixed; the scanner's own runs use the real clock and are an hour apart.
  */
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { asService, call, userWithBot as newBotUser } from './support/api';
+import { asService, call } from './support/api';
 import { conflictBlocksFilter, findConflicts, scheduleConflictDetector } from '../src/detectors/scheduleConflict';
 import { formatDuration, scheduleConflictText } from '../src/detectors/messages';
 import { formatSlot } from '../src/workflow/message';
 import { queueNames } from '../queues/names';
 import { scanJobName } from '../queues/schedulers';
+import { detectorTestEnv, MIN, sh, textOf, TZ } from './support/detectors';
 
-let feishu: FeishuServer;
-let df: TestDueflow;
-
-beforeAll(async () => {
-  feishu = await startFeishuServer();
-  df = await startTestDueflow('all', { NOTIFY_BACKOFF_MS: '20', NOTIFY_BACKOFF_MAX_MS: '100', SCAN_INTERVAL_MS: '3600000' });
-});
+const env = detectorTestEnv();
+const { userWithBot } = env;
 // Detectors look at every user: each test's blocks are put away so the next test's counts are its own.
 afterEach(async () => {
-  await df.ctx.models.scheduleBlocks.updateMany({ status: 'planned' }, { $set: { status: 'done' } });
-});
-afterAll(async () => {
-  await df.stop();
-  await feishu.close();
+  await env.df.ctx.models.scheduleBlocks.updateMany({ status: 'planned' }, { $set: { status: 'done' } });
 });
 
-const MIN = 60_000;
 const HOUR = 3_600_000;
-/** Mon 7 Jan 2030, h:m in Shanghai (UTC+8, no DST); `day` days later. */
-const sh = (h: number, m = 0, day = 0) => new Date(Date.UTC(2030, 0, 7 + day, h - 8, m));
 const NOW = sh(9);
-const TZ = 'Asia/Shanghai';
 
-const userWithBot = (settings?: Record<string, unknown>) => newBotUser(df.baseUrl, feishu, settings ? { settings } : {});
 const newBlock = (userId: string, title: string, start: Date, end: Date, status: 'planned' | 'done' | 'unfinished' = 'planned') =>
-  df.ctx.models.scheduleBlocks.create({ userId, title, start, end, status });
-const conflictsOf = (userId: string) => df.ctx.models.triggers.find({ userId, type: 'schedule_conflict' }).sort({ createdAt: 1 }).lean();
-const detect = (now = NOW) => scheduleConflictDetector.detect(df.ctx, now);
+  env.df.ctx.models.scheduleBlocks.create({ userId, title, start, end, status });
+const conflictsOf = (userId: string) => env.df.ctx.models.triggers.find({ userId, type: 'schedule_conflict' }).sort({ createdAt: 1 }).lean();
+const detect = (now = NOW) => scheduleConflictDetector.detect(env.df.ctx, now);
 const pairId = (a: { _id: unknown }, b: { _id: unknown }) => [String(a._id), String(b._id)].sort().join('+');
-/** Every string in a Feishu body (title, paragraphs, card elements), joined. */
-const textOf = (body: unknown): string =>
-  typeof body === 'string' ? body : Array.isArray(body) ? body.map(textOf).join('\n') : body && typeof body === 'object' ? Object.values(body).map(textOf).join('\n') : '';
-const messagesTo = (token: string) => feishu.messages.filter((m) => m.token === token).map((m) => textOf(m.body));
-const sentRecordOf = (triggerId: unknown) =>
-  waitFor(async () => {
-    const r = await df.ctx.models.notificationRecords.findOne({ triggerId: String(triggerId) }).lean();
-    return r && r.status === 'sent' ? r : undefined;
-  }, 20_000, `the notification of trigger ${triggerId} to be sent`);
+const messagesTo = (token: string) => env.feishu.messages.filter((m) => m.token === token).map((m) => textOf(m.body));
 
 describe('messages (pure)', () => {
   const first = { title: 'Team meeting', start: sh(10), end: sh(11) };
@@ -118,11 +95,11 @@ test('two overlapping blocks: one schedule_conflict naming both, a suggested fre
   expect(await detect(new Date(NOW.getTime() + 30 * MIN))).toEqual({ fired: 0 });
   expect(await conflictsOf(userId)).toHaveLength(1);
   // The workflow sends it as an anomaly: no preview, visible through the anomalies API.
-  await sentRecordOf(t._id);
-  const view = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${t._id}`, { auth: asService() });
+  await env.sentRecordOf(t._id);
+  const view = await call(env.df.baseUrl, 'GET', `/api/v1/anomalies/${t._id}`, { auth: asService() });
   expect(view.status).toBe(200);
   expect(view.body).toMatchObject({ status: 'sent', anomaly: { title: t.anomaly!.title, detail: t.anomaly!.detail } });
-  expect((await df.ctx.models.triggers.findById(t._id).lean())!.previewId).toBeUndefined();
+  expect((await env.df.ctx.models.triggers.findById(t._id).lean())!.previewId).toBeUndefined();
 });
 
 test('a healthy plan fires nothing: back to back, overlaps outside the 24 h, done blocks, another user, an overlap already over', async () => {
@@ -138,7 +115,7 @@ test('a healthy plan fires nothing: back to back, overlaps outside the 24 h, don
   await newBlock(userId, 'Early', sh(7), sh(8, 30));
   await newBlock(userId, 'Earlier', sh(8), sh(8, 45));
   expect(await detect()).toEqual({ fired: 0 });
-  expect(await df.ctx.models.triggers.countDocuments({ userId: { $in: [userId, other.userId] } })).toBe(0);
+  expect(await env.df.ctx.models.triggers.countDocuments({ userId: { $in: [userId, other.userId] } })).toBe(0);
 });
 
 test('moving a block to a new overlap fires again, once; a change keeping the overlap start does not', async () => {
@@ -148,10 +125,10 @@ test('moving a block to a new overlap fires again, once; a change keeping the ov
   expect(await detect()).toEqual({ fired: 1 });
 
   // The earlier block stretched: still the conflict starting 10:30, already told.
-  await df.ctx.models.scheduleBlocks.updateOne({ _id: a._id }, { $set: { end: sh(11, 15) } });
+  await env.df.ctx.models.scheduleBlocks.updateOne({ _id: a._id }, { $set: { end: sh(11, 15) } });
   expect(await detect()).toEqual({ fired: 0 });
 
-  await df.ctx.models.scheduleBlocks.updateOne({ _id: b._id }, { $set: { start: sh(10, 45), end: sh(11, 45) } });
+  await env.df.ctx.models.scheduleBlocks.updateOne({ _id: b._id }, { $set: { start: sh(10, 45), end: sh(11, 45) } });
   expect(await detect()).toEqual({ fired: 1 });
   expect(await detect()).toEqual({ fired: 0 });
   const all = await conflictsOf(userId);
@@ -162,7 +139,7 @@ test('moving a block to a new overlap fires again, once; a change keeping the ov
   expect(all[1].anomaly!.detail).toContain('「Write report」（周一 10:00–11:15）和「Call supplier」（周一 10:45–11:45）重叠了 30 分钟');
 
   // Moved apart: healthy again, nothing new.
-  await df.ctx.models.scheduleBlocks.updateOne({ _id: b._id }, { $set: { start: sh(16), end: sh(17) } });
+  await env.df.ctx.models.scheduleBlocks.updateOne({ _id: b._id }, { $set: { start: sh(16), end: sh(17) } });
   expect(await detect()).toEqual({ fired: 0 });
 });
 
@@ -175,7 +152,7 @@ test('en user with no free slot left: the Feishu message names both blocks and s
   expect(await detect(now)).toEqual({ fired: 1 });
   const [t] = await conflictsOf(userId);
   expect(JSON.parse(t.detail!).suggestion).toBeNull();
-  await sentRecordOf(t._id);
+  await env.sentRecordOf(t._id);
   const sent = messagesTo(token);
   expect(sent).toHaveLength(1);
   expect(sent[0]).toContain('Schedule conflict: "Budget review" and "Standup" overlap');
@@ -188,15 +165,15 @@ test('end to end (zh-CN): the scanner job runs the detector and the Feishu serve
   const base = Math.ceil(Date.now() / (5 * MIN)) * 5 * MIN + 2 * HOUR;
   const a = await newBlock(userId, '季度复盘会', new Date(base), new Date(base + HOUR));
   const b = await newBlock(userId, '客户电话', new Date(base + 30 * MIN), new Date(base + 90 * MIN));
-  const job = await df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
+  const job = await env.df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
   const done = await waitFor(async () => {
-    const j = await df.ctx.queues[queueNames.scanner].getJob(job.id!);
+    const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
     return j?.finishedOn ? j : undefined;
   }, 20_000, 'the scan job');
   expect(done.returnvalue.detectors).toMatchObject({ fired: { schedule_conflict: expect.any(Number), deadline_risk: expect.any(Number) }, failed: [] });
   const [t] = await conflictsOf(userId);
   expect(t.target.id).toBe(pairId(a, b));
-  await sentRecordOf(t._id);
+  await env.sentRecordOf(t._id);
   const sent = messagesTo(token);
   expect(sent).toHaveLength(1);
   expect(sent[0]).toContain('【警告】日程冲突：「季度复盘会」与「客户电话」时间重叠');

@@ -5,53 +5,30 @@
  * called with a chosen `now` (Mon 7 Jan 2030, 09:00 in Shanghai, the default zone; working hours
  * 08:00–22:00 by default), so the numbers are exact; the scanner's own runs use the real clock.
  */
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
-import { waitFor } from './support/env';
-import { asService, call, userWithBot as newBotUser } from './support/api';
+import { asService, call } from './support/api';
 import { deadlineRiskDetector, deadlineRiskFilter, deadlineShortfall } from '../src/detectors/deadlineRisk';
 import { deadlineRiskText } from '../src/detectors/messages';
 import { defaultWorkingHours } from '../src/workflow/freeSlots';
+import { detectorTestEnv, MIN, sh, textOf, TZ } from './support/detectors';
 
-let feishu: FeishuServer;
-let df: TestDueflow;
-
-beforeAll(async () => {
-  feishu = await startFeishuServer();
-  df = await startTestDueflow('all', { NOTIFY_BACKOFF_MS: '20', NOTIFY_BACKOFF_MAX_MS: '100', SCAN_INTERVAL_MS: '3600000' });
-});
+const env = detectorTestEnv();
+const { userWithBot } = env;
 // Detectors look at every user: each test's tasks are put away so the next test's counts are its own.
 afterEach(async () => {
-  await df.ctx.models.tasks.updateMany({ status: 'todo' }, { $set: { status: 'done' } });
-});
-afterAll(async () => {
-  await df.stop();
-  await feishu.close();
+  await env.df.ctx.models.tasks.updateMany({ status: 'todo' }, { $set: { status: 'done' } });
 });
 
-const MIN = 60_000;
 const DAY = 86_400_000;
-/** Mon 7 Jan 2030, h:m in Shanghai (UTC+8, no DST); `day` days later. */
-const sh = (h: number, m = 0, day = 0) => new Date(Date.UTC(2030, 0, 7 + day, h - 8, m));
 const NOW = sh(9);
-const TZ = 'Asia/Shanghai';
 /** From NOW to Tue 10:00: Mon 09:00–22:00 (780 min) + Tue 08:00–10:00 (120 min) of working hours. */
 const DEADLINE = sh(10, 0, 1);
 
-const userWithBot = (settings?: Record<string, unknown>) => newBotUser(df.baseUrl, feishu, settings ? { settings } : {});
 const newTask = (userId: string, title: string, over: Record<string, unknown> = {}) =>
-  df.ctx.models.tasks.create({ userId, title, priority: 2, estimatedMinutes: 60, deadline: DEADLINE, ...over });
+  env.df.ctx.models.tasks.create({ userId, title, priority: 2, estimatedMinutes: 60, deadline: DEADLINE, ...over });
 const newBlock = (userId: string, taskId: unknown, start: Date, end: Date, status: 'planned' | 'done' | 'unfinished' = 'planned') =>
-  df.ctx.models.scheduleBlocks.create({ userId, taskId: taskId ? String(taskId) : undefined, title: 'block', start, end, status });
-const risksOf = (userId: string) => df.ctx.models.triggers.find({ userId, type: 'deadline_risk' }).sort({ createdAt: 1 }).lean();
-const detect = (now = NOW) => deadlineRiskDetector.detect(df.ctx, now);
-const textOf = (body: unknown): string =>
-  typeof body === 'string' ? body : Array.isArray(body) ? body.map(textOf).join('\n') : body && typeof body === 'object' ? Object.values(body).map(textOf).join('\n') : '';
-const sentRecordOf = (triggerId: unknown) =>
-  waitFor(async () => {
-    const r = await df.ctx.models.notificationRecords.findOne({ triggerId: String(triggerId) }).lean();
-    return r && r.status === 'sent' ? r : undefined;
-  }, 20_000, `the notification of trigger ${triggerId} to be sent`);
+  env.df.ctx.models.scheduleBlocks.create({ userId, taskId: taskId ? String(taskId) : undefined, title: 'block', start, end, status });
+const risksOf = (userId: string) => env.df.ctx.models.triggers.find({ userId, type: 'deadline_risk' }).sort({ createdAt: 1 }).lean();
+const detect = (now = NOW) => deadlineRiskDetector.detect(env.df.ctx, now);
 
 describe('the computation and the messages (pure)', () => {
   const base = { now: NOW, deadline: DEADLINE, timeZone: TZ, workingHours: defaultWorkingHours, done: [], own: [], others: [] };
@@ -98,7 +75,7 @@ describe('the computation and the messages (pure)', () => {
   });
 
   test('the query: todo tasks with an estimate, due in (now, now + horizon]; the horizon defaults to 7 days', () => {
-    expect(df.config.DEADLINE_RISK_HORIZON_MS).toBe(7 * DAY);
+    expect(env.df.config.DEADLINE_RISK_HORIZON_MS).toBe(7 * DAY);
     const f = deadlineRiskFilter(NOW, 7 * DAY);
     expect(f).toEqual({ status: 'todo', deadline: { $gt: NOW, $lte: new Date(NOW.getTime() + 7 * DAY) }, estimatedMinutes: { $gt: 0 } });
   });
@@ -126,8 +103,8 @@ test('a task short of time: one deadline_risk with the exact shortfall; a second
 
   expect(await detect()).toEqual({ fired: 0 });
   expect(await risksOf(userId)).toHaveLength(1);
-  await sentRecordOf(t._id);
-  const view = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${t._id}`, { auth: asService() });
+  await env.sentRecordOf(t._id);
+  const view = await call(env.df.baseUrl, 'GET', `/api/v1/anomalies/${t._id}`, { auth: asService() });
   expect(view.body).toMatchObject({ status: 'sent', trigger: { type: 'deadline_risk' }, anomaly: { detail: t.anomaly!.detail } });
 });
 
@@ -142,7 +119,7 @@ test('a healthy plan fires nothing: enough time, an exact fit, progress done, an
   await newTask(userId, 'Overdue', { estimatedMinutes: 5000, deadline: sh(8) });
   await newTask(userId, 'Far away', { estimatedMinutes: 50_000, deadline: sh(9, 0, 8) });
   expect(await detect()).toEqual({ fired: 0 });
-  expect(await df.ctx.models.triggers.countDocuments({ userId })).toBe(0);
+  expect(await env.df.ctx.models.triggers.countDocuments({ userId })).toBe(0);
 
   // Within the horizon the far one is short: 6 days of 14 working hours are 5040 min.
   const near = await newTask(userId, 'Within the horizon', { estimatedMinutes: 5100, deadline: sh(9, 0, 6) });
@@ -155,10 +132,10 @@ test('fires again only when the deadline moves; a later run or a larger estimate
   const task = await newTask(userId, 'Slides', { estimatedMinutes: 1000 });
   expect(await detect()).toEqual({ fired: 1 });
   expect(await detect(new Date(NOW.getTime() + 60 * MIN))).toEqual({ fired: 0 });
-  await df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { estimatedMinutes: 1500 } });
+  await env.df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { estimatedMinutes: 1500 } });
   expect(await detect()).toEqual({ fired: 0 });
 
-  await df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { deadline: sh(12, 0, 1) } }); // +120 min of working time: still short by 480
+  await env.df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { deadline: sh(12, 0, 1) } }); // +120 min of working time: still short by 480
   expect(await detect()).toEqual({ fired: 1 });
   expect(await detect()).toEqual({ fired: 0 });
   const all = await risksOf(userId);
@@ -169,7 +146,7 @@ test('fires again only when the deadline moves; a later run or a larger estimate
   expect(JSON.parse(all[1].detail!)).toMatchObject({ remainingMinutes: 1500, availableMinutes: 1020, shortfallMinutes: 480 });
 
   // Moved to where it fits: healthy, nothing new.
-  await df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { deadline: sh(12, 0, 3) } });
+  await env.df.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { deadline: sh(12, 0, 3) } });
   expect(await detect()).toEqual({ fired: 0 });
   expect(await risksOf(userId)).toHaveLength(2);
 });
@@ -182,8 +159,8 @@ test('en user (Berlin): the Feishu server receives the message naming the task, 
   expect(await detect(now)).toEqual({ fired: 1 });
   const [t] = await risksOf(userId);
   expect(t.target.id).toBe(String(task._id));
-  await sentRecordOf(t._id);
-  const sent = feishu.messages.filter((m) => m.token === token).map((m) => textOf(m.body));
+  await env.sentRecordOf(t._id);
+  const sent = env.feishu.messages.filter((m) => m.token === token).map((m) => textOf(m.body));
   expect(sent).toHaveLength(1);
   expect(sent[0]).toContain('[Warning] Deadline at risk: "Quarterly tax filing"');
   expect(sent[0]).toContain('"Quarterly tax filing" is due Tue 8 Jan 10:00. It needs 1200 min (about 20 h) more, but your working hours before the deadline have only 900 min (about 15 h) free');

@@ -99,3 +99,22 @@ export async function busy<T>(button: HTMLButtonElement, action: () => Promise<T
     button.removeAttribute('aria-busy');
   }
 }
+
+/**
+ * A form's submit: the browser's own submit is stopped, the last "saved" note and the errors are
+ * cleared, the button is busy while `save` runs, and an error from it is shown next to its fields.
+ */
+export function onSubmit(form: HTMLFormElement, button: HTMLButtonElement, saved: HTMLElement, errors: FormErrors, save: () => Promise<void>): void {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    saved.textContent = '';
+    void busy(button, async () => {
+      errors.clear();
+      try {
+        await save();
+      } catch (err) {
+        errors.show(err);
+      }
+    });
+  });
+}

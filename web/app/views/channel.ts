@@ -5,7 +5,7 @@
  */
 import { Api, ApiError } from '../api';
 import { h, replaceChildren } from '../dom';
-import { busy, checkbox, field, FormErrors, select } from '../forms';
+import { busy, checkbox, field, FormErrors, onSubmit, select } from '../forms';
 import { channelLabels, formatDateTime } from '../format';
 import type { Channel, ChannelKind, ChannelTestResult } from '../types';
 
@@ -143,21 +143,12 @@ export function channelView(api: Api): { element: HTMLElement; load(): Promise<v
     const form = h('form', { className: 'channel-form', novalidate: true, 'aria-labelledby': 'channel-form-title' },
       h('h3', { id: 'channel-form-title' }, stored ? `Change the ${channelLabels[kind]}` : 'Set a channel'),
       ...fields, errors.general, h('div', { className: 'actions' }, save), saved);
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      saved.textContent = '';
-      void busy(save, async () => {
-        errors.clear();
-        try {
-          const channel = await api.saveChannel(kind, body());
-          channels = [channel, ...channels.filter((c) => c.channel !== kind)].sort((a, b) => (a.channel === 'feishu_bot' ? -1 : b.channel === 'feishu_bot' ? 1 : 0));
-          render(kind); // a fresh form: the URL and secrets leave the page
-          const note = formHost.querySelector('.saved');
-          if (note) note.textContent = `Saved. The URL is now shown masked: ${channel.webhookUrl}`;
-        } catch (err) {
-          errors.show(err);
-        }
-      });
+    onSubmit(form, save, saved, errors, async () => {
+      const channel = await api.saveChannel(kind, body());
+      channels = [channel, ...channels.filter((c) => c.channel !== kind)].sort((a, b) => (a.channel === 'feishu_bot' ? -1 : b.channel === 'feishu_bot' ? 1 : 0));
+      render(kind); // a fresh form: the URL and secrets leave the page
+      const note = formHost.querySelector('.saved');
+      if (note) note.textContent = `Saved. The URL is now shown masked: ${channel.webhookUrl}`;
     });
     return form;
   }

@@ -1,7 +1,7 @@
 /** Quiet hours, time zone, language, working hours, and the trigger types I do not want to hear about. */
 import { Api } from '../api';
 import { h, replaceChildren } from '../dom';
-import { busy, checkbox, field, FormErrors, select } from '../forms';
+import { checkbox, field, FormErrors, onSubmit, select } from '../forms';
 import { prefs, triggerTypeLabels } from '../format';
 import type { Settings } from '../types';
 
@@ -67,30 +67,21 @@ export function settingsView(api: Api, onSaved: (s: Settings) => void): {
       h('div', { className: 'actions' }, save),
       saved);
     form.addEventListener('input', () => { form.dataset.touched = 'true'; });
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      saved.textContent = '';
-      void busy(save, async () => {
-        errors.clear();
-        try {
-          // The PUT replaces all settings: ones this form does not show are sent back as they were.
-          const stored = await api.saveSettings({
-            ...s,
-            timeZone: timeZone.value.trim(),
-            language: language.value,
-            quietHours: quietOn.checked ? { start: quietStart.value, end: quietEnd.value } : null,
-            workingHours: { start: workStart.value, end: workEnd.value },
-            optOutTriggerTypes: optOut.filter((i) => i.checked).map((i) => i.value),
-          });
-          current = stored;
-          onSaved(stored);
-          render(stored);
-          const note = host.querySelector('.saved');
-          if (note) note.textContent = 'Settings saved.';
-        } catch (err) {
-          errors.show(err);
-        }
+    onSubmit(form, save, saved, errors, async () => {
+      // The PUT replaces all settings: ones this form does not show are sent back as they were.
+      const stored = await api.saveSettings({
+        ...s,
+        timeZone: timeZone.value.trim(),
+        language: language.value,
+        quietHours: quietOn.checked ? { start: quietStart.value, end: quietEnd.value } : null,
+        workingHours: { start: workStart.value, end: workEnd.value },
+        optOutTriggerTypes: optOut.filter((i) => i.checked).map((i) => i.value),
       });
+      current = stored;
+      onSaved(stored);
+      render(stored);
+      const note = host.querySelector('.saved');
+      if (note) note.textContent = 'Settings saved.';
     });
     replaceChildren(host, form);
   };
