@@ -5,45 +5,32 @@
  * database, the Feishu-compatible server. The scanner's own runs are pushed an hour apart so the
  * test's direct calls are the only ones.
  */
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { userWithBot as newBotUser } from './support/api';
 import { missedBlockDetector, missedBlockFilter } from '../src/detectors/missedBlock';
 import { runDetectors } from '../src/detectors';
 import { formatSlot } from '../src/workflow/message';
 import { plan } from '../src/workflow/plan';
 import { queueNames } from '../queues/names';
 import { scanJobName } from '../queues/schedulers';
+import { detectorTestEnv, MIN } from './support/detectors';
 
-let feishu: FeishuServer;
-let df: TestDueflow;
+const env = detectorTestEnv();
+const { userWithBot } = env;
 
-beforeAll(async () => {
-  feishu = await startFeishuServer();
-  df = await startTestDueflow('all', { NOTIFY_BACKOFF_MS: '20', NOTIFY_BACKOFF_MAX_MS: '100', SCAN_INTERVAL_MS: '3600000' });
-});
-afterAll(async () => {
-  await df.stop();
-  await feishu.close();
-});
-
-const MIN = 60_000;
-const userWithBot = (settings?: Record<string, unknown>) => newBotUser(df.baseUrl, feishu, settings ? { settings } : {});
 const newTask = (userId: string, title: string) =>
-  df.ctx.models.tasks.create({ userId, title, priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000) });
+  env.df.ctx.models.tasks.create({ userId, title, priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000) });
 const newBlock = async (userId: string, title: string, endedMinutesAgo: number, over: Record<string, unknown> = {}) => {
   const task = await newTask(userId, title);
   const end = new Date(Date.now() - endedMinutesAgo * MIN);
-  return df.ctx.models.scheduleBlocks.create({ userId, taskId: String(task._id), title, start: new Date(end.getTime() - 45 * MIN), end, status: 'planned', ...over });
+  return env.df.ctx.models.scheduleBlocks.create({ userId, taskId: String(task._id), title, start: new Date(end.getTime() - 45 * MIN), end, status: 'planned', ...over });
 };
-const triggersOf = (blockId: unknown) => df.ctx.models.triggers.find({ type: 'missed_block', 'target.type': 'schedule_block', 'target.id': String(blockId) }).sort({ createdAt: 1 }).lean();
-const detect = () => missedBlockDetector.detect(df.ctx, new Date());
+const triggersOf = (blockId: unknown) => env.df.ctx.models.triggers.find({ type: 'missed_block', 'target.type': 'schedule_block', 'target.id': String(blockId) }).sort({ createdAt: 1 }).lean();
+const detect = () => missedBlockDetector.detect(env.df.ctx, new Date());
 const settled = (id: unknown) =>
-  waitFor(async () => { const t = await df.ctx.models.triggers.findById(id).lean(); return t && !['pending', 'processing'].includes(t.status) ? t : undefined; }, 20_000, `trigger ${id} to settle`);
+  waitFor(async () => { const t = await env.df.ctx.models.triggers.findById(id).lean(); return t && !['pending', 'processing'].includes(t.status) ? t : undefined; }, 20_000, `trigger ${id} to settle`);
 const sentRecord = (id: string) =>
-  waitFor(async () => { const r = await df.ctx.models.notificationRecords.findById(id).lean(); return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined; }, 20_000, `record ${id} to be sent`);
-const messagesTo = (token: string) => feishu.messages.filter((m) => m.token === token);
+  waitFor(async () => { const r = await env.df.ctx.models.notificationRecords.findById(id).lean(); return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined; }, 20_000, `record ${id} to be sent`);
+const messagesTo = (token: string) => env.feishu.messages.filter((m) => m.token === token);
 
 test('a planned block that ended 20 min ago: one missed_block trigger, a make-up preview, one message naming the block; a second run fires nothing', async () => {
   const { userId, token } = await userWithBot();
@@ -56,7 +43,7 @@ test('a planned block that ended 20 min ago: one missed_block trigger, a make-up
 
   const done = await settled(t._id);
   expect(done.status).toBe('preview_generated');
-  const preview = await df.ctx.models.previews.findById(done.previewId).lean();
+  const preview = await env.df.ctx.models.previews.findById(done.previewId).lean();
   expect(preview!.candidate.kind).toBe('create_makeup_block');
   expect(preview!.candidate.end!.getTime() - preview!.candidate.start!.getTime()).toBe(45 * MIN); // sized by the block
   expect((await sentRecord(done.notificationId!)).status).toBe('sent');
@@ -85,7 +72,7 @@ test('nothing fires for a block inside the grace, a done block, an unfinished on
   const tooOld = await newBlock(userId, 'Two days ago', 48 * 60);
   await detect();
   for (const b of [inGrace, done, unfinished, noTask, future, running, tooOld]) expect(await triggersOf(b._id)).toHaveLength(0);
-  expect(await df.ctx.models.triggers.countDocuments({ userId })).toBe(0);
+  expect(await env.df.ctx.models.triggers.countDocuments({ userId })).toBe(0);
 });
 
 test('moving the missed block (a new end) is a new anomaly: it fires again, once; the message is in the user language', async () => {
@@ -98,7 +85,7 @@ test('moving the missed block (a new end) is a new anomaly: it fires again, once
   expect(firstDone.status).toBe('preview_generated');
 
   const end = new Date(Date.now() - 20 * MIN);
-  await df.ctx.models.scheduleBlocks.updateOne({ _id: block._id }, { $set: { start: new Date(end.getTime() - 30 * MIN), end } });
+  await env.df.ctx.models.scheduleBlocks.updateOne({ _id: block._id }, { $set: { start: new Date(end.getTime() - 30 * MIN), end } });
   expect(await detect()).toEqual({ fired: 1 });
   expect(await detect()).toEqual({ fired: 0 });
   const all = await triggersOf(block._id);
@@ -119,34 +106,34 @@ test('a missed_block trigger whose block was since marked done, or moved, is clo
   const { userId } = await userWithBot();
   const block = await newBlock(userId, 'Call the bank', 20);
   const input = { userId, triggerType: 'missed_block' as const, target: { type: 'schedule_block', id: String(block._id) }, now: new Date() };
-  const ok = await plan(df.ctx, { ...input, detail: { end: block.end.toISOString() } });
+  const ok = await plan(env.df.ctx, { ...input, detail: { end: block.end.toISOString() } });
   expect(ok.closeReason).toBeNull();
   expect(ok.chosen?.kind).toBe('create_makeup_block');
   expect(ok.issues).toContain('needs_makeup_block');
-  expect((await plan(df.ctx, { ...input, detail: { end: new Date(block.end.getTime() - MIN).toISOString() } })).closeReason).toBe('block_moved');
-  await df.ctx.models.scheduleBlocks.updateOne({ _id: block._id }, { $set: { status: 'done' } });
-  expect((await plan(df.ctx, { ...input, detail: { end: block.end.toISOString() } })).closeReason).toBe('block_not_missed');
+  expect((await plan(env.df.ctx, { ...input, detail: { end: new Date(block.end.getTime() - MIN).toISOString() } })).closeReason).toBe('block_moved');
+  await env.df.ctx.models.scheduleBlocks.updateOne({ _id: block._id }, { $set: { status: 'done' } });
+  expect((await plan(env.df.ctx, { ...input, detail: { end: block.end.toISOString() } })).closeReason).toBe('block_not_missed');
 });
 
 test('runDetectors reports each detector by name, and the query is the {status, end} range', async () => {
   const now = new Date();
-  const r = await runDetectors(df.ctx, now);
+  const r = await runDetectors(env.df.ctx, now);
   expect(r.failed).toEqual([]);
   expect(typeof r.fired.missed_block).toBe('number');
-  const f = missedBlockFilter(now, df.config.MISSED_BLOCK_GRACE_MS);
+  const f = missedBlockFilter(now, env.df.config.MISSED_BLOCK_GRACE_MS);
   expect(f.status).toBe('planned');
   expect(now.getTime() - f.end.$lte.getTime()).toBe(15 * MIN);
   expect(f.end.$lte.getTime() - f.end.$gte.getTime()).toBe(24 * 3600_000);
-  const failing = await runDetectors(df.ctx, now, [{ name: 'broken', detect: async () => { throw new Error('boom'); } }, { name: 'ok', detect: async () => ({ fired: 0 }) }]);
+  const failing = await runDetectors(env.df.ctx, now, [{ name: 'broken', detect: async () => { throw new Error('boom'); } }, { name: 'ok', detect: async () => ({ fired: 0 }) }]);
   expect(failing).toEqual({ fired: { ok: 0 }, failed: ['broken'] });
 });
 
 test('the scanner job runs the detectors after the due-job scan and reports their counts', async () => {
   const { userId } = await userWithBot();
   const block = await newBlock(userId, 'Missed by the scanner', 25);
-  const job = await df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
+  const job = await env.df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
   const done = await waitFor(async () => {
-    const j = await df.ctx.queues[queueNames.scanner].getJob(job.id!);
+    const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
     return j?.finishedOn ? j : undefined;
   }, 20_000, 'the scan job');
   expect(done.returnvalue).toMatchObject({ claimed: expect.any(Number), detectors: { fired: { missed_block: expect.any(Number) }, failed: [] } });
@@ -168,7 +155,7 @@ test('each user\'s own grace: 5 min for one, 60 min for another, the default for
   expect(await triggersOf(usualBlock._id)).toHaveLength(0); // 10 min < the default 15
 
   // An hour later (as the scanner would see it) both others are past their grace.
-  await missedBlockDetector.detect(df.ctx, new Date(Date.now() + 61 * MIN));
+  await missedBlockDetector.detect(env.df.ctx, new Date(Date.now() + 61 * MIN));
   expect(await triggersOf(patientBlock._id)).toHaveLength(1);
   expect(await triggersOf(usualBlock._id)).toHaveLength(1);
   const [t] = await triggersOf(patientBlock._id);
