@@ -94,9 +94,35 @@ export const configSchema = z.object({
   DIGEST_HOLD_MS: int(0, 3_600_000),
   /** In a flood, at most one digest per this interval. */
   DIGEST_INTERVAL_MS: int(1000, 86_400_000),
+  /** The host product's Feishu/Lark app (feishu_app channels and card callbacks); unset: the app channel is off. */
+  FEISHU_APP_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (like cli_a1b2c3d4e5f6)').optional(),
+  FEISHU_APP_SECRET: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
+  /** Card callbacks are refused without it: it keys their signature and their encryption. */
+  FEISHU_ENCRYPT_KEY: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
+  /** When set, a callback's `token` must equal it (Feishu's older check, beside the signature). */
+  FEISHU_VERIFICATION_TOKEN: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
+  /** https://open.feishu.cn (Feishu) or https://open.larksuite.com (Lark). */
+  FEISHU_API_BASE: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a base URL without a path, like https://open.feishu.cn'),
+  /** Feishu's limits of one app: 50 requests per second, 1000 per minute; 5 per second to one user or chat. */
+  FEISHU_APP_RATE_PER_SECOND: int(1, 1000),
+  FEISHU_APP_RATE_PER_MINUTE: int(1, 60_000),
+  FEISHU_APP_RECIPIENT_RATE_PER_SECOND: int(1, 100),
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Rules between variables: each issue names the variable to fix. */
+function crossFieldRules(c: Config, ctx: z.RefinementCtx): void {
+  if (c.FEISHU_APP_ID && !c.FEISHU_APP_SECRET) ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_SECRET'], message: 'required when FEISHU_APP_ID is set' });
+  const base = new URL(c.FEISHU_API_BASE);
+  const loopback = base.protocol === 'http:' && base.hostname === '127.0.0.1';
+  if (base.protocol !== 'https:' && !(loopback && c.WEBHOOK_ALLOW_LOOPBACK)) {
+    ctx.addIssue({ code: 'custom', path: ['FEISHU_API_BASE'], message: 'must use https (http://127.0.0.1:<port> only with WEBHOOK_ALLOW_LOOPBACK=true)' });
+  }
+}
+
+/** Whether the app channel is on: the app id and secret are set. */
+export const feishuAppEnabled = (c: Pick<Config, 'FEISHU_APP_ID' | 'FEISHU_APP_SECRET'>): boolean => Boolean(c.FEISHU_APP_ID && c.FEISHU_APP_SECRET);
 
 /** Values that are safe everywhere. */
 const defaults: Record<string, string> = {
@@ -136,6 +162,10 @@ const defaults: Record<string, string> = {
   DIGEST_WINDOW_MS: '600000',
   DIGEST_HOLD_MS: '30000',
   DIGEST_INTERVAL_MS: '300000',
+  FEISHU_API_BASE: 'https://open.feishu.cn',
+  FEISHU_APP_RATE_PER_SECOND: '50',
+  FEISHU_APP_RATE_PER_MINUTE: '1000',
+  FEISHU_APP_RECIPIENT_RATE_PER_SECOND: '5',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */
@@ -164,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
-  const parsed = configSchema.safeParse(input);
+  const parsed = configSchema.superRefine(crossFieldRules).safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
