@@ -5,6 +5,7 @@ import { createNotificationWorker } from './notifications';
 import { createScannerWorker } from './scanner';
 import { createActiveScheduleWorker } from './activeScheduleTriggered';
 import { createMaintenanceWorker } from './maintenance';
+import { createCardUpdateWorker } from './cardUpdates';
 import { upsertJobSchedulers } from '../queues/schedulers';
 
 export async function startWorkers(ctx: AppContext): Promise<Worker[]> {
@@ -12,6 +13,7 @@ export async function startWorkers(ctx: AppContext): Promise<Worker[]> {
   workers.push(createScannerWorker(ctx));
   workers.push(createActiveScheduleWorker(ctx));
   workers.push(createMaintenanceWorker(ctx));
+  workers.push(createCardUpdateWorker(ctx));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   await upsertJobSchedulers(ctx);
   return workers;

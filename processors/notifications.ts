@@ -23,7 +23,10 @@ class RetryLater extends Error {
 
 export function createNotificationWorker(ctx: AppContext, deps: Partial<DeliveryDeps> = {}): Worker {
   const { config, logger } = ctx;
-  const limiter = deps.limiter ?? createWebhookRateLimiter(ctx.redis, { prefix: config.QUEUE_PREFIX, perSecond: config.FEISHU_RATE_PER_SECOND, perMinute: config.FEISHU_RATE_PER_MINUTE });
+  const limiter = deps.limiter ?? createWebhookRateLimiter(ctx.redis, {
+    prefix: config.QUEUE_PREFIX, perSecond: config.FEISHU_RATE_PER_SECOND, perMinute: config.FEISHU_RATE_PER_MINUTE,
+    app: { perSecond: config.FEISHU_APP_RATE_PER_SECOND, perMinute: config.FEISHU_APP_RATE_PER_MINUTE, recipientPerSecond: config.FEISHU_APP_RECIPIENT_RATE_PER_SECOND, urgentPerSecond: config.FEISHU_APP_URGENT_PER_SECOND },
+  });
 
   const process = async (job: Job, token?: string) => {
     const payload = deliveryJobSchema.safeParse(job.data);

@@ -4,6 +4,8 @@ export const queueNames = {
   activeScheduleTriggered: 'active-schedule-triggered',
   scanner: 'scanner',
   maintenance: 'maintenance',
+  /** Redraws of sent app cards (cards/updates.ts). */
+  cardUpdates: 'card-updates',
 } as const;
 
 export type QueueName = (typeof queueNames)[keyof typeof queueNames];

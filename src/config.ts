@@ -29,6 +29,8 @@ export const configSchema = z.object({
   /** Accept self-signed certificates on rediss:// (Heroku Redis uses them). */
   REDIS_TLS_REJECT_UNAUTHORIZED: bool,
   MONGODB_URI: mongoUri,
+  /** Whether the store applies a guarded update atomically (MongoDB) or needs a Redis lock around it (FerretDB v1); auto asks the server. */
+  STORE_GUARDED_UPDATES: z.enum(['auto', 'atomic', 'locked']),
   /** Database name; overrides the one in MONGODB_URI (tests give each file its own). */
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
@@ -107,6 +109,8 @@ export const configSchema = z.object({
   FEISHU_APP_RATE_PER_SECOND: int(1, 1000),
   FEISHU_APP_RATE_PER_MINUTE: int(1, 60_000),
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: int(1, 100),
+  /** Of the app's per-second limit, what urgent sends (critical anomalies, test sends) keep to themselves, so a burst of reminders never holds them up. */
+  FEISHU_APP_URGENT_PER_SECOND: int(1, 999),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -114,6 +118,7 @@ export type Config = z.infer<typeof configSchema>;
 /** Rules between variables: each issue names the variable to fix. */
 function crossFieldRules(c: Config, ctx: z.RefinementCtx): void {
   if (c.FEISHU_APP_ID && !c.FEISHU_APP_SECRET) ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_SECRET'], message: 'required when FEISHU_APP_ID is set' });
+  if (c.FEISHU_APP_URGENT_PER_SECOND >= c.FEISHU_APP_RATE_PER_SECOND) ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_URGENT_PER_SECOND'], message: 'must be below FEISHU_APP_RATE_PER_SECOND' });
   const base = new URL(c.FEISHU_API_BASE);
   const loopback = base.protocol === 'http:' && base.hostname === '127.0.0.1';
   if (base.protocol !== 'https:' && !(loopback && c.WEBHOOK_ALLOW_LOOPBACK)) {
@@ -129,6 +134,7 @@ const defaults: Record<string, string> = {
   NODE_ENV: 'development',
   DUEFLOW_MODE: 'all',
   PORT: '3000',
+  STORE_GUARDED_UPDATES: 'auto',
   QUEUE_PREFIX: '{dueflow}',
   REDIS_TLS_REJECT_UNAUTHORIZED: 'false',
   LOG_LEVEL: 'info',
@@ -166,6 +172,7 @@ const defaults: Record<string, string> = {
   FEISHU_APP_RATE_PER_SECOND: '50',
   FEISHU_APP_RATE_PER_MINUTE: '1000',
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: '5',
+  FEISHU_APP_URGENT_PER_SECOND: '10',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

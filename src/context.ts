@@ -8,9 +8,13 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 import { connectMongo } from './db/connection';
 import { createModels, initModels, Models } from './db/models';
+import { detectStore, type StoreInfo } from './db/guarded';
 import { createMetrics, Metrics } from './metrics';
 import { createSecretBox, SecretBox } from './secrets';
 import { createProviders, Providers } from './providers';
+import { feishuAppEnabled } from './config';
+import { createFeishuAppApi } from './feishuApp/client';
+import type { FeishuAppApi } from './feishuApp/types';
 import { createRedis, waitForReady } from '../queues/connection';
 import { closeQueues, createQueues, Queues } from '../queues';
 
@@ -19,6 +23,8 @@ export interface AppContext {
   logger: Logger;
   mongo: Connection;
   models: Models;
+  /** What the store can do atomically (the seam in db/guarded.ts). */
+  store: StoreInfo;
   /** Producer connection: fails fast while Redis is away. */
   redis: Redis;
   queues: Queues;
@@ -26,19 +32,24 @@ export interface AppContext {
   secrets: SecretBox;
   /** Feishu providers with the configured timeout. */
   providers: Providers;
+  /** The host product's app (cards, redraws, buzz); undefined when FEISHU_APP_ID is not set. */
+  feishuApp?: FeishuAppApi;
 }
 
 export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
   const mongo = await connectMongo(config);
   const models = createModels(mongo);
   await initModels(models);
+  const store = await detectStore(mongo, config.STORE_GUARDED_UPDATES);
   const redis = createRedis(config, 'producer');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis producer connection error'));
   await waitForReady(redis);
   await warnUnlessNoEviction(redis, logger);
   const queues = createQueues(redis, config.QUEUE_PREFIX, (err, queue) => logger.warn({ err: err.message, queue }, 'queue error'));
   const metrics = createMetrics(queues);
-  return { config, logger, mongo, models, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers: createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK }) };
+  const feishuApp = feishuAppEnabled(config) ? createFeishuAppApi({ config, redis, logger }) : undefined;
+  const providers = createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, feishuApp });
+  return { config, logger, mongo, models, store, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers, feishuApp };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

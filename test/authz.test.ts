@@ -4,7 +4,7 @@
  * 403, so ids don't leak). A route missing from the table below fails the test: a new route
  * cannot be forgotten.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { asService, asUser, call, notificationBody } from './support/api';
 import { waitFor } from './support/env';
 import { startFeishuServer, FeishuServer } from './support/feishuServer';
@@ -21,6 +21,8 @@ const ids: Record<string, string> = {};
 /** cross-user: B names A's resource (404 expected; 400 allowed where A's id is in the body and the answer is the same as for an id that does not exist). */
 type Case = { path: (id: Record<string, string>) => string; body?: unknown; kind: 'own-space' | 'cross-user'; idInBody?: boolean };
 const hour = 3600_000;
+/** dueflow is given it, so a feishu route's 401 below comes from the signature check, not from a missing key. */
+const feishuEncryptKey = 'authz-encrypt-key-0123456789';
 const table: Record<string, Case> = {
   'GET /api/v1/notification/records': { kind: 'own-space', path: () => '/api/v1/notification/records' },
   'GET /api/v1/notification/records/{id}': { kind: 'cross-user', path: (i) => `/api/v1/notification/records/${i.record}` },
@@ -74,7 +76,7 @@ async function snapshotOfA() {
 
 beforeAll(async () => {
   feishu = await startFeishuServer({ autoRegister: true });
-  df = await startTestDueflow('all');
+  df = await startTestDueflow('all', { FEISHU_ENCRYPT_KEY: feishuEncryptKey });
   doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json();
   const auth = await asUser(A);
   await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl('alicesBotToken123'), signingSecret: 'alice-secret' } });
@@ -107,6 +109,35 @@ test('no token → 401 on every user and service route; a user token on a servic
   for (const key of routes('service')) {
     const res = await call(df.baseUrl, key.split(' ')[0], concrete(key), { auth: userAuth, body: key.startsWith('GET') ? undefined : {} });
     expect([key, res.status]).toEqual([key, 401]);
+  }
+});
+
+test('every feishu route: unsigned, a bearer instead of a signature, a wrong or stale signature → 401, nothing answered', async () => {
+  expect(routes('feishu').length).toBeGreaterThan(0);
+  const userAuth = await asUser(A);
+  for (const key of routes('feishu')) {
+    const [method] = key.split(' ');
+    const raw = JSON.stringify({ type: 'url_verification', challenge: 'authz-challenge', token: 'x' });
+    const signedBy = (secret: string, ts: number) => {
+      const nonce = randomUUID();
+      return { 'x-lark-request-timestamp': String(ts), 'x-lark-request-nonce': nonce, 'x-lark-signature': createHash('sha256').update(`${ts}${nonce}${secret}${raw}`).digest('hex') };
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const attempts: Array<[string, { auth?: string; headers?: Record<string, string> }]> = [
+      ['unsigned', {}],
+      ['a user token', { auth: userAuth }],
+      ['the service token', { auth: asService() }],
+      ['signed with another key', { headers: signedBy('not-the-encrypt-key-123', now) }],
+      ['signed 6 minutes ago', { headers: signedBy(feishuEncryptKey, now - 360) }],
+    ];
+    for (const [name, opts] of attempts) {
+      const res = await call(df.baseUrl, method, concrete(key), { ...opts, raw });
+      expect([key, name, res.status, res.body?.error?.code]).toEqual([key, name, 401, 'unauthorized']);
+      expect(JSON.stringify(res.body)).not.toContain('authz-challenge');
+    }
+    // The control: the same body signed with the key is answered.
+    const ok = await call(df.baseUrl, method, concrete(key), { raw, headers: signedBy(feishuEncryptKey, now) });
+    expect([key, ok.status, ok.body]).toEqual([key, 200, { challenge: 'authz-challenge' }]);
   }
 });
 

@@ -372,7 +372,7 @@ describe('notification channels API', () => {
     expect(Object.keys(one).sort()).toEqual(['delete', 'get', 'put']);
     expect(one.put.tags).toEqual(['notification channels']);
     const body = one.put.requestBody.content['application/json'].schema;
-    expect(body.oneOf.map((s: any) => s.title)).toEqual(['FeishuFlowChannelBody', 'FeishuBotChannelBody']);
+    expect(body.oneOf.map((s: any) => s.title)).toEqual(['FeishuFlowChannelBody', 'FeishuBotChannelBody', 'FeishuAppChannelBody']);
     expect(body.oneOf[1].properties.format.enum).toEqual(['card', 'post', 'text']);
     expect(doc.paths['/api/v1/notification/channels/{channel}/test'].post.responses['200']).toBeDefined();
     expect(doc.paths['/api/v1/notification/channels'].get.responses['200']).toBeDefined();

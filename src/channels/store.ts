@@ -15,8 +15,8 @@ export type { ChannelKind };
 
 type StoredChannel = NotificationChannelDoc & { _id: unknown };
 
-/** Preference when the caller names no channel: the bot posts straight into a chat, the Flow needs a flow built around it. */
-const preference: ChannelKind[] = ['feishu_bot', 'feishu'];
+/** Preference among several enabled channels when settings name no primary: the person first, then a chat, then a Flow. */
+const preference: ChannelKind[] = ['feishu_app', 'feishu_bot', 'feishu'];
 
 /** The user's channel of that kind, secrets opened; null when there is none. */
 export async function loadChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, kind: ChannelKind): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
@@ -25,11 +25,24 @@ export async function loadChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, u
   return { enabled: doc.enabled, config: openConfig(ctx, doc) };
 }
 
-/** The channel a notification goes to when the caller names none: the enabled one (feishu_bot first when both are enabled); else the first configured; else 'feishu_bot'. */
+/**
+ * Where a notification goes when the caller names no channel: the settings' primary channel while
+ * it is enabled; else the enabled one (by preference when several are); else the primary, the
+ * first configured, or feishu_bot, where it is skipped as recipient_missing. Pure.
+ */
+export function chooseChannelKind(channels: Array<{ channel: ChannelKind; enabled: boolean }>, primary: ChannelKind | null): ChannelKind {
+  if (primary && channels.some((c) => c.channel === primary && c.enabled)) return primary;
+  const ranked = [...channels].sort((a, b) => preference.indexOf(a.channel) - preference.indexOf(b.channel));
+  return ranked.find((d) => d.enabled)?.channel ?? primary ?? ranked[0]?.channel ?? 'feishu_bot';
+}
+
 export async function defaultChannelKind(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelKind> {
-  const docs = await ctx.models.notificationChannels.find({ userId }, { channel: 1, enabled: 1 }).lean<Array<{ channel: ChannelKind; enabled: boolean }>>();
-  const ranked = [...docs].sort((a, b) => preference.indexOf(a.channel) - preference.indexOf(b.channel));
-  return ranked.find((d) => d.enabled)?.channel ?? ranked[0]?.channel ?? preference[0];
+  const [docs, settings] = await Promise.all([
+    ctx.models.notificationChannels.find({ userId }, { channel: 1, enabled: 1 }).lean<Array<{ channel: ChannelKind; enabled: boolean }>>(),
+    ctx.models.userSettings.findOne({ userId }, { primaryChannel: 1 }).lean<{ primaryChannel?: string }>(),
+  ]);
+  const primary = (preference as string[]).includes(settings?.primaryChannel ?? '') ? (settings!.primaryChannel as ChannelKind) : null;
+  return chooseChannelKind(docs, primary);
 }
 
 export async function listChannels(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelView[]> {
@@ -50,6 +63,13 @@ export type SaveChannelResult = { ok: true; channel: ChannelView } | { ok: false
  * The test result is cleared: it described the configuration being replaced.
  */
 export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
+  if (input.channel === 'feishu_app') {
+    const { enabled, receiveIdType, receiveId } = input.body;
+    const set = { enabled, receiveIdType, receiveId };
+    const unset = { lastTest: '' as const, webhookUrlSealed: '' as const, webhookUrlMasked: '' as const };
+    const doc = await upsert(() => ctx.models.notificationChannels.findOneAndUpdate({ userId, channel: 'feishu_app' }, { $set: set, $unset: unset }, { upsert: true, returnDocument: 'after' }).lean<StoredChannel>());
+    return { ok: true, channel: toChannelView(doc!) };
+  }
   const url = normalizeWebhookUrl(input.body.webhookUrl);
   const set: Record<string, unknown> = { enabled: input.body.enabled, webhookUrlSealed: ctx.secrets.seal(url), webhookUrlMasked: maskWebhookUrl(url) };
   const unset: Record<string, ''> = { lastTest: '' };
@@ -117,18 +137,21 @@ export async function testChannel(
   if (!doc) return { kind: 'missing' };
   if (!doc.enabled) return { kind: 'disabled' };
 
+  const notificationId = `channel-test-${randomUUID()}`;
   const delivery: Delivery = {
-    notificationId: `channel-test-${randomUUID()}`,
+    notificationId,
     userId,
     triggerType: 'channel_test',
     target: { type: 'channel', id: kind },
     message: { ...TEST_MESSAGE },
+    card: { recordId: notificationId, language: 'en', timeZone: 'UTC', message: { ...TEST_MESSAGE }, state: { kind: 'test' } },
   };
   const outcome = await sendToChannel(openConfig(ctx, doc), delivery, ctx.providers);
   const ok = outcome.kind === 'sent';
   const lastTest = { status: ok ? 'ok' : 'failed', errorCode: ok ? undefined : outcome.code, error: ok ? undefined : outcome.detail, at: now() };
-  // Guarded on the sealed URL (re-sealed by every PUT): a result never lands on a configuration it did not test.
-  await Channels.updateOne({ _id: doc._id, webhookUrlSealed: doc.webhookUrlSealed }, { $set: { lastTest } }, { timestamps: false });
+  // Guarded on what was tested (every PUT re-seals the URL or rewrites the receive id): a result never lands on a configuration it did not test.
+  const tested = doc.channel === 'feishu_app' ? { receiveIdType: doc.receiveIdType, receiveId: doc.receiveId } : { webhookUrlSealed: doc.webhookUrlSealed };
+  await Channels.updateOne({ _id: doc._id, ...tested }, { $set: { lastTest } }, { timestamps: false });
   ctx.logger.info({ userId, channel: kind, ok, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs }, 'channel test message');
 
   const result: ChannelTestResult = { ok, code: outcome.code };
@@ -138,7 +161,8 @@ export async function testChannel(
 }
 
 function openConfig(ctx: Pick<AppContext, 'secrets'>, doc: StoredChannel): ChannelConfig {
-  const webhookUrl = ctx.secrets.open(doc.webhookUrlSealed);
+  if (doc.channel === 'feishu_app') return { kind: 'feishu_app', receiveIdType: doc.receiveIdType ?? 'open_id', receiveId: doc.receiveId ?? '' };
+  const webhookUrl = ctx.secrets.open(doc.webhookUrlSealed ?? '');
   if (doc.channel === 'feishu') {
     const bearerToken = doc.bearerTokenSealed ? ctx.secrets.open(doc.bearerTokenSealed) : undefined;
     return { kind: 'feishu', webhookUrl, authType: doc.authType ?? 'none', ...(bearerToken ? { bearerToken } : {}) };
@@ -153,6 +177,14 @@ function openConfig(ctx: Pick<AppContext, 'secrets'>, doc: StoredChannel): Chann
   };
 }
 
+/** "a…e@example.com": enough to recognise one's own address, not to harvest it. */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 1) return '…';
+  const local = email.slice(0, at);
+  return `${local[0]}…${local.length > 1 ? local[local.length - 1] : ''}${email.slice(at)}`;
+}
+
 function iso(d: Date | string | null | undefined): string {
   return new Date(d ?? 0).toISOString();
 }
@@ -161,9 +193,14 @@ export function toChannelView(doc: StoredChannel): ChannelView {
   const lastTest = doc.lastTest?.status
     ? { status: doc.lastTest.status, errorCode: doc.lastTest.errorCode ?? null, error: doc.lastTest.error ?? null, at: iso(doc.lastTest.at) }
     : null;
-  const common = { enabled: doc.enabled, webhookUrl: doc.webhookUrlMasked, lastTest, createdAt: iso(doc.createdAt), updatedAt: iso(doc.updatedAt) };
-  if (doc.channel === 'feishu') {
-    return { channel: 'feishu', ...common, authType: doc.authType ?? 'none', hasBearerToken: Boolean(doc.bearerTokenSealed) };
+  const common = { enabled: doc.enabled, lastTest, createdAt: iso(doc.createdAt), updatedAt: iso(doc.updatedAt) };
+  if (doc.channel === 'feishu_app') {
+    const receiveIdType = doc.receiveIdType ?? 'open_id';
+    return { channel: 'feishu_app', ...common, receiveIdType, receiveId: receiveIdType === 'email' ? maskEmail(doc.receiveId ?? '') : (doc.receiveId ?? '') };
   }
-  return { channel: 'feishu_bot', ...common, hasSigningSecret: Boolean(doc.signingSecretSealed), format: doc.format ?? 'card', keyword: doc.keyword ?? null };
+  const webhookUrl = doc.webhookUrlMasked ?? '';
+  if (doc.channel === 'feishu') {
+    return { channel: 'feishu', ...common, webhookUrl, authType: doc.authType ?? 'none', hasBearerToken: Boolean(doc.bearerTokenSealed) };
+  }
+  return { channel: 'feishu_bot', ...common, webhookUrl, hasSigningSecret: Boolean(doc.signingSecretSealed), format: doc.format ?? 'card', keyword: doc.keyword ?? null };
 }

@@ -1,18 +1,27 @@
 /**
  * notification_channels: where one user's messages go, one document per (user, channel kind).
  * Secrets (the webhook URL, whose last segment is the token; bearer tokens; signing secrets) are
- * stored sealed with SECRETS_KEY; only a mask is kept in the clear.
+ * stored sealed with SECRETS_KEY; only a mask is kept in the clear. An app channel (feishu_app)
+ * has no secret of its own: the app's credentials are the deployment's.
  */
 import { Connection, InferSchemaType, Schema } from 'mongoose';
-import { channelKinds } from './notificationRecord';
+import { channelKinds, webhookChannelKinds } from './notificationRecord';
+import { receiveIdTypes } from '../feishuApp/types';
+
+function isWebhookKind(this: { channel?: string }): boolean {
+  return (webhookChannelKinds as readonly string[]).includes(this.channel ?? '');
+}
 
 const channelSchema = new Schema(
   {
     userId: { type: String, required: true },
     channel: { type: String, enum: channelKinds, required: true },
     enabled: { type: Boolean, required: true },
-    webhookUrlSealed: { type: String, required: true },
-    webhookUrlMasked: { type: String, required: true },
+    webhookUrlSealed: { type: String, required: isWebhookKind },
+    webhookUrlMasked: { type: String, required: isWebhookKind },
+    /** feishu_app only: whom the app bot writes to. */
+    receiveIdType: { type: String, enum: receiveIdTypes },
+    receiveId: String,
     /** feishu (Flow webhook) only */
     authType: { type: String, enum: ['none', 'bearer'] },
     bearerTokenSealed: String,

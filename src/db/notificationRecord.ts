@@ -9,8 +9,16 @@ export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed'
 /** held: waiting to be sent alone or grouped; alone: sent by itself; member: carried by a digest; digest: the digest record. */
 export const digestStates = ['held', 'alone', 'member', 'digest'] as const;
 export type RecordStatus = (typeof recordStatuses)[number];
-export const channelKinds = ['feishu', 'feishu_bot'] as const;
+export const channelKinds = ['feishu', 'feishu_bot', 'feishu_app'] as const;
 export type ChannelKind = (typeof channelKinds)[number];
+/** Kinds configured by a webhook URL (the app channel is configured by a receive id instead). */
+export const webhookChannelKinds = ['feishu', 'feishu_bot'] as const;
+export type WebhookChannelKind = (typeof webhookChannelKinds)[number];
+/** What the person can answer on the card: a suggestion, a reminder, an anomaly. */
+export const replyKinds = ['preview', 'reminder', 'anomaly'] as const;
+export type ReplyKind = (typeof replyKinds)[number];
+/** A reminder card's answer. */
+export const reminderReplies = ['done', 'snoozed'] as const;
 
 const historyEntry = new Schema(
   {
@@ -46,6 +54,15 @@ const recordSchema = new Schema(
     traceId: String,
     /** Sent through quiet hours (a critical anomaly). */
     urgent: { type: Boolean, default: false },
+    /** The buttons its card offers (app channel): set by the workflow that requested it. */
+    replyKind: { type: String, enum: replyKinds },
+    /** An anomaly's severity, for the card's colour. */
+    severity: String,
+    /** A reminder card's answer (Done, Snooze): once per record. */
+    reply: {
+      type: new Schema({ kind: { type: String, enum: reminderReplies, required: true }, at: { type: Date, required: true }, until: Date, snoozeRecordId: String }, { _id: false }),
+      default: undefined,
+    },
     status: { type: String, enum: recordStatuses, required: true, default: 'pending' },
     /** Why a record is skipped or dead: recipient_missing, user_opted_out, attempts_exhausted, a provider code... */
     statusReason: String,
@@ -83,6 +100,11 @@ recordSchema.index({ userId: 1, _id: -1 });
 recordSchema.index({ userId: 1, status: 1, _id: -1 });
 recordSchema.index({ status: 1, updatedAt: 1 });
 recordSchema.index({ userId: 1, digestState: 1, digestDecidedAt: -1 });
+/** A card callback names the message it came from. */
+recordSchema.index({ providerMessageId: 1 });
+/** The cards of one preview, to redraw them when it is answered elsewhere. */
+recordSchema.index({ previewId: 1 });
+recordSchema.index({ triggerId: 1 });
 
 export type NotificationRecord = InferSchemaType<typeof recordSchema> & { _id: import('mongoose').Types.ObjectId };
 export type HistoryEntry = InferSchemaType<typeof historyEntry>;

@@ -15,6 +15,11 @@ const settingsSchema = new Schema(
     language: String,
     /** Minutes after a planned block's end before it is missed (absent: MISSED_BLOCK_GRACE_MS). */
     missedBlockGraceMinutes: Number,
+    /** Where messages go (absent: the enabled channel), and where an unacknowledged critical anomaly goes next. */
+    primaryChannel: String,
+    fallbackChannel: String,
+    /** Escalation of critical anomalies (absent: the default, 15 minutes). */
+    escalation: { type: new Schema({ afterMinutes: Number }, { _id: false }), default: undefined },
   },
   { collection: 'user_settings', timestamps: true },
 );

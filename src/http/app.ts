@@ -20,6 +20,8 @@ import { activeScheduleRoutes } from './routes/activeSchedule';
 import { anomalyRoutes } from './routes/anomalies';
 import { reminderRoutes } from './routes/reminders';
 import { createWebAppRouter } from './routes/app';
+import { feishuCallbackRoute, feishuCallbackRouter } from './routes/feishuCallback';
+import { createCardActionHandler } from '../cards/actions';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
@@ -45,7 +47,9 @@ export function createApp(ctx: AppContext): Express {
   );
 
   const routes = allRoutes(ctx);
-  const openapi = buildOpenApiDocument(routes, ctx.config.PUBLIC_BASE_URL);
+  const cardActions = createCardActionHandler(ctx);
+  // The callback has its own router (below), so it is documented here rather than in allRoutes.
+  const openapi = buildOpenApiDocument([...routes, feishuCallbackRoute(ctx, cardActions)], ctx.config.PUBLIC_BASE_URL);
   app.get('/openapi.json', (_req, res) => { res.json(openapi); });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'dueflow API' }));
 
@@ -54,6 +58,8 @@ export function createApp(ctx: AppContext): Express {
   const failedLogins = createLimiter(redis, { prefix, name: 'admin-login', points: config.ADMIN_LOGIN_ATTEMPTS, durationSec: 900, blockSec: 900 });
   app.use(dashboardPath, adminAuth(config, failedLogins), createDashboardRouter(ctx.queues));
   app.use(createWebAppRouter()); // the user page (/app): static files, the API below does the work
+
+  app.use(feishuCallbackRouter(ctx, cardActions)); // before the API's JSON parser: the signature covers the raw bytes
 
   const api = Router();
   api.use(express.json({ limit: ctx.config.BODY_LIMIT }));

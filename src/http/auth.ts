@@ -1,8 +1,9 @@
 /**
- * Three kinds of caller:
+ * Four kinds of caller:
  * - users: `Authorization: Bearer <JWT>` (HS256, JWT_SECRET); `sub` is the user id;
  * - services: `Authorization: Bearer <SERVICE_TOKEN>`;
- * - operators (Bull Board): HTTP Basic with ADMIN_USER / ADMIN_PASSWORD.
+ * - operators (Bull Board): HTTP Basic with ADMIN_USER / ADMIN_PASSWORD;
+ * - Feishu (card callbacks): its signature over the raw body, checked by routes/feishuCallback.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
@@ -11,7 +12,7 @@ import type { Config } from '../config';
 import { errorBody, unauthorized } from './errors';
 import { Limiter, tooManyRequests } from './rateLimit';
 
-export type AuthKind = 'none' | 'user' | 'service';
+export type AuthKind = 'none' | 'user' | 'service' | 'feishu';
 
 /** Constant-time comparison of two strings of any length. */
 export function safeEqual(a: string, b: string): boolean {

@@ -56,8 +56,11 @@ function parsePart<T>(part: string, schema: z.ZodType<T> | undefined, value: unk
   return result.data;
 }
 
-export function mountRoute(router: Router, route: RouteDef, guards: Record<AuthKind, RequestHandler[]>): void {
-  router[route.method](route.path, ...guards[route.auth], async (req: Request, res: Response) => {
+/** A route whose auth kind has no guard here (a feishu route on the JSON API) is a startup error, never an open route. */
+export function mountRoute(router: Router, route: RouteDef, guards: Partial<Record<AuthKind, RequestHandler[]>>): void {
+  const guard = guards[route.auth];
+  if (!guard) throw new Error(`no guard for ${route.auth} routes (${route.method.toUpperCase()} ${route.path})`);
+  router[route.method](route.path, ...guard, async (req: Request, res: Response) => {
     const params = parsePart('params', route.params, req.params);
     const query = parsePart('query', route.query, req.query);
     const body = route.body ? parsePart('body', route.body, req.body) : undefined;
@@ -72,6 +75,8 @@ export function mountRoute(router: Router, route: RouteDef, guards: Record<AuthK
 const errorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }),
 });
+
+const securityScheme = { user: 'userJwt', service: 'serviceToken', feishu: 'feishuSignature' } as const;
 
 export function registerOpenApi(registry: OpenAPIRegistry, route: RouteDef): void {
   const responses: RouteConfig['responses'] = {};
@@ -88,7 +93,7 @@ export function registerOpenApi(registry: OpenAPIRegistry, route: RouteDef): voi
     path: route.path.replace(/:(\w+)/g, '{$1}'),
     summary: route.summary,
     tags: [route.tag],
-    security: route.auth === 'user' ? [{ userJwt: [] }] : route.auth === 'service' ? [{ serviceToken: [] }] : [],
+    security: route.auth === 'none' ? [] : [{ [securityScheme[route.auth]]: [] }],
     'x-dueflow-auth': route.auth,
     request: {
       params: route.params as any,

@@ -9,6 +9,9 @@
 import type { AppContext } from '../context';
 import { loadChannel } from '../channels/store';
 import type { ChannelConfig } from '../providers/types';
+import type { RateTarget } from './webhookRateLimiter';
+import { firstCardState } from '../cards/state';
+import type { UserSettings } from '../settings/store';
 import { quietHoursEnd } from '../settings/quietHours';
 import { loadUserSettings } from '../settings/store';
 import { sendToChannel } from '../providers';
@@ -92,14 +95,14 @@ async function deliverClaimed(ctx: Ctx, recordId: string, record: RecordDoc, cla
     throw err;
   }
   if (settings.optOutTriggerTypes.includes(record.triggerType)) return skipClaimed(ctx, record, claimedAt, 'user_opted_out');
-  if (!channel || !channel.enabled || !channel.config.webhookUrl) return skipClaimed(ctx, record, claimedAt, 'recipient_missing');
+  if (!channel || !channel.enabled || !hasRecipient(channel.config)) return skipClaimed(ctx, record, claimedAt, 'recipient_missing');
   // An urgent record (a critical anomaly) goes out through quiet hours.
   const quietUntil = record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
   if (quietUntil) {
     await t.returnClaim(Records, record._id, claimedAt, record, { at: now(), until: quietUntil });
     return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
   }
-  return sendClaimed(ctx, recordId, record, record.attemptCount + 1, channel.config, false, log, job, deps, now);
+  return sendClaimed(ctx, { recordId, record, attempt: record.attemptCount + 1, channelConfig: channel.config, settings, replay: false, log, job, deps, now });
 }
 
 /** The read-first path: replays, held records, records being sent, finished ones, and claims that found nothing to take. */
@@ -119,7 +122,7 @@ async function deliverAfterRead(ctx: Ctx, recordId: string, job: JobAttempt, dep
   const settings = await loadUserSettings(ctx, record.userId);
   if (settings.optOutTriggerTypes.includes(record.triggerType)) return skip(ctx, record, 'user_opted_out', replay);
   const channel = await loadChannel(ctx, record.userId, record.channel);
-  if (!channel || !channel.enabled || !channel.config.webhookUrl) return skip(ctx, record, 'recipient_missing', replay);
+  if (!channel || !channel.enabled || !hasRecipient(channel.config)) return skip(ctx, record, 'recipient_missing', replay);
 
   // An urgent record (a critical anomaly) goes out through quiet hours.
   const quietUntil = replay || record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
@@ -142,17 +145,43 @@ async function deliverAfterRead(ctx: Ctx, recordId: string, job: JobAttempt, dep
     const current = await Records.findById(recordId, { status: 1 });
     return { kind: 'done', status: current?.status ?? 'missing' };
   }
-  return sendClaimed(ctx, recordId, record, claimed.attemptCount, channel.config, replay, log, job, deps, now);
+  return sendClaimed(ctx, { recordId, record, attempt: claimed.attemptCount, channelConfig: channel.config, settings, replay, log, job, deps, now });
+}
+
+/** A channel dueflow can send through: a webhook URL, or a person to write to. */
+function hasRecipient(config: ChannelConfig): boolean {
+  return config.kind === 'feishu_app' ? config.receiveId !== '' : Boolean(config.webhookUrl);
+}
+
+/** Whose limits a send counts against: its webhook, or the app (urgent sends in their own lane) and the person. */
+function rateTarget(config: ChannelConfig, urgent: boolean): RateTarget {
+  return config.kind === 'feishu_app' ? { kind: 'app', recipient: `${config.receiveIdType}:${config.receiveId}`, urgent } : { kind: 'webhook', url: config.webhookUrl };
+}
+
+interface SendArgs {
+  recordId: string;
+  /** The record as it was read or claimed. */
+  record: RecordDoc;
+  /** The attempt this send is (the claim counted it). */
+  attempt: number;
+  channelConfig: ChannelConfig;
+  settings: UserSettings;
+  replay: boolean;
+  log: AppContext['logger'];
+  job: JobAttempt;
+  deps: DeliveryDeps;
+  now: () => Date;
 }
 
 /** The record is `sending`, claimed by this run as attempt `attempt`: wait for the webhook's slot, send, settle. */
-async function sendClaimed(ctx: Ctx, recordId: string, record: RecordDoc, attempt: number, channelConfig: ChannelConfig, replay: boolean, log: AppContext['logger'], job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
+async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
+  const { recordId, record, attempt, channelConfig, settings, replay, log, job, deps, now } = args;
   const Records = ctx.models.notificationRecords;
-  const webhookUrl = channelConfig.webhookUrl!;
+  const target = rateTarget(channelConfig, record.urgent ?? false);
   // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
   // A reservation only protects a request that leaves on time: one that woke up late (a busy
   // event loop) gives its slot back and takes a new one, or it could crowd the requests after it.
-  let slot = await reserveOrRelease(ctx, deps, webhookUrl, record._id);
+  let slot = await reserveOrRelease(ctx, deps, target, record._id);
   for (let tries = 0; ; tries++) {
     if (slot.waitMs > (deps.maxInlineWaitMs ?? 2000)) {
       await slot.release();
@@ -164,23 +193,25 @@ async function sendClaimed(ctx: Ctx, recordId: string, record: RecordDoc, attemp
     if (slot.waitMs > 0) await sleep(slot.waitMs);
     if (Date.now() - due <= lateToleranceMs || tries >= 3) break;
     await slot.release();
-    slot = await reserveOrRelease(ctx, deps, webhookUrl, record._id);
+    slot = await reserveOrRelease(ctx, deps, target, record._id);
   }
+  const message = { title: record.message.title, summary: record.message.summary, actionText: record.message.actionText ?? undefined, actionUrl: record.message.actionUrl ?? undefined };
 
   const outcome = await sendToChannel(channelConfig, {
     notificationId: recordId, userId: record.userId, triggerType: record.triggerType,
     target: { type: record.target.type, id: record.target.id },
-    message: { title: record.message.title, summary: record.message.summary, actionText: record.message.actionText ?? undefined, actionUrl: record.message.actionUrl ?? undefined },
+    message,
     traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, previewId: record.previewId ?? undefined,
+    card: { recordId, language: settings.language, timeZone: settings.timeZone, message, state: firstCardState(record) },
   }, ctx.providers);
   log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
-  return settle(ctx, deps, webhookUrl, record, attempt, outcome, job, now());
+  return settle(ctx, { deps, target, record, attempt, outcome, job, now: now() });
 }
 
 /** A reservation; when Redis fails here the claim is given back at once, not left to its 30 s lease. */
-async function reserveOrRelease(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, id: unknown) {
+async function reserveOrRelease(ctx: Ctx, deps: DeliveryDeps, target: RateTarget, id: unknown) {
   try {
-    return await deps.limiter.reserve(webhookUrl);
+    return await deps.limiter.reserve(target);
   } catch (err) {
     await t.releaseClaim(ctx.models.notificationRecords, id as string, new Date(), new Date()).catch(() => undefined);
     throw err;
@@ -214,7 +245,17 @@ async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: str
   return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
 
-async function settle(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, record: { _id: any; channel: string; createdAt?: Date }, attempt: number, outcome: ProviderOutcome, job: JobAttempt, now: Date): Promise<DeliveryStep> {
+interface SettleArgs {
+  deps: DeliveryDeps;
+  target: RateTarget;
+  record: { _id: any; channel: string; createdAt?: Date };
+  attempt: number;
+  outcome: ProviderOutcome;
+  job: JobAttempt;
+  now: Date;
+}
+
+async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, now }: SettleArgs): Promise<DeliveryStep> {
   const Records = ctx.models.notificationRecords;
   const channel = record.channel;
   if (outcome.kind !== 'sent') ctx.metrics.providerErrors.inc({ channel, code: outcome.code });
@@ -226,9 +267,9 @@ async function settle(ctx: Ctx, deps: DeliveryDeps, webhookUrl: string, record: 
     return { kind: 'done', status: 'sent' };
   }
   if (outcome.rateLimited) {
-    // Feishu says slow down: pause this webhook for every worker, and retry without spending an attempt.
-    const pauseMs = 1000 + Math.floor(Math.random() * 1000);
-    await deps.limiter.pause(webhookUrl, pauseMs);
+    // Feishu says slow down: pause what it named for every worker, and retry without spending an attempt.
+    const pauseMs = outcome.retryAfterMs ?? 1000 + Math.floor(Math.random() * 1000);
+    await deps.limiter.pause(target, pauseMs, outcome.providerCode === 230020 ? 'recipient' : 'target');
     const until = new Date(now.getTime() + pauseMs);
     await persistOutcome(() => t.markRateLimited(Records, record._id, now, attempt, outcome, until));
     return { kind: 'delay', until, reason: outcome.code };

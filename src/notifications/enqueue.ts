@@ -15,11 +15,24 @@ export function deliveryJobOptions(config: AppContext['config']) {
   };
 }
 
-export async function enqueueDelivery(ctx: Pick<AppContext, 'queues' | 'config'>, recordId: string, delayMs = 0): Promise<void> {
+/**
+ * BullMQ takes jobs without a priority before prioritized ones: urgent records (critical
+ * anomalies) go without, everything else (reminders, suggestions, digests) with this one, so a
+ * burst of those never holds an urgent message up in the queue.
+ */
+export const bulkPriority = 10;
+
+export interface EnqueueOptions {
+  delayMs?: number;
+  urgent?: boolean;
+}
+
+export async function enqueueDelivery(ctx: Pick<AppContext, 'queues' | 'config'>, recordId: string, opts: EnqueueOptions = {}): Promise<void> {
   const data: DeliveryJob = { v: 1, recordId };
   await ctx.queues.notifications.add('notification.feishu.requested', data, {
     ...deliveryJobOptions(ctx.config),
     jobId: deliveryJobId(recordId),
-    delay: delayMs,
+    delay: opts.delayMs ?? 0,
+    ...(opts.urgent ? {} : { priority: bulkPriority }),
   });
 }

@@ -29,8 +29,10 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
       userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
       target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
       traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+      replyKind: input.replyKind, severity: input.severity,
       ...(held ? { digestState: 'held' } : {}),
-      history: [{ at: now, event: 'requested' }],
+      ...(input.notBefore ? { deferredUntil: input.notBefore } : {}),
+      history: [{ at: now, event: 'requested' }, ...(input.notBefore ? [{ at: now, event: 'deferred', code: 'snoozed', until: input.notBefore }] : [])],
     });
     created = true;
   } catch (err) {
@@ -41,7 +43,8 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
 
   // A pending record always has a job; adding it again is a no-op thanks to the job id.
   // A held record waits DIGEST_HOLD_MS, so anomalies arriving together are sent as one digest.
-  const delayMs = created && held ? ctx.config.DIGEST_HOLD_MS : 0;
-  if (record.status === 'pending' || record.status === 'failed') await enqueueDelivery(ctx, String(record._id), delayMs);
+  const holdMs = created && held ? ctx.config.DIGEST_HOLD_MS : 0;
+  const delayMs = Math.max(holdMs, (record.deferredUntil?.getTime() ?? 0) - now.getTime());
+  if (record.status === 'pending' || record.status === 'failed') await enqueueDelivery(ctx, String(record._id), { delayMs, urgent: record.urgent ?? false });
   return { id: String(record._id), status: record.status, reused: !created };
 }

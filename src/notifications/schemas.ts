@@ -1,6 +1,6 @@
 /** The shapes of a notification request and of a delivery job: one zod schema each. */
 import { z } from 'zod';
-import { channelKinds, recordStatuses } from '../db/notificationRecord';
+import { channelKinds, recordStatuses, type ReplyKind } from '../db/notificationRecord';
 
 export const messageSchema = z.object({
   title: z.string().trim().min(1).max(200),
@@ -26,6 +26,12 @@ export const notificationRequestSchema = z.object({
 export type NotificationRequest = z.infer<typeof notificationRequestSchema> & {
   /** dueflow's own anomaly messages: may be grouped into a digest when the user gets many (notifications/digest.ts). */
   digestible?: boolean;
+  /** The answers its card offers on the app channel (dueflow's own messages). */
+  replyKind?: ReplyKind;
+  /** An anomaly's severity (the card's colour). */
+  severity?: string;
+  /** Not sent before this (a snoozed reminder). */
+  notBefore?: Date;
 };
 
 export const requestResultSchema = z.object({

@@ -174,3 +174,32 @@ export function releaseClaim(Records: Records, id: Id, now: Date, until: Date) {
     after,
   );
 }
+
+/**
+ * A reminder card answered (Done, or Snooze with the snoozed copy's time): → replied.
+ * Guard: sent, and not answered before (a card is answered once). Returns the record after, or null.
+ */
+export function markReplied(Records: Records, id: Id, reply: { kind: 'done' | 'snoozed'; at: Date; until?: Date }) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sent', reply: { $exists: false } },
+    { $set: { reply }, $push: { history: { at: reply.at, event: 'replied', code: reply.kind, ...(reply.until ? { until: reply.until } : {}) } } },
+    after,
+  );
+}
+
+/** The snoozed copy of a reminder card requested. Guard: snoozed, no copy noted yet. Returns the record after, or null. */
+export function noteSnoozeCopy(Records: Records, id: Id, snoozeRecordId: string) {
+  return Records.findOneAndUpdate({ _id: id, 'reply.kind': 'snoozed', 'reply.snoozeRecordId': { $exists: false } }, { $set: { 'reply.snoozeRecordId': snoozeRecordId } }, after);
+}
+
+/**
+ * An escalation step of the anomaly this record told about, written to its history (shown on
+ * /app). Guard: none beyond the record: the trigger's step transition made the step once.
+ */
+export function noteEscalation(Records: Records, id: Id, e: { at: Date; action: 'buzz' | 'fallback'; outcome: string; detail?: string }) {
+  return Records.findOneAndUpdate(
+    { _id: id },
+    { $push: { history: { at: e.at, event: 'escalated', code: e.action, outcome: e.outcome, ...(e.detail ? { detail: e.detail.slice(0, 500) } : {}) } } },
+    after,
+  );
+}

@@ -82,7 +82,7 @@ export async function renotifyExpiringPreviews(ctx: Ctx, now = new Date()): Prom
         const actionUrl = p.message?.actionUrl ?? previewUrl(config, previewId);
         const result = await requestNotification(ctx, {
           userId: p.userId, dedupeKey, triggerType: p.triggerType, target,
-          message: buildReminderMessage(p, language, timeZone, actionUrl), traceId: p.triggerId, triggerId: p.triggerId, previewId,
+          message: buildReminderMessage(p, language, timeZone, actionUrl), traceId: p.triggerId, triggerId: p.triggerId, previewId, replyKind: 'preview',
         });
         if (!result.reused) {
           renotified++;

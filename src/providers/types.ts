@@ -17,6 +17,8 @@ export interface Delivery {
   traceId?: string;
   triggerId?: string;
   previewId?: string;
+  /** For the app channel's card: the user's language and clock, and the state it is drawn in. */
+  card?: import('../cards/render').CardView;
 }
 
 export type OutcomeKind = 'sent' | 'temporary' | 'permanent';
@@ -27,6 +29,8 @@ export interface ProviderOutcome {
   code: string;
   /** true for Feishu 11232 and HTTP 429: the caller slows the webhook down without spending an attempt. */
   rateLimited: boolean;
+  /** When rate limited: how long Feishu asked to wait (the app API's x-ogw-ratelimit-reset). */
+  retryAfterMs?: number;
   httpStatus?: number;
   /** Feishu's JSON code, when there was one. */
   providerCode?: number;
@@ -56,8 +60,15 @@ export interface FeishuFlowChannel {
   bearerToken?: string;
 }
 
+/** A person, through the host product's Feishu/Lark app bot (the deployment's FEISHU_APP_ID). */
+export interface FeishuAppChannel {
+  kind: 'feishu_app';
+  receiveIdType: 'open_id' | 'union_id' | 'user_id' | 'email';
+  receiveId: string;
+}
+
 /** Secrets already decrypted. A new provider adds its channel type here. */
-export type ChannelConfig = FeishuBotChannel | FeishuFlowChannel;
+export type ChannelConfig = FeishuBotChannel | FeishuFlowChannel | FeishuAppChannel;
 
 export interface Provider<C extends ChannelConfig = ChannelConfig> {
   kind: C['kind'];

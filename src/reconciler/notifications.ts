@@ -37,7 +37,7 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
     }
   }
 
-  const waiting = await Records.find({ status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: new Date(now.getTime() - settleMs) } }, { _id: 1, nextRetryAt: 1, deferredUntil: 1 })
+  const waiting = await Records.find({ status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: new Date(now.getTime() - settleMs) } }, { _id: 1, nextRetryAt: 1, deferredUntil: 1, urgent: 1 })
     .sort({ updatedAt: 1 }).limit(batchSize).lean();
   for (const record of waiting) {
     const id = String(record._id);
@@ -49,7 +49,7 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
     if (!(await Records.exists({ _id: record._id, status: { $in: ['pending', 'failed'] } }))) continue;
     if (job) await job.remove().catch(() => undefined);
     const at = Math.max(record.nextRetryAt?.getTime() ?? 0, record.deferredUntil?.getTime() ?? 0);
-    await enqueueDelivery(ctx, id, Math.max(0, at - now.getTime()));
+    await enqueueDelivery(ctx, id, { delayMs: Math.max(0, at - now.getTime()), urgent: record.urgent ?? false });
     repairs.requeued++;
     ctx.metrics.repairs.inc({ kind: 'notification_job_missing' });
   }

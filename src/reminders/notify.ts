@@ -39,7 +39,7 @@ export async function notifyReminder(ctx: Ctx, trigger: TriggerDoc): Promise<Wor
   }
   const notification = await requestNotification(ctx, {
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message: { title: detail.title, summary: detail.summary }, traceId: triggerId, triggerId,
+    message: { title: detail.title, summary: detail.summary }, traceId: triggerId, triggerId, replyKind: 'reminder',
   });
   const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) return notCurrent();

@@ -4,6 +4,7 @@
  * PUTs keep working.
  */
 import { z } from 'zod';
+import { channelKinds } from '../db/notificationRecord';
 
 /** IANA names only (offsets like +08:00 are not time zones: they know nothing of DST). Intl, not supportedValuesOf, which lacks aliases like UTC. */
 export function isTimeZone(name: string): boolean {
@@ -30,6 +31,15 @@ export const languages = ['zh-CN', 'en'] as const;
 export const MAX_MISSED_BLOCK_GRACE_MINUTES = 1440;
 export const defaultWorkingHours = { start: '08:00', end: '22:00' };
 export const defaultLanguage = 'zh-CN';
+export const defaultEscalation = { afterMinutes: 15 };
+
+export const escalationSchema = z
+  .strictObject({
+    afterMinutes: z.number().min(0.1, 'must be at least 0.1 (6 seconds)').max(1440, 'must be at most 1440 (a day)')
+      .refine((m) => Math.round(m * 10) === m * 10, 'must have at most one decimal')
+      .meta({ description: 'A critical anomaly not acknowledged this long after it was sent is buzzed; after as long again it goes to fallbackChannel' }),
+  })
+  .meta({ description: 'Escalation of critical anomalies; default afterMinutes 15' });
 
 export const workingHoursSchema = z
   .strictObject({ start: clockTime, end: clockTime })
@@ -56,6 +66,13 @@ export const userSettingsBody = z.strictObject({
   language: z.enum(languages, { message: "must be 'zh-CN' or 'en'" }).default(defaultLanguage).meta({ description: 'Language of messages' }),
   missedBlockGraceMinutes: z.number().int('must be whole minutes').min(0).max(MAX_MISSED_BLOCK_GRACE_MINUTES).nullable().optional()
     .meta({ description: 'Minutes after a planned block\'s end before it counts as missed (null or absent: the service default, 15)' }),
+  primaryChannel: z.enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` }).nullable().optional()
+    .meta({ description: 'Where everything dueflow sends goes; null or absent: the enabled channel (feishu_app, then feishu_bot, then feishu when several are)' }),
+  fallbackChannel: z.enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` }).nullable().optional()
+    .meta({ description: 'Where an unacknowledged critical anomaly goes at the second escalation step; null or absent: none' }),
+  escalation: escalationSchema.default(defaultEscalation),
+}).superRefine((s, c) => {
+  if (s.fallbackChannel && s.fallbackChannel === s.primaryChannel) c.addIssue({ code: 'custom', path: ['fallbackChannel'], message: 'must differ from primaryChannel' });
 });
 export type UserSettingsBody = z.output<typeof userSettingsBody>;
 
@@ -66,4 +83,7 @@ export const userSettingsView = z.object({
   workingHours: z.object({ start: z.string(), end: z.string() }),
   language: z.enum(languages),
   missedBlockGraceMinutes: z.number().nullable().meta({ description: 'null: the service default' }),
+  primaryChannel: z.enum(channelKinds).nullable(),
+  fallbackChannel: z.enum(channelKinds).nullable(),
+  escalation: z.object({ afterMinutes: z.number() }),
 });

@@ -1,7 +1,8 @@
 /** Reading and replacing a user's settings; a user without a document has the defaults. */
 import type { AppContext } from '../context';
 import { defaultTimeZone, type UserSettingsDoc } from '../db/userSettings';
-import { defaultLanguage, defaultWorkingHours, isTimeZone, languages, type UserSettingsBody } from './schemas';
+import { defaultEscalation, defaultLanguage, defaultWorkingHours, isTimeZone, languages, type UserSettingsBody } from './schemas';
+import { channelKinds, type ChannelKind } from '../db/notificationRecord';
 import { isDuplicateKey } from '../db/errors';
 
 export interface UserSettings {
@@ -14,10 +15,20 @@ export interface UserSettings {
   language: (typeof languages)[number];
   /** Minutes after a planned block's end before it is missed; null: the service's MISSED_BLOCK_GRACE_MS. */
   missedBlockGraceMinutes: number | null;
+  /** Where messages go; null: the enabled channel. */
+  primaryChannel: ChannelKind | null;
+  /** Where an unacknowledged critical anomaly goes at the second escalation step. */
+  fallbackChannel: ChannelKind | null;
+  escalation: { afterMinutes: number };
 }
 
+const asChannelKind = (v: unknown): ChannelKind | null => (channelKinds.includes(v as never) ? (v as ChannelKind) : null);
+
 export function defaultUserSettings(): UserSettings {
-  return { timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage, missedBlockGraceMinutes: null };
+  return {
+    timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage, missedBlockGraceMinutes: null,
+    primaryChannel: null, fallbackChannel: null, escalation: { ...defaultEscalation },
+  };
 }
 
 /** Defaults fill whatever is not stored, so documents written before a setting existed still read whole. */
@@ -34,6 +45,9 @@ function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
     workingHours: w?.start && w?.end && w.start < w.end ? { start: w.start, end: w.end } : defaults.workingHours,
     language: languages.includes(doc.language as never) ? (doc.language as UserSettings['language']) : defaults.language,
     missedBlockGraceMinutes: typeof doc.missedBlockGraceMinutes === 'number' ? doc.missedBlockGraceMinutes : null,
+    primaryChannel: asChannelKind(doc.primaryChannel),
+    fallbackChannel: asChannelKind(doc.fallbackChannel),
+    escalation: typeof doc.escalation?.afterMinutes === 'number' && doc.escalation.afterMinutes > 0 ? { afterMinutes: doc.escalation.afterMinutes } : { ...defaultEscalation },
   };
 }
 
@@ -44,8 +58,12 @@ export async function loadUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
 
 /** Replaces the user's settings (one atomic upsert): what the body leaves out goes back to its default. */
 export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
-  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes, workingHours: body.workingHours, language: body.language };
+  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes, workingHours: body.workingHours, language: body.language, escalation: body.escalation };
   const unset: Record<string, ''> = {};
+  for (const key of ['primaryChannel', 'fallbackChannel'] as const) {
+    if (body[key]) set[key] = body[key];
+    else unset[key] = '';
+  }
   if (body.quietHours) set.quietHours = body.quietHours;
   else unset.quietHours = '';
   if (typeof body.missedBlockGraceMinutes === 'number') set.missedBlockGraceMinutes = body.missedBlockGraceMinutes;

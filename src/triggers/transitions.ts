@@ -12,6 +12,7 @@
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { withGuardLock } from '../db/guardLock';
+import type { AnswerPlace, EscalationAction } from '../db/trigger';
 
 type Triggers = AppContext['models']['triggers'];
 type Id = Types.ObjectId | string;
@@ -88,4 +89,44 @@ export function closeByPreview(Triggers: Triggers, id: Id, answer: 'confirmed' |
     { $set: answer === 'confirmed' ? { status: 'closed', reason: 'preview_confirmed' } : { status: 'rejected', reason: 'preview_rejected' }, $unset: { processingSince: '' } },
     after,
   );
+}
+
+/**
+ * An anomaly's user acknowledges it: → acknowledged (its escalation stops).
+ * Guard: the trigger is an anomaly of this user, not acknowledged yet.
+ * Returns the trigger after, or null (not theirs, not an anomaly, or acknowledged already).
+ */
+export function acknowledgeAnomaly(Triggers: Triggers, a: { id: Id; userId: string; at: Date; via: AnswerPlace }) {
+  return Triggers.findOneAndUpdate(
+    { _id: a.id, userId: a.userId, anomaly: { $exists: true }, 'anomaly.acknowledgedAt': { $exists: false } },
+    { $set: { 'anomaly.acknowledgedAt': a.at, 'anomaly.acknowledgedVia': a.via } },
+    after,
+  );
+}
+
+/**
+ * Escalation step `step` (1: buzz, 2: fallback) of a critical anomaly begins: escalation.step
+ * step - 1 (none before step 1) → step, the step's entry written with its time.
+ * Guard: still unacknowledged, and the previous step is the last one taken: of two scanners, one
+ * takes each step. Returns the trigger after, or null (taken already, or acknowledged).
+ */
+export function beginEscalationStep(Triggers: Triggers, s: { id: Id; step: 1 | 2; at: Date }) {
+  const previous = s.step === 1 ? { escalation: { $exists: false } } : { 'escalation.step': s.step - 1 };
+  const action: EscalationAction = s.step === 1 ? 'buzz' : 'fallback';
+  return Triggers.findOneAndUpdate(
+    { _id: s.id, 'anomaly.severity': 'critical', 'anomaly.acknowledgedAt': { $exists: false }, ...previous },
+    { $set: { 'escalation.step': s.step, [`escalation.${action}`]: { at: s.at } } },
+    after,
+  );
+}
+
+/**
+ * The step taken: its outcome written. Guard: it is the step in progress (its entry has no
+ * outcome yet). Returns the trigger after, or null.
+ */
+export function settleEscalationStep(Triggers: Triggers, s: { id: Id; action: EscalationAction; outcome: 'done' | 'skipped' | 'failed'; detail?: string; recordId?: string }) {
+  const set: Record<string, unknown> = { [`escalation.${s.action}.outcome`]: s.outcome };
+  if (s.detail) set[`escalation.${s.action}.detail`] = s.detail.slice(0, 500);
+  if (s.recordId) set[`escalation.${s.action}.recordId`] = s.recordId;
+  return Triggers.findOneAndUpdate({ _id: s.id, [`escalation.${s.action}.at`]: { $exists: true }, [`escalation.${s.action}.outcome`]: { $exists: false } }, { $set: set }, after);
 }

@@ -31,6 +31,11 @@ export function formatSlot(start: Date, end: Date, timeZone: string, language: L
   return `${names[s.weekday]} ${s.time}–${endText}`;
 }
 
+/** "18:05" on the user's clock. */
+export function formatClock(t: Date, timeZone: string): string {
+  return parts(t, timeZone).time;
+}
+
 /** "11月28日 周四 18:00" / "Thu 28 Nov 18:00". */
 export function formatMoment(t: Date, timeZone: string, language: Language): string {
   const p = parts(t, timeZone);

@@ -101,7 +101,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     : { title: preview.candidate.title ?? 'dueflow', summary: preview.summaryText, actionUrl: previewUrl(config, previewId) };
   const notification = await requestNotification(ctx, {
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message, traceId: triggerId, triggerId, previewId,
+    message, traceId: triggerId, triggerId, previewId, replyKind: 'preview',
   });
   const done = await lockedTransition(ctx, triggerId, () => markPreviewGenerated(models.triggers, triggerId, previewId, notification.id));
   if (!done) {
@@ -120,7 +120,7 @@ async function notifyAnomaly(ctx: Ctx, trigger: TriggerDoc, anomaly: NonNullable
   const message = buildAnomalyMessage({ language, timeZone, severity: anomaly.severity, title: anomaly.title, detail: anomaly.detail, occurredAt: anomaly.occurredAt, actionUrl: anomaly.actionUrl });
   const notification = await requestNotification(ctx, {
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical', digestible: true,
+    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical', digestible: true, replyKind: 'anomaly', severity: anomaly.severity,
   });
   const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) {

@@ -2,12 +2,18 @@
  * A Feishu-compatible webhook server for tests and the demo (Feishu itself is unreachable from here).
  * It checks what Feishu checks (token, size, JSON, signature, msg_type, keyword, rate limits) and
  * answers with Feishu's codes. HTTP statuses are our choice, documented at ANSWERS below.
+ * With `app`, it also serves the Feishu app (open platform) API and sends card callbacks: see feishuApp.ts.
  */
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { feishuSign } from '../../src/providers/feishuBot';
 import { maskSecret } from '../../src/providers/mask';
+import { createFeishuApp } from './feishuApp';
+import type { FeishuApp, FeishuAppOptions, FeishuAppRuntime } from './feishuApp';
+
+export type { AppFault, AppMessage, AppRateLimit, AppUser, CallbackOptions, FeishuApp, FeishuAppOptions, PressOptions, PressResult } from './feishuApp';
+export { APP_CONTENT_MAX_BYTES, larkDecrypt, larkEncrypt, larkSignature } from './feishuApp';
 
 export interface BotRegistration { secret?: string; keyword?: string }
 export interface FlowRegistration { bearerToken?: string }
@@ -15,9 +21,12 @@ export interface FlowRegistration { bearerToken?: string }
 /** An accepted message; `body` is the JSON exactly as received (typed loosely for test assertions). */
 export interface AcceptedMessage { kind: 'bot' | 'flow'; token: string; body: any; receivedAt: number }
 
-/** Every request, with the answer it got. `code` is the Feishu code in the answer, when there was one. */
+/**
+ * Every request, with the answer it got. `code` is the Feishu code in the answer, when there was one.
+ * For kind 'app', bearer tokens and the app secret are masked.
+ */
 export interface RecordedRequest {
-  kind: 'bot' | 'flow' | 'other';
+  kind: 'bot' | 'flow' | 'app' | 'other';
   token?: string;
   method: string;
   path: string;
@@ -43,6 +52,8 @@ export interface FeishuServerOptions {
   rateLimit?: RateLimit | false;
   /** Called for every accepted message. */
   onMessage?: (message: AcceptedMessage) => void;
+  /** Serve the Feishu app API too; without it, its paths answer as unknown paths. */
+  app?: FeishuAppOptions;
 }
 
 export interface FeishuServer {
@@ -51,6 +62,8 @@ export interface FeishuServer {
   readonly messages: AcceptedMessage[];
   readonly requests: RecordedRequest[];
   readonly rateLimitedCount: number;
+  /** The app API's state and helpers; throws when the server was started without `app`. */
+  readonly app: FeishuApp;
   botUrl(token: string): string;
   flowUrl(id: string): string;
   registerBot(token: string, registration?: BotRegistration): void;
@@ -192,6 +205,7 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
   let sentTimes = new Map<string, number[]>();
   let waiters: Array<{ n: number; resolve: (m: AcceptedMessage[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
   const stallTimers = new Set<NodeJS.Timeout>();
+  const appRuntime: FeishuAppRuntime | undefined = options.app ? createFeishuApp(options.app, log) : undefined;
   let port = options.port ?? 0;
   let listening = false;
 
@@ -278,23 +292,28 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
     const path = (req.url ?? '/').split('?')[0];
     const botMatch = BOT_PATH.exec(path);
     const flowMatch = FLOW_PATH.exec(path);
-    const kind = botMatch ? 'bot' : flowMatch ? 'flow' : 'other';
+    const isApp = appRuntime !== undefined && appRuntime.isAppPath(path);
+    const kind = botMatch ? 'bot' : flowMatch ? 'flow' : isApp ? 'app' : 'other';
     const token = botMatch ? decodeURIComponent(botMatch[1]) : flowMatch ? decodeURIComponent(flowMatch[1]) : undefined;
     const { raw, tooLarge } = await readBody(req);
 
     const stall = takeFrom(stalls);
     const fault = takeFrom(faults);
     let answer: Answer;
+    let appOp = '';
     if (fault) answer = faultAnswer(fault.fault, baseUrl());
+    else if (isApp) ({ answer, op: appOp } = appRuntime!.handle(req.method ?? '', new URL(req.url ?? '/', baseUrl()), req.headers, raw, tooLarge, receivedAt));
     else if (req.method !== 'POST') answer = ANSWERS.methodNotAllowed();
     else if (kind === 'bot') answer = handleBot(token!, raw, tooLarge, receivedAt);
     else if (kind === 'flow') answer = handleFlow(token!, req.headers, raw, tooLarge, receivedAt);
     else answer = ANSWERS.notFound();
 
     const code = answer.body !== null && typeof answer.body === 'object' ? (answer.body as { code?: number }).code : undefined;
-    if (code === 11232 || answer.httpStatus === 429) rateLimitedCount += 1;
-    requests.push({ kind, token, method: req.method ?? '', path, headers: req.headers, body: parseJsonObject(raw), httpStatus: answer.httpStatus, code, receivedAt });
-    log(`${req.method} ${kind}${token ? ` ${maskSecret(token)}` : ''} → HTTP ${answer.httpStatus}${code !== undefined ? ` code ${code}` : ''}${stall ? ` (stalled ${stall.ms} ms)` : ''}`);
+    // The app counts its own limiter's answers (app.rateLimitedCount).
+    if (!isApp && (code === 11232 || answer.httpStatus === 429)) rateLimitedCount += 1;
+    const recorded = isApp ? appRuntime!.redact(path, req.headers, parseJsonObject(raw)) : { headers: req.headers, body: parseJsonObject(raw) };
+    requests.push({ kind, token, method: req.method ?? '', path, headers: recorded.headers, body: recorded.body, httpStatus: answer.httpStatus, code, receivedAt });
+    log(`${req.method} ${kind}${token ? ` ${maskSecret(token)}` : ''}${appOp ? ` ${appOp}` : ''} → HTTP ${answer.httpStatus}${code !== undefined ? ` code ${code}` : ''}${stall ? ` (stalled ${stall.ms} ms)` : ''}`);
 
     // The message is already accepted (or refused) when the answer is held: a slow Feishu still delivers.
     if (stall) await new Promise<void>((resolve) => {
@@ -344,6 +363,10 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
     messages,
     requests,
     get rateLimitedCount() { return rateLimitedCount; },
+    get app() {
+      if (!appRuntime) throw new Error('this Feishu server was started without the app API: pass startFeishuServer({ app: { appId, appSecret, ... } })');
+      return appRuntime.app;
+    },
     botUrl: (token) => `${baseUrl()}/open-apis/bot/v2/hook/${encodeURIComponent(token)}`,
     flowUrl: (id) => `${baseUrl()}/flow/api/trigger-webhook/${encodeURIComponent(id)}`,
     registerBot: (token, registration = {}) => void bots.set(token, { ...registration }),
@@ -352,8 +375,9 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
     stallNext: (n, ms) => { if (n > 0) stalls.push({ remaining: n, ms }); },
     down: stopListening,
     up: async () => { if (!listening) await listen(); },
-    /** Clears records, faults, stalls and rate windows; registrations stay. */
+    /** Clears records, faults, stalls and rate windows (the app's too); registrations, app users and tokens stay. */
     reset: () => {
+      appRuntime?.app.reset();
       messages.length = 0;
       requests.length = 0;
       rateLimitedCount = 0;
@@ -384,6 +408,7 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
         w.reject(new Error('feishu server closed'));
       }
       waiters = [];
+      appRuntime?.close();
       await stopListening();
     },
   };
