@@ -5,6 +5,9 @@ import { purgeExpired } from '../src/maintenance/purge';
 import { renotifyExpiringPreviews } from '../src/previews/renotify';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { recoverTriggers } from '../src/triggers/recover';
+import { escalateAnomalies } from '../src/anomalies/escalation';
+import { expirePreviews } from '../src/previews/expire';
+import { requestMissingSnoozeCopies } from '../src/reminders/reply';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
 import { purgeJobName, reconcileJobName } from '../queues/schedulers';
@@ -14,7 +17,10 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
   const process = async (job: Job) => {
     switch (job.name) {
       case reconcileJobName:
-        return { notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx) };
+        return {
+          notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx),
+          escalations: await escalateAnomalies(ctx), expiredPreviews: await expirePreviews(ctx), snoozeCopies: await requestMissingSnoozeCopies(ctx),
+        };
       case purgeJobName:
         return purgeExpired(ctx);
       default:

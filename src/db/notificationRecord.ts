@@ -58,6 +58,8 @@ const recordSchema = new Schema(
     replyKind: { type: String, enum: replyKinds },
     /** An anomaly's severity, for the card's colour. */
     severity: String,
+    /** When the anomaly it told about was acknowledged (the trigger holds the truth; this is for lists). */
+    acknowledgedAt: Date,
     /** A reminder card's answer (Done, Snooze): once per record. */
     reply: {
       type: new Schema({ kind: { type: String, enum: reminderReplies, required: true }, at: { type: Date, required: true }, until: Date, snoozeRecordId: String }, { _id: false }),

@@ -203,3 +203,15 @@ export function noteEscalation(Records: Records, id: Id, e: { at: Date; action: 
     after,
   );
 }
+
+/**
+ * The anomaly this record told about was acknowledged: the record shows it (acknowledgedAt, a
+ * history entry). Guard: not noted yet. Returns the record after, or null.
+ */
+export function noteAcknowledged(Records: Records, id: Id, a: { at: Date; via: string }) {
+  return Records.findOneAndUpdate(
+    { _id: id, acknowledgedAt: { $exists: false } },
+    { $set: { acknowledgedAt: a.at }, $push: { history: { at: a.at, event: 'acknowledged', code: a.via } } },
+    after,
+  );
+}

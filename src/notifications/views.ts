@@ -1,6 +1,6 @@
 /** What the API shows of a record: everything but internals; secrets were removed by the provider. */
 import { z } from 'zod';
-import { recordStatuses, channelKinds } from '../db/notificationRecord';
+import { recordStatuses, channelKinds, replyKinds, reminderReplies } from '../db/notificationRecord';
 import { messageSchema } from './schemas';
 import { isoOrNull as iso } from '../time/iso';
 
@@ -40,6 +40,10 @@ export const recordView = z.object({
   sentAt: z.iso.datetime().nullable(),
   digestId: z.string().nullable().meta({ description: 'Status digested: the digest record whose message carried this one' }),
   digestOf: z.array(z.string()).nullable().meta({ description: 'On a digest record: the records it carried' }),
+  replyKind: z.enum(replyKinds).nullable().meta({ description: 'What its card lets the user answer: a suggestion, a reminder, an anomaly' }),
+  severity: z.string().nullable().meta({ description: "An anomaly's severity" }),
+  acknowledgedAt: z.iso.datetime().nullable().meta({ description: 'When the anomaly it told about was acknowledged' }),
+  reply: z.object({ kind: z.enum(reminderReplies), at: z.iso.datetime(), until: z.iso.datetime().nullable() }).nullable().meta({ description: "A reminder card's answer: done, or snoozed until" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -64,7 +68,10 @@ export function toRecordView(r: any): RecordView {
     traceId: orNull(r.traceId), status: r.status, statusReason: orNull(r.statusReason), attemptCount: r.attemptCount, maxAttempts: r.maxAttempts,
     nextRetryAt: iso(r.nextRetryAt), deferredUntil: iso(r.deferredUntil), lastErrorCode: orNull(r.lastErrorCode), lastError: orNull(r.lastError),
     providerMessageId: orNull(r.providerMessageId), sentAt: iso(r.sentAt),
-    digestId: orNull(r.digestId), digestOf: r.digestOf?.length ? [...r.digestOf] : null, createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
+    digestId: orNull(r.digestId), digestOf: r.digestOf?.length ? [...r.digestOf] : null,
+    replyKind: orNull(r.replyKind), severity: orNull(r.severity), acknowledgedAt: iso(r.acknowledgedAt),
+    reply: r.reply?.kind ? { kind: r.reply.kind, at: iso(r.reply.at)!, until: iso(r.reply.until) } : null,
+    createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
   };
 }
 

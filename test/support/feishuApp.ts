@@ -77,7 +77,7 @@ export interface PressOptions extends CallbackOptions {
   action: string;
   /** Default: the message's recipient open_id. */
   operatorOpenId?: string;
-  /** Default: random; pass the same to replay. */
+  /** Default: random; an event_id pressed before resends that event as it was (Feishu's retry). */
   eventId?: string;
   /** Merged into the value sent (tamper tests). */
   extraValue?: Record<string, unknown>;
@@ -331,6 +331,8 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
   const updates: Array<{ messageId: string; card: any; at: number }> = [];
   const urgents: Array<{ messageId: string; userIds: string[]; at: number }> = [];
   const redraws: Array<{ messageId: string; card: any; eventId: string; at: number }> = [];
+  /** Events pressed so far, by event_id: a press naming one again is Feishu retrying it. */
+  const pressedEvents = new Map<string, unknown>();
   let uuids = new Map<string, AppMessage>();
   let faults: Array<{ remaining: number; fault: AppFault }> = [];
   let appTimes: number[] = [];
@@ -620,6 +622,9 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
       return callbackButtons(message.card);
     },
     press: async (o) => {
+      // Feishu's retry of an unanswered (or any) callback: the same event again, as first sent.
+      const retried = o.eventId ? pressedEvents.get(o.eventId) : undefined;
+      if (retried) return deliver(retried, o, o.eventId!, `retry of ${o.eventId}`);
       const message = findMessage(o.messageId);
       if (!message) throw new Error(`press: no message ${o.messageId} (messages: ${messages.map((m) => m.messageId).join(', ') || 'none'})`);
       const buttons = callbackButtons(message.card);
@@ -650,6 +655,7 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
           context: { open_message_id: message.messageId, open_chat_id: message.chatId },
         },
       };
+      pressedEvents.set(eventId, event);
       const result = await deliver(event, o, eventId, `press ${o.action} on ${o.messageId}`);
       // Feishu redraws only with a card it can render; anything else leaves the message as it was.
       const card = result.body?.card;

@@ -1,6 +1,6 @@
 /** The public API, called with the user's token. Errors keep the API's {code, message, details}. */
 import type {
-  Channel, ChannelKind, ChannelTestResult, ConfirmResult, NotificationRecord, Preview, RecordDetail, RecordPage, RecordStatus, RejectResult, Settings,
+  AcknowledgeResult, Channel, ChannelKind, ChannelTestResult, ConfirmResult, NotificationRecord, Preview, RecordDetail, RecordPage, RecordStatus, RejectResult, Settings,
 } from './types';
 
 export interface FieldError { field: string; message: string }
@@ -23,7 +23,8 @@ export class Api {
   constructor(private readonly token: string, private readonly onUnauthorized: (error: ApiError) => void) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    // x-dueflow-client: the API records where a user answered (an anomaly acknowledged "on the page").
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json', 'x-dueflow-client': 'app' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
@@ -70,9 +71,23 @@ export class Api {
   };
   record = (id: string) => this.request<RecordDetail>('GET', `/api/v1/notification/records/${encodeURIComponent(id)}`);
 
+  acknowledge = (triggerId: string) => this.request<AcknowledgeResult>('POST', `/api/v1/anomalies/${encodeURIComponent(triggerId)}/acknowledge`);
+
   preview = (id: string) => this.request<Preview>('GET', `/api/v1/active-schedule/previews/${encodeURIComponent(id)}`);
   confirmPreview = (id: string) => this.request<ConfirmResult>('POST', `/api/v1/active-schedule/previews/${encodeURIComponent(id)}/confirm`);
   rejectPreview = (id: string) => this.request<RejectResult>('POST', `/api/v1/active-schedule/previews/${encodeURIComponent(id)}/reject`);
+}
+
+/** Answers whose message is written for operators, said for the people who use the page. */
+const plainWords: Record<string, string> = {
+  feishu_app_off: 'This dueflow has no Feishu app configured, so it cannot send you direct messages from an app bot. Use a group bot or a Flow webhook instead, or ask the people who run dueflow to set up the app.',
+  channel_disabled: 'This channel is disabled: enable it and save it to send a test message.',
+};
+
+/** An error as the page shows it: in plain words when we have them, else the API's message and code. */
+export function describeError(err: unknown): string {
+  if (!(err instanceof ApiError)) return String(err);
+  return plainWords[err.code] ?? `${err.message} (${err.code})`;
 }
 
 export type { NotificationRecord };

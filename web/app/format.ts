@@ -31,15 +31,35 @@ export function formatSlot(start: string | null, end: string | null, timeZone = 
   return `${day.format(s)}, ${time.format(s)} – ${sameDay ? '' : `${day.format(e)}, `}${time.format(e)}`;
 }
 
+/** "09:12" when it is today on the user's clock, else "14 May, 09:12": for moments the user just made. */
+export function formatMoment(iso: string | null | undefined, timeZone = prefs.timeZone): string {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const day = formatter(timeZone, { year: 'numeric', month: 'short', day: 'numeric' });
+  const time = formatter(timeZone, { hour: '2-digit', minute: '2-digit' }).format(date);
+  if (day.format(date) === day.format(new Date())) return time;
+  return `${formatter(timeZone, { month: 'short', day: 'numeric' }).format(date)}, ${time}`;
+}
+
 export const triggerTypeLabels: Record<string, string> = {
   important_urgent_task: 'Important and urgent tasks not in my schedule',
   unfinished_feedback: 'Blocks I reported unfinished',
   missed_block: 'Schedule blocks I missed',
 };
 
+/** In the order the page offers them. */
 export const channelLabels: Record<string, string> = {
   feishu_bot: 'Feishu / Lark group bot',
+  feishu_app: 'Feishu / Lark app (direct messages)',
   feishu: 'Feishu Flow webhook',
+};
+
+export const receiveIdTypeLabels: Record<string, string> = {
+  open_id: 'Open ID (ou_…)',
+  union_id: 'Union ID (on_…)',
+  user_id: 'User ID',
+  email: 'Email',
 };
 
 export const statusLabels: Record<string, string> = {

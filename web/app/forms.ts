@@ -1,5 +1,5 @@
 /** Form fields with a place for the API's error next to each: a 400 names the field, the page puts the message there. */
-import { ApiError } from './api';
+import { ApiError, describeError } from './api';
 import { h, uniqueId, type Child } from './dom';
 
 export class FormErrors {
@@ -42,7 +42,7 @@ export class FormErrors {
       rest.error.hidden = false;
       rest.input.setAttribute('aria-invalid', 'true');
     }
-    if (fields.length === 0) leftovers.push(err instanceof ApiError ? `${err.message} (${err.code})` : String(err));
+    if (fields.length === 0) leftovers.push(describeError(err));
     if (leftovers.length) {
       this.general.textContent = leftovers.join('; ');
       this.general.hidden = false;

@@ -81,8 +81,12 @@ function showApp(token: string): void {
   const focusId = focusedPreviewId();
 
   const previews = previewsView(api, focusId);
-  const settings = settingsView(api, (s) => { prefs.timeZone = s.timeZone; });
-  const channel = channelView(api);
+  // Settings and channels tell each other: the cards show the primary and fallback, the settings warn of a channel not set up.
+  const channel = channelView(api, (kinds) => settings.setChannels(kinds));
+  const settings = settingsView(api, (s) => {
+    prefs.timeZone = s.timeZone;
+    channel.setRouting(s);
+  });
   const notifications = notificationsView(api, (records) => settings.addKnownTypes(records.map((r) => r.triggerType)));
 
   replaceChildren(root,
@@ -95,7 +99,7 @@ function showApp(token: string): void {
     banner.hidden = false;
   };
   // Settings first: times on the page are shown in the user's time zone.
-  void settings.load().catch(failed('your settings')).then(async () => {
+  void settings.load().then((s) => channel.setRouting(s), failed('your settings')).then(async () => {
     if (signedOut) return;
     await Promise.all([
       channel.load().catch(failed('your channels')),

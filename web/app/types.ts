@@ -1,14 +1,20 @@
 /** The API's answers as the page uses them (see GET /openapi.json for the full shapes). */
 
-export type ChannelKind = 'feishu_bot' | 'feishu';
+/** In the server's order of preference when settings name no primary channel (src/channels/store.ts). */
+export const channelKinds = ['feishu_app', 'feishu_bot', 'feishu'] as const;
+export type ChannelKind = (typeof channelKinds)[number];
 export type BotFormat = 'card' | 'post' | 'text';
+export const receiveIdTypes = ['open_id', 'union_id', 'user_id', 'email'] as const;
+export type ReceiveIdType = (typeof receiveIdTypes)[number];
 
 export interface LastTest { status: 'ok' | 'failed'; errorCode: string | null; error: string | null; at: string }
 
-interface ChannelCommon { enabled: boolean; webhookUrl: string; lastTest: LastTest | null; createdAt: string; updatedAt: string }
+interface ChannelCommon { enabled: boolean; lastTest: LastTest | null; createdAt: string; updatedAt: string }
 export type Channel =
-  | (ChannelCommon & { channel: 'feishu'; authType: 'none' | 'bearer'; hasBearerToken: boolean })
-  | (ChannelCommon & { channel: 'feishu_bot'; hasSigningSecret: boolean; format: BotFormat; keyword: string | null });
+  | (ChannelCommon & { channel: 'feishu'; webhookUrl: string; authType: 'none' | 'bearer'; hasBearerToken: boolean })
+  | (ChannelCommon & { channel: 'feishu_bot'; webhookUrl: string; hasSigningSecret: boolean; format: BotFormat; keyword: string | null })
+  /** The host product's app bot, as direct messages; an email receive id comes back masked. */
+  | (ChannelCommon & { channel: 'feishu_app'; receiveIdType: ReceiveIdType; receiveId: string });
 
 export interface ChannelTestResult { ok: boolean; code: string; httpStatus?: number; detail?: string }
 
@@ -20,6 +26,11 @@ export interface Settings {
   optOutTriggerTypes: string[];
   workingHours: ClockRange;
   language: Language;
+  /** null: automatic (the enabled channel, in channelKinds' order). */
+  primaryChannel: ChannelKind | null;
+  /** Where an unacknowledged critical anomaly goes at the second escalation step; null: none. */
+  fallbackChannel: ChannelKind | null;
+  escalation: { afterMinutes: number };
   /** Settings the page does not edit are kept as they are. */
   [other: string]: unknown;
 }
@@ -33,6 +44,7 @@ export interface NotificationRecord {
   id: string;
   channel: ChannelKind;
   triggerType: string;
+  triggerId: string | null;
   previewId: string | null;
   message: Message;
   status: RecordStatus;
@@ -48,6 +60,11 @@ export interface NotificationRecord {
   digestId?: string | null;
   /** A digest: the records it lists. */
   digestOf?: string[] | null;
+  /** What its card lets the user answer; anomalies can be acknowledged. */
+  replyKind?: 'preview' | 'reminder' | 'anomaly' | null;
+  /** An anomaly's severity (info, warning, critical). */
+  severity?: string | null;
+  acknowledgedAt?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -88,3 +105,5 @@ export interface Preview {
 export interface Block { id: string; taskId: string | null; title: string; start: string; end: string; status: string; previewId: string | null }
 export interface ConfirmResult { preview: Preview; block: Block | null; replayed: boolean }
 export interface RejectResult { preview: Preview; replayed: boolean }
+
+export interface AcknowledgeResult { id: string; acknowledgedAt: string; acknowledgedVia: 'app' | 'feishu' | 'api' }

@@ -14,6 +14,7 @@ import { dryRun } from '../../workflow/dryRun';
 import { HttpError, notFound } from '../errors';
 import { idempotencyHeaders } from '../idempotency';
 import { defineRoute } from '../route';
+import { refreshCards } from '../../cards/updates';
 
 const tag = 'active-schedule';
 const base = '/api/v1/active-schedule';
@@ -94,7 +95,9 @@ export function activeScheduleRoutes(ctx: AppContext) {
           case 'rejected': throw new HttpError(409, 'preview_rejected', 'preview was rejected');
           case 'in_progress': throw new HttpError(409, 'confirm_in_progress', 'another confirmation of this preview is running; try again in a moment');
           case 'conflict': throw new HttpError(409, 'schedule_conflict', 'the suggested slot is no longer free: a block of yours overlaps it', { blocks: r.blocks.map(toBlockView) });
-          case 'confirmed': return { status: 200, body: { preview: toPreviewView(r.preview), block: r.block && toBlockView(r.block), replayed: r.replayed } };
+          case 'confirmed':
+            if (!r.replayed) await refreshCards(ctx, { previewId: params.id });
+            return { status: 200, body: { preview: toPreviewView(r.preview), block: r.block && toBlockView(r.block), replayed: r.replayed } };
         }
       },
     }),
@@ -113,7 +116,9 @@ export function activeScheduleRoutes(ctx: AppContext) {
           case 'expired': throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}`);
           case 'confirmed': throw new HttpError(409, 'preview_confirmed', 'preview was already confirmed');
           case 'in_progress': throw new HttpError(409, 'confirm_in_progress', 'the preview is being confirmed');
-          case 'rejected': return { status: 200, body: { preview: toPreviewView(r.preview), replayed: r.replayed } };
+          case 'rejected':
+            if (!r.replayed) await refreshCards(ctx, { previewId: params.id });
+            return { status: 200, body: { preview: toPreviewView(r.preview), replayed: r.replayed } };
         }
       },
     }),

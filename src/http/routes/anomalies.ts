@@ -4,10 +4,13 @@ import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { anomalyAccepted, anomalyBody, anomalyView } from '../../anomalies/schemas';
 import { loadAnomaly, reportAnomaly } from '../../anomalies/intake';
-import { notFound } from '../errors';
+import { HttpError, notFound } from '../errors';
+import { acknowledge } from '../../anomalies/acknowledge';
+import { answerPlaces } from '../../db/trigger';
 import { defineRoute } from '../route';
 
 const tag = 'anomalies';
+const acknowledgedView = z.object({ id: z.string(), acknowledgedAt: z.string(), acknowledgedVia: z.enum(answerPlaces) });
 const base = '/api/v1/anomalies';
 
 export function anomalyRoutes(ctx: AppContext) {
@@ -33,6 +36,25 @@ export function anomalyRoutes(ctx: AppContext) {
         const view = isValidObjectId(params.id) ? await loadAnomaly(ctx, params.id) : null;
         if (!view) throw notFound('anomaly');
         return { status: 200, body: view };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: `${base}/:id/acknowledge`, tag, auth: 'user', params: z.object({ id: z.string().min(1).max(64) }),
+      summary: 'Acknowledge one of my anomalies: its escalation stops and its cards say so',
+      responses: {
+        200: { description: 'Acknowledged now', schema: acknowledgedView },
+        404: { description: 'No such anomaly of yours' },
+        409: { description: 'already_acknowledged' },
+      },
+      handler: async ({ userId, params, req }) => {
+        // The page says where it is; anything else acknowledging with a user token is the API.
+        const via = req.header('x-dueflow-client') === 'app' ? 'app' : 'api';
+        const r = await acknowledge(ctx, { userId, triggerId: params.id, via });
+        if (r.kind === 'not_found') throw notFound('anomaly');
+        const a = r.trigger.anomaly!;
+        const body = { id: String(r.trigger._id), acknowledgedAt: a.acknowledgedAt!.toISOString(), acknowledgedVia: a.acknowledgedVia! };
+        if (r.kind === 'already') throw new HttpError(409, 'already_acknowledged', `acknowledged already at ${body.acknowledgedAt}`, body);
+        return { status: 200, body };
       },
     }),
   ];
