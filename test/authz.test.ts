@@ -56,6 +56,7 @@ const table: Record<string, Case> = {
   'GET /api/v1/active-schedule/previews/{id}': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}` },
   'POST /api/v1/active-schedule/previews/{id}/confirm': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}/confirm` },
   'POST /api/v1/active-schedule/previews/{id}/reject': { kind: 'cross-user', path: (i) => `/api/v1/active-schedule/previews/${i.preview}/reject` },
+  'POST /api/v1/anomalies/{id}/acknowledge': { kind: 'cross-user', path: (i) => `/api/v1/anomalies/${i.anomaly}/acknowledge` },
 };
 
 function routes(auth: string): string[] {
@@ -71,6 +72,7 @@ async function snapshotOfA() {
     await get('/api/v1/notification/channels'), await get(`/api/v1/notification/records/${ids.record}`), await get('/api/v1/me/settings'),
     await get(`/api/v1/tasks/${ids.task}`), await get(table['GET /api/v1/schedule/blocks'].path(ids)), await get(`/api/v1/reminders/${ids.reminder}`),
     await get(`/api/v1/active-schedule/triggers/${ids.trigger}`), await get(`/api/v1/active-schedule/previews/${ids.preview}`),
+    (await call(df.baseUrl, 'GET', `/api/v1/anomalies/${ids.anomaly}`, { auth: asService() })).body, (await df.ctx.models.triggers.findById(ids.anomaly).lean())?.anomaly,
   ]);
 }
 
@@ -85,6 +87,9 @@ beforeAll(async () => {
   ids.block = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'A block', start: new Date(Date.now() + 40 * hour).toISOString(), end: new Date(Date.now() + 41 * hour).toISOString() } })).body.id;
   ids.reminder = (await call(df.baseUrl, 'POST', '/api/v1/reminders', { auth, body: { message: { title: 'A reminder', summary: 'Take a break' }, at: new Date(Date.now() + 45 * hour).toISOString() } })).body.id;
   ids.record = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(A) })).body.id;
+  ids.anomaly = (await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
+    auth: asService(), body: { userId: A, type: 'disk_almost_full', severity: 'critical', targetType: 'server', targetId: 'db-1', title: 'Disk almost full', detail: '97%', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+  })).body.id;
   const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: ids.task } } });
   ids.trigger = trigger.body.id;
   ids.preview = await waitFor(async () => (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${ids.trigger}`, { auth })).body.previewId, 20_000, 'the preview');
@@ -163,5 +168,5 @@ test("user B can neither read nor change user A's data: 404 (never 403), and A's
     }
   }
   expect(await snapshotOfA()).toBe(before);
-  expect(feishu.messages.filter((m) => m.token === 'alicesBotToken123').length).toBeLessThanOrEqual(2); // A's own record and preview message only
+  expect(feishu.messages.filter((m) => m.token === 'alicesBotToken123').length).toBeLessThanOrEqual(3); // A's own record, preview and anomaly messages only
 });

@@ -22,6 +22,9 @@ export const knownSecrets: Array<string | RegExp> = [
   'flow-bearer-token-123', 'some-token-1234', 'alicesBotToken123', 'fuzzToken123',
   // Bot tokens made by the tests: `bot` + 32 hex digits (masked, only `bot1…abcd` may appear).
   /\bbot[0-9a-f]{32}\b/,
+  // The app's secrets, and the tenant tokens the Feishu-compatible server issues (`t-` + 40 hex digits).
+  /[a-z0-9-]*never-shown[a-z0-9-]*/, 'authz-encrypt-key-0123456789', 'fuzz-encrypt-key-0123456789', 'app-secret-0123456789abcdef',
+  /\bt-[0-9a-f]{40}\b/,
 ];
 
 export function scanCaptured(): string[] {

@@ -37,7 +37,11 @@ function escalationWords(e: HistoryEntry): string {
     return `Not acknowledged in time; buzzing you failed${reason}`;
   }
   if (e.code === 'fallback') {
-    if (e.outcome === 'done') return 'Still not acknowledged: sent to your fallback channel';
+    if (e.outcome === 'done') {
+      // The detail names the channel's kind ("sent to feishu_bot"): said with its label.
+      const kind = Object.keys(channelLabels).find((k) => e.detail?.endsWith(k));
+      return `Still not acknowledged: sent to your fallback channel${kind ? ` (${channelLabels[kind]})` : ''}`;
+    }
     if (e.outcome === 'skipped') return `Still not acknowledged; sending to a fallback channel was skipped${reason}`;
     return `Still not acknowledged; sending to your fallback channel failed${reason}`;
   }
