@@ -1,8 +1,11 @@
 /**
  * The user page (/app) in headless Chromium against a real dueflow: set a channel (the API's
  * error shown next to the field, the URL masked once saved), send a test that reaches the
- * Feishu-compatible server, set quiet hours and opt-outs, read recent notifications and their
- * history, and answer suggestions (Confirm makes a block). Desktop and phone widths.
+ * Feishu-compatible server, add the app channel next to a bot (and the plain 409 where the
+ * deployment has no app), set quiet hours, opt-outs, primary and fallback channels and the
+ * escalation delay, read recent notifications and their history (an anomaly's escalation in
+ * words), acknowledge an anomaly, and answer suggestions (Confirm makes a block). Desktop and
+ * phone widths.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,26 +21,35 @@ import { userToken, waitFor } from '../support/env';
 import { FeishuServer, startFeishuServer } from '../support/feishuServer';
 import { startTestDueflow, TestDueflow } from '../support/harness';
 
+const app = { appId: 'cli_userpage_app', appSecret: 'userpage-app-secret-never-shown' };
+
 let feishu: FeishuServer;
+/** Without a Feishu app (no FEISHU_APP_ID): the app channel answers 409 there. */
 let df: TestDueflow;
+/** With the host product's app, on the Feishu-compatible server; maintenance every second, so escalation steps come within seconds. */
+let appDf: TestDueflow;
 let browser: Browser;
 
 beforeAll(async () => {
   await buildUserPage();
   // A failed delivery waits long for its retry: the page shows it failed, whatever the machine's speed.
-  [feishu, df, browser] = await Promise.all([startFeishuServer(), startTestDueflow('all', { NOTIFY_BACKOFF_MS: '600000', NOTIFY_BACKOFF_MAX_MS: '600000' }), launchBrowser()]);
+  [feishu, df, browser] = await Promise.all([startFeishuServer({ app }), startTestDueflow('all', { NOTIFY_BACKOFF_MS: '600000', NOTIFY_BACKOFF_MAX_MS: '600000' }), launchBrowser()]);
+  appDf = await startTestDueflow('all', { FEISHU_APP_ID: app.appId, FEISHU_APP_SECRET: app.appSecret, FEISHU_API_BASE: feishu.url, RECONCILE_INTERVAL_MS: '1000', SCAN_INTERVAL_MS: '300' });
 });
 afterAll(async () => {
   await browser?.close();
-  await df?.stop();
+  await Promise.all([df?.stop(), appDf?.stop()]);
   await feishu?.close();
 });
 
 /** Opens the page the way the host product does: the token in the fragment. */
-async function openApp(page: Page, token: string, pathname = '/app'): Promise<void> {
-  await page.goto(`${df.baseUrl}${pathname}#token=${token}`);
+async function openApp(page: Page, token: string, pathname = '/app', baseUrl = df.baseUrl): Promise<void> {
+  await page.goto(`${baseUrl}${pathname}#token=${token}`);
   await page.locator('#app[data-ready="true"]').waitFor();
 }
+
+const hex = () => randomUUID().replace(/-/g, '');
+const channelsShown = (page: Page) => page.locator('.channel').evaluateAll((els) => els.map((e) => e.getAttribute('data-channel')));
 
 const fieldError = (page: Page, fieldPath: string) => page.locator(`.field[data-field="${fieldPath}"] .field-error`);
 
@@ -288,3 +300,247 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
     await phone.context.close();
   }
 });
+
+test('a user adds the app channel next to their group bot: both are shown and kept, Send test reaches the app bot, an email is shown masked', async () => {
+  const { userId, auth } = await userWithBot(appDf.baseUrl, feishu);
+  const openId = `ou_${hex()}`;
+  const email = `pat.${hex().slice(0, 8)}@example.com`;
+  feishu.app.registerUser({ openId, email });
+
+  const { context, page, problems } = await openPage(browser);
+  try {
+    await openApp(page, await userToken(userId), '/app', appDf.baseUrl);
+    expect(await channelsShown(page)).toEqual(['feishu_bot']);
+    // With a bot set up, the form offers the kind not set up yet, and says the bot stays.
+    const form = page.locator('form.channel-form');
+    expect(await form.locator('select[name="channel"]').inputValue()).toBe('feishu_app');
+    expect(await form.locator('h3').innerText()).toBe('Add another channel');
+
+    await form.locator('select[name="receiveIdType"]').selectOption('open_id');
+    await form.locator('input[name="receiveId"]').fill('pat@example.com');
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    await fieldError(page, 'receiveId').waitFor();
+    expect(await fieldError(page, 'receiveId').innerText()).toContain('must be an open_id');
+
+    await form.locator('input[name="receiveId"]').fill(openId);
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    const appCard = page.locator('.channel[data-channel="feishu_app"]');
+    await appCard.waitFor();
+    expect(await channelsShown(page)).toEqual(['feishu_app', 'feishu_bot']);
+    expect(await appCard.locator('.receive-id').innerText()).toBe(openId);
+    expect(await page.locator('.channel-form .saved').innerText()).toContain(openId);
+    // Both enabled and no primary chosen: the app comes first, as the server decides.
+    expect(await appCard.locator('[data-route="primary"]').innerText()).toBe('messages go here');
+    expect(await page.locator('.channel[data-channel="feishu_bot"] [data-route]').count()).toBe(0);
+    const listed = await call(appDf.baseUrl, 'GET', '/api/v1/notification/channels', { auth });
+    expect(listed.body.items.map((c: any) => c.channel)).toEqual(['feishu_app', 'feishu_bot']);
+
+    await appCard.getByRole('button', { name: 'Send test' }).click();
+    await appCard.locator('.test-result.ok').waitFor();
+    expect(await appCard.locator('.test-result').innerText()).toContain('direct message');
+    expect(feishu.app.messagesTo(openId)).toHaveLength(1);
+    await screenshot(page, 'user-page-channels-app-desktop');
+
+    // Changed to an email: it comes back masked, and the bot is still there.
+    await appCard.getByRole('button', { name: 'Change' }).click();
+    expect(await form.locator('h3').innerText()).toBe('Change the Feishu / Lark app (direct messages)');
+    await form.locator('select[name="receiveIdType"]').selectOption('email');
+    await form.locator('input[name="receiveId"]').fill(email);
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    await appCard.locator('.receive-id', { hasText: '@example.com' }).waitFor();
+    const masked = await appCard.locator('.receive-id').innerText();
+    expect(masked).toContain('…');
+    expect(await page.locator('body').innerText()).not.toContain(email);
+    expect(await page.locator('input[name="receiveId"]').inputValue()).toBe('');
+    expect((await call(appDf.baseUrl, 'GET', '/api/v1/notification/channels/feishu_app', { auth })).body).toMatchObject({ receiveIdType: 'email', receiveId: masked, enabled: true });
+    expect(await channelsShown(page)).toEqual(['feishu_app', 'feishu_bot']);
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+  }
+
+  const phone = await openPage(browser, { viewport: viewports.phone, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  try {
+    await openApp(phone.page, await userToken(userId), '/app', appDf.baseUrl);
+    expect(await channelsShown(phone.page)).toEqual(['feishu_app', 'feishu_bot']);
+    expect(await horizontalOverflow(phone.page)).toBeLessThanOrEqual(0);
+    await phone.page.locator('#channel').scrollIntoViewIfNeeded();
+    await screenshot(phone.page, 'user-page-phone-channels', { fullPage: false });
+    expect(phone.problems).toEqual([]);
+  } finally {
+    await phone.context.close();
+  }
+});
+
+test('where the deployment has no Feishu app, adding the app channel says so plainly, and the bot stays', async () => {
+  const { userId, auth } = await userWithBot(df.baseUrl, feishu);
+  const { context, page, problems } = await openPage(browser);
+  try {
+    await openApp(page, await userToken(userId));
+    const form = page.locator('form.channel-form');
+    await form.locator('select[name="channel"]').selectOption('feishu_app');
+    await form.locator('input[name="receiveId"]').fill(`ou_${hex()}`);
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    const error = page.locator('.channel-form .form-error');
+    await error.waitFor();
+    expect(await error.innerText()).toContain('This dueflow has no Feishu app configured');
+    expect(await error.innerText()).not.toContain('FEISHU_APP_ID'); // the operator's words stay out of the user's way
+    expect(await channelsShown(page)).toEqual(['feishu_bot']);
+    const listed = await call(df.baseUrl, 'GET', '/api/v1/notification/channels', { auth });
+    expect(listed.body.items.map((c: any) => c.channel)).toEqual(['feishu_bot']);
+    await screenshot(page, 'user-page-channel-app-off');
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a user chooses the primary and fallback channels and the escalation delay; a fallback equal to the primary is named next to it', async () => {
+  const { userId, auth } = await userWithBot(df.baseUrl, feishu);
+  const { context, page, problems } = await openPage(browser);
+  try {
+    await openApp(page, await userToken(userId));
+    const form = page.locator('form.settings-form');
+    expect(await form.locator('select[name="primaryChannel"]').inputValue()).toBe('');
+    expect(await form.locator('select[name="fallbackChannel"]').inputValue()).toBe('');
+    expect(await form.locator('input[name="escalation.afterMinutes"]').inputValue()).toBe('15');
+
+    await form.locator('select[name="primaryChannel"]').selectOption('feishu_bot');
+    await form.locator('select[name="fallbackChannel"]').selectOption('feishu_bot');
+    await form.locator('input[name="escalation.afterMinutes"]').fill('5');
+    await form.getByRole('button', { name: 'Save settings' }).click();
+    await fieldError(page, 'fallbackChannel').waitFor();
+    expect(await fieldError(page, 'fallbackChannel').innerText()).toContain('must differ from primaryChannel');
+    expect(await form.locator('select[name="fallbackChannel"]').getAttribute('aria-invalid')).toBe('true');
+    expect(await fieldError(page, 'primaryChannel').isVisible()).toBe(false);
+    expect((await call(df.baseUrl, 'GET', '/api/v1/me/settings', { auth })).body).toMatchObject({ primaryChannel: null, fallbackChannel: null });
+
+    // A channel not set up yet may be chosen: the form says so, the API accepts it.
+    await form.locator('select[name="fallbackChannel"]').selectOption('feishu');
+    expect(await form.locator('.field[data-field="fallbackChannel"] .channel-note').innerText()).toContain('You have no Feishu Flow webhook yet');
+    expect(await form.locator('.field[data-field="primaryChannel"] .channel-note').isVisible()).toBe(false);
+    await form.locator('input[name="escalation.afterMinutes"]').fill('0');
+    await form.getByRole('button', { name: 'Save settings' }).click();
+    await fieldError(page, 'escalation.afterMinutes').waitFor();
+    expect(await fieldError(page, 'escalation.afterMinutes').innerText()).toContain('must be at least 0.1');
+    expect(await fieldError(page, 'fallbackChannel').isVisible()).toBe(false);
+    await screenshot(page, 'user-page-settings-channels-error');
+
+    await form.locator('input[name="escalation.afterMinutes"]').fill('2.5');
+    await form.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    expect((await call(df.baseUrl, 'GET', '/api/v1/me/settings', { auth })).body).toMatchObject({ primaryChannel: 'feishu_bot', fallbackChannel: 'feishu', escalation: { afterMinutes: 2.5 } });
+    expect(await form.locator('select[name="primaryChannel"]').inputValue()).toBe('feishu_bot');
+    expect(await form.locator('input[name="escalation.afterMinutes"]').inputValue()).toBe('2.5');
+    // The channel cards say where messages go now.
+    expect(await page.locator('.channel[data-channel="feishu_bot"] [data-route="primary"]').innerText()).toBe('messages go here (primary)');
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a critical anomaly on the page: its marker, its escalation in words, Acknowledge (the API agrees); one acknowledged elsewhere meanwhile ends the same', async () => {
+  const userId = `u-${randomUUID()}`;
+  const auth = await asUser(userId);
+  const openId = `ou_${hex()}`;
+  const bot = `bot${hex()}`;
+  feishu.app.registerUser({ openId });
+  feishu.registerBot(bot);
+  const put = async (path: string, body: unknown) => expect((await call(appDf.baseUrl, 'PUT', path, { auth, body })).status).toBe(200);
+  await put('/api/v1/notification/channels/feishu_app', { enabled: true, receiveIdType: 'open_id', receiveId: openId });
+  await put('/api/v1/notification/channels/feishu_bot', { enabled: true, webhookUrl: feishu.botUrl(bot) });
+  const timeZone = 'Asia/Shanghai';
+  await put('/api/v1/me/settings', { timeZone, language: 'en', workingHours: { start: '00:00', end: '23:59' }, primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 0.1 } });
+
+  const report = async (title: string, severity: string, type: string, detail: string) => {
+    const res = await call(appDf.baseUrl, 'POST', '/api/v1/anomalies', {
+      auth: asService(),
+      body: { userId, type, severity, targetType: 'server', targetId: `srv-${randomUUID()}`, title, detail, occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+    });
+    expect(res.status).toBe(202);
+    const recordId: string = await waitFor(async () => {
+      const view = (await call(appDf.baseUrl, 'GET', `/api/v1/anomalies/${res.body.id}`, { auth: asService() })).body;
+      return view.notification?.status === 'sent' ? view.notification.id : undefined;
+    }, 15_000, `"${title}" to be sent`);
+    return { triggerId: res.body.id as string, recordId };
+  };
+  const record = async (id: string) => (await call(appDf.baseUrl, 'GET', `/api/v1/notification/records/${id}`, { auth })).body;
+
+  const critical = await report('db-1 disk almost full', 'critical', 'disk_almost_full', 'Disk 97% full.');
+  // Nobody acknowledges it: buzzed after 6 s, sent to the fallback bot after 12 s.
+  await waitFor(async () => (await record(critical.recordId)).history.some((e: any) => e.event === 'escalated' && e.code === 'fallback'), 30_000, 'the fallback step');
+  const copyId: string = await waitFor(async () => {
+    const items = (await call(appDf.baseUrl, 'GET', '/api/v1/notification/records', { auth })).body.items;
+    return items.find((r: any) => r.triggerId === critical.triggerId && r.id !== critical.recordId && r.status === 'sent')?.id;
+  }, 15_000, 'the fallback copy to be sent');
+  const warning = await report('Backup failed', 'warning', 'backup_failed', 'The nightly backup did not finish.');
+
+  // en-GB: 24-hour clock, so the expected time is written the same way here.
+  const hhmm = (iso: string) => new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  const { context, page, problems } = await openPage(browser, { locale: 'en-GB' });
+  try {
+    await openApp(page, await userToken(userId), '/app', appDf.baseUrl);
+    const item = page.locator(`.record[data-record-id="${critical.recordId}"]`);
+    const copy = page.locator(`.record[data-record-id="${copyId}"]`);
+    const warned = page.locator(`.record[data-record-id="${warning.recordId}"]`);
+    expect(await item.locator('.badge-critical').innerText()).toContain('critical');
+    expect(await copy.locator('.badge-critical').count()).toBe(1);
+    expect(await warned.locator('.badge-critical').count()).toBe(0);
+    for (const r of [item, copy, warned]) expect(await r.getByRole('button', { name: 'Acknowledge' }).isVisible()).toBe(true);
+
+    await item.locator('summary').click();
+    await item.locator('.history-list li[data-event="escalated"][data-code="fallback"]').waitFor();
+    expect(await item.locator('li[data-event="escalated"][data-code="buzz"]').innerText()).toContain('Not acknowledged in time: dueflow buzzed you in Feishu');
+    expect(await item.locator('li[data-event="escalated"][data-code="fallback"]').innerText()).toContain('sent to your fallback channel (Feishu / Lark group bot)');
+    await item.scrollIntoViewIfNeeded();
+    await screenshot(page, 'user-page-anomaly-escalated', { fullPage: false });
+
+    // Acknowledged elsewhere meanwhile (another app, through the API): pressing it here ends the same, at that time.
+    const elsewhere = await call(appDf.baseUrl, 'POST', `/api/v1/anomalies/${warning.triggerId}/acknowledge`, { auth });
+    expect(elsewhere.status).toBe(200);
+    await warned.getByRole('button', { name: 'Acknowledge' }).click();
+    await warned.locator('.acknowledged').waitFor();
+    expect(await warned.locator('.acknowledged').innerText()).toBe(`✓ Acknowledged at ${hhmm(elsewhere.body.acknowledgedAt)}`);
+
+    await item.getByRole('button', { name: 'Acknowledge' }).click();
+    await item.locator('.acknowledged').waitFor();
+    const acknowledged = await record(critical.recordId);
+    expect(acknowledged.acknowledgedAt).toEqual(expect.any(String));
+    expect(acknowledged.history.at(-1)).toMatchObject({ event: 'acknowledged', code: 'app' });
+    expect(await item.locator('.acknowledged').innerText()).toBe(`✓ Acknowledged at ${hhmm(acknowledged.acknowledgedAt)}`);
+    expect(await item.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
+    // The fallback copy is the same anomaly: acknowledged with it.
+    expect(await copy.locator('.acknowledged').innerText()).toBe(`✓ Acknowledged at ${hhmm(acknowledged.acknowledgedAt)}`);
+    expect((await record(copyId)).acknowledgedAt).toBe(acknowledged.acknowledgedAt);
+    // The open history is read again: it ends with the acknowledgement, in words.
+    await item.locator('.history-list li[data-event="acknowledged"]').waitFor();
+    expect(await item.locator('.history-list li[data-event="acknowledged"]').innerText()).toContain('Acknowledged on this page');
+    // The API agrees: once is all.
+    const again = await call(appDf.baseUrl, 'POST', `/api/v1/anomalies/${critical.triggerId}/acknowledge`, { auth });
+    expect([again.status, again.body.error?.code]).toEqual([409, 'already_acknowledged']);
+    await screenshot(page, 'user-page-anomaly-acknowledged');
+
+    await page.reload();
+    await page.locator('#app[data-ready="true"]').waitFor();
+    expect(await item.locator('.acknowledged').innerText()).toBe(`✓ Acknowledged at ${hhmm(acknowledged.acknowledgedAt)}`);
+    expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+  }
+
+  const phone = await openPage(browser, { viewport: viewports.phone, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'en-GB' });
+  try {
+    await openApp(phone.page, await userToken(userId), '/app', appDf.baseUrl);
+    const item = phone.page.locator(`.record[data-record-id="${critical.recordId}"]`);
+    await item.locator('summary').tap();
+    await item.locator('.history-list li[data-event="acknowledged"]').waitFor();
+    expect(await horizontalOverflow(phone.page)).toBeLessThanOrEqual(0);
+    await item.scrollIntoViewIfNeeded();
+    await screenshot(phone.page, 'user-page-phone-anomaly', { fullPage: false });
+    expect(phone.problems).toEqual([]);
+  } finally {
+    await phone.context.close();
+  }
+}, 90_000);

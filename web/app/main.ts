@@ -54,7 +54,7 @@ function header(subject: string | null, onSignOut?: () => void): HTMLElement {
   const nav = subject
     ? h('nav', { 'aria-label': 'Sections' },
       h('a', { href: '#previews' }, 'Suggestions'),
-      h('a', { href: '#channel' }, 'Channel'),
+      h('a', { href: '#channel' }, 'Channels'),
       h('a', { href: '#settings' }, 'Settings'),
       h('a', { href: '#notifications' }, 'Notifications'))
     : null;

@@ -172,7 +172,7 @@ export function channelView(api: Api, onChannels: (kinds: ChannelKind[]) => void
         : 'Who you are in your company\'s Feishu or Lark: messages come as direct messages from its app\'s bot. Your Feishu administrator can tell you your ID.';
       fields.push(field('Receive ID type', idType, errors, 'receiveIdType'), field('Receive ID', receiveId, errors, 'receiveId', idHint));
       body = () => ({ enabled: enabled.checked, receiveIdType: idType.value, receiveId: receiveId.value.trim() });
-      savedNote = (c) => (c.channel === 'feishu_app' ? `Saved. Messages go to ${receiveIdTypeLabels[c.receiveIdType] ?? c.receiveIdType} ${c.receiveId}.` : 'Saved.');
+      savedNote = (c) => (c.channel === 'feishu_app' ? `Saved: direct messages to ${c.receiveId} (${receiveIdTypeLabels[c.receiveIdType] ?? c.receiveIdType}).` : 'Saved.');
     } else {
       const url = h('input', { type: 'text', name: 'webhookUrl', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', placeholder: urlShapes[kind] });
       const urlHint = stored && 'webhookUrl' in stored
