@@ -10,6 +10,9 @@ import { startFeishuServer, FeishuServer } from './support/feishuServer';
 import { startTestDueflow, TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asService, asUser, call, notificationBody } from './support/api';
+import { closeContext, createContext } from '../src/context';
+import { createLogger } from '../src/logger';
+import { escalateAnomalies } from '../src/anomalies/escalation';
 
 const app = { appId: 'cli_e2e_app', appSecret: 'e2e-app-secret-never-shown', encryptKey: 'e2e-encrypt-key-never-shown', verificationToken: 'e2e-verification-token-never-shown' };
 
@@ -207,4 +210,33 @@ test('an anomaly acknowledged on /app redraws its card in the chat', async () =>
   expect(texts(feishu.app.message(msg.messageId)!.card)).toMatch(/Acknowledged by you at \d\d:\d\d/);
   const list = await call(df.baseUrl, 'GET', '/api/v1/notification/records', { auth });
   expect(list.body.items[0]).toMatchObject({ replyKind: 'anomaly', severity: 'warning', acknowledgedAt: ack.body.acknowledgedAt });
+});
+
+test('escalation steps race from two processes: each step is taken once', async () => {
+  const bot = `bot${randomUUID().replace(/-/g, '')}`;
+  feishu.registerBot(bot);
+  const { userId, openId, auth } = await person({ escalation: { afterMinutes: 60 }, fallbackChannel: 'feishu_bot', primaryChannel: 'feishu_app' });
+  expect((await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(bot) } })).status).toBe(200);
+  const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
+    auth: asService(), body: { userId, type: 'queue_stuck', severity: 'critical', targetType: 'queue', targetId: 'billing', title: 'Billing queue stuck', detail: 'No progress for 10 minutes.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+  });
+  const [msg] = await waitForCards(openId, 1);
+  const rec = await waitFor(async () => { const r = await recordOfMessage(msg.messageId); return r?.status === 'sent' ? r : undefined; });
+  const other = await createContext(df.config, createLogger('silent'));
+  try {
+    // Sent 61 minutes ago as far as escalation can tell: step 1 is due, for both and the running worker.
+    await df.ctx.models.notificationRecords.updateOne({ _id: rec._id }, { $set: { sentAt: new Date(Date.now() - 61 * 60_000) } });
+    await Promise.all([escalateAnomalies(df.ctx), escalateAnomalies(other), escalateAnomalies(other)]);
+    await waitFor(() => feishu.app.urgents.some((u) => u.messageId === msg.messageId), 10_000, 'the buzz');
+    await df.ctx.models.notificationRecords.updateOne({ _id: rec._id }, { $set: { sentAt: new Date(Date.now() - 121 * 60_000) } });
+    await Promise.all([escalateAnomalies(df.ctx), escalateAnomalies(other), escalateAnomalies(other)]);
+    await waitFor(() => feishu.messages.some((m) => m.token === bot), 10_000, 'the fallback');
+    await Promise.all([escalateAnomalies(df.ctx), escalateAnomalies(other)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(feishu.app.urgents.filter((u) => u.messageId === msg.messageId)).toHaveLength(1);
+    expect(feishu.messages.filter((m) => m.token === bot)).toHaveLength(1);
+    expect((await df.ctx.models.triggers.findById(res.body.id).lean())!.escalation?.step).toBe(2);
+  } finally {
+    await closeContext(other);
+  }
 });

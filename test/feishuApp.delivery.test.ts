@@ -1,0 +1,417 @@
+/**
+ * The feishu_app channel under faults, through the delivery path: every Feishu code's class as the
+ * record shows it, the tenant token shared by real worker processes, the app's rate limits held
+ * across them, the crash resend that the uuid makes one message, and the urgent lane.
+ * Real dueflow (in this process, and `dist/` as worker processes), real Redis and database, the
+ * Feishu-compatible server's app API over real HTTP.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import { deliveryJobId } from '../src/notifications/schemas';
+import { sendingLeaseMs } from '../src/notifications/transitions';
+import { messageUuid } from '../src/providers/feishuApp';
+import { asService, call, notificationBody } from './support/api';
+import { testEnv, waitFor } from './support/env';
+import { FeishuServer, startFeishuServer } from './support/feishuServer';
+import { startTestDueflow, TestDueflow } from './support/harness';
+import { DueflowProcess, spawnDueflow } from './support/processes';
+
+const app = { appId: 'cli_delivery_faults', appSecret: 'delivery-faults-app-secret-never-shown' };
+const appEnv = (feishu: FeishuServer) => ({ FEISHU_APP_ID: app.appId, FEISHU_APP_SECRET: app.appSecret, FEISHU_API_BASE: feishu.url });
+const MESSAGES_PATH = '/open-apis/im/v1/messages';
+const PERMANENT = [230001, 230002, 230006, 230013, 230025, 230027, 230028, 230035, 230038];
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+type Person = { userId: string; openId: string };
+
+/** A person linked by the host product (service token) to their open_id in its app. */
+async function linkPerson(baseUrl: string, feishu: FeishuServer): Promise<Person> {
+  const userId = `u-${randomUUID()}`;
+  const openId = `ou_${randomUUID().replace(/-/g, '')}`;
+  feishu.app.registerUser({ openId });
+  const linked = await call(baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, { auth: asService(), body: { enabled: true, receiveIdType: 'open_id', receiveId: openId } });
+  if (linked.status !== 200) throw new Error(`linking ${userId} answered ${linked.status}: ${JSON.stringify(linked.body)}`);
+  return { userId, openId };
+}
+
+async function requestNotification(baseUrl: string, userId: string, overrides: Record<string, unknown> = {}): Promise<string> {
+  const res = await call(baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId, overrides) });
+  if (res.status !== 202) throw new Error(`POST /api/v1/notifications answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body.id;
+}
+
+/** Every send request that reached the server for this record (its uuid), in order. */
+const sendsOf = (feishu: FeishuServer, recordId: string) => {
+  const uuid = messageUuid(recordId);
+  return feishu.requests.filter((r) => r.kind === 'app' && r.method === 'POST' && r.path === MESSAGES_PATH && r.body?.uuid === uuid);
+};
+const messageOf = (feishu: FeishuServer, recordId: string) => feishu.app.messages.find((m) => m.uuid === messageUuid(recordId));
+const attempts = (r: any) => r.history.filter((h: any) => h.event === 'attempt');
+
+/** The most items of `times` (ms) inside any rolling second (t - 1000, t], the server's own window. */
+function busiestSecond(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end++) {
+    while (sorted[start] <= sorted[end] - 1000) start++;
+    most = Math.max(most, end - start + 1);
+  }
+  return most;
+}
+
+/** Removes what this file's dueflows left in Redis beyond their queues (token cache, rate logs), under their own prefix only. */
+async function dropPrefixKeys(prefix: string): Promise<void> {
+  const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  try {
+    const escaped = prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+    for (let cursor = '0'; ;) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${escaped}*`, 'COUNT', 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('one dueflow (all mode): each Feishu code through delivery', () => {
+  let feishu: FeishuServer;
+  let df: TestDueflow;
+  const record = async (id: string) => (await df.ctx.models.notificationRecords.findById(id).lean())!;
+  async function settled(id: string, statuses: string[], timeoutMs = 15_000) {
+    try {
+      return await waitFor(async () => { const r = await record(id); return r && statuses.includes(r.status) ? r : undefined; }, timeoutMs, `record ${id} to be ${statuses.join('|')}`);
+    } catch (err) {
+      const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
+      throw new Error(`${(err as Error).message}\nrecord: ${JSON.stringify(await record(id))}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}`);
+    }
+  }
+  const person = () => linkPerson(df.baseUrl, feishu);
+  const notify = (userId: string) => requestNotification(df.baseUrl, userId);
+
+  beforeAll(async () => {
+    feishu = await startFeishuServer({ app });
+    df = await startTestDueflow('all', { ...appEnv(feishu), NOTIFY_BACKOFF_MS: '200', NOTIFY_BACKOFF_MAX_MS: '400' });
+  });
+  afterAll(async () => {
+    await df?.stop();
+    await feishu?.close();
+    if (df) await dropPrefixKeys(df.config.QUEUE_PREFIX);
+  });
+
+  test.each(PERMANENT)('code %i is permanent: dead after one attempt, feishu_<code>', async (code) => {
+    const p = await person();
+    feishu.app.failNext(1, { code });
+    const id = await notify(p.userId);
+    const dead = await settled(id, ['dead', 'sent']);
+    expect(dead).toMatchObject({ status: 'dead', attemptCount: 1, statusReason: `feishu_${code}`, lastErrorCode: `feishu_${code}` });
+    expect(attempts(dead).map((h: any) => [h.attempt, h.outcome, h.code, h.providerCode])).toEqual([[1, 'permanent', `feishu_${code}`, code]]);
+    // The job failed for good at its first attempt: nothing retries it.
+    const queue = df.ctx.queues.notifications;
+    const job = await waitFor(async () => ((await queue.getJobState(deliveryJobId(id))) === 'failed' ? queue.getJob(deliveryJobId(id)) : undefined), 5000, 'the job to fail');
+    expect(job.attemptsMade).toBe(1);
+    expect(sendsOf(feishu, id).map((r) => r.code)).toEqual([code]);
+    expect(feishu.app.messagesTo(p.openId)).toHaveLength(0);
+  });
+
+  test('99991400 (HTTP 429, reset 2 s): sent after the reset, the rate-limited try spent no attempt', async () => {
+    const p = await person();
+    feishu.app.failNext(1, { code: 99991400, httpStatus: 429, resetSec: 2 });
+    const id = await notify(p.userId);
+    const sent = await settled(id, ['sent', 'dead']);
+    expect(sent.status).toBe('sent');
+    expect(sent.attemptCount).toBe(1);
+    const [refused, accepted] = sendsOf(feishu, id);
+    expect([refused.httpStatus, refused.code, accepted.code]).toEqual([429, 99991400, 0]);
+    expect(messageOf(feishu, id)!.sentAt - refused.receivedAt).toBeGreaterThanOrEqual(2000 - 50);
+    expect(sent.history.map((h: any) => h.event)).toEqual(['requested', 'rate_limited', 'attempt']);
+    const limited = sent.history.find((h: any) => h.event === 'rate_limited');
+    expect(limited).toMatchObject({ code: 'provider_rate_limited', providerCode: 99991400, httpStatus: 429 });
+    expect(attempts(sent).map((h: any) => [h.attempt, h.outcome])).toEqual([[1, 'sent']]);
+    expect(feishu.app.messagesTo(p.openId)).toHaveLength(1);
+  });
+
+  test('230020 (the IM frequency limit, no reset header): sent after 1–2 s, without spending an attempt', async () => {
+    const p = await person();
+    feishu.app.failNext(1, { code: 230020 });
+    const id = await notify(p.userId);
+    const sent = await settled(id, ['sent', 'dead']);
+    expect(sent.status).toBe('sent');
+    expect(sent.attemptCount).toBe(1);
+    const [refused, accepted] = sendsOf(feishu, id);
+    expect([refused.code, accepted.code]).toEqual([230020, 0]);
+    expect(messageOf(feishu, id)!.sentAt - refused.receivedAt).toBeGreaterThanOrEqual(1000 - 50);
+    expect(sent.history.map((h: any) => h.event)).toEqual(['requested', 'rate_limited', 'attempt']);
+    expect(sent.history.find((h: any) => h.event === 'rate_limited')).toMatchObject({ code: 'provider_rate_limited', providerCode: 230020 });
+    expect(attempts(sent).map((h: any) => [h.attempt, h.outcome])).toEqual([[1, 'sent']]);
+  });
+
+  test('99991663 because the token expired: a new token is fetched and the message sent in the first attempt', async () => {
+    const warm = await person();
+    await settled(await notify(warm.userId), ['sent']); // a token is cached
+    const issued = feishu.app.tokensIssued;
+    const asked = feishu.app.tokenRequests;
+    feishu.app.expireTokens();
+    const p = await person();
+    const id = await notify(p.userId);
+    const sent = await settled(id, ['sent', 'failed', 'dead']);
+    expect(sent.status).toBe('sent');
+    expect(sent.attemptCount).toBe(1);
+    expect(attempts(sent).map((h: any) => [h.attempt, h.outcome])).toEqual([[1, 'sent']]);
+    expect(sendsOf(feishu, id).map((r) => r.code)).toEqual([99991663, 0]);
+    expect(feishu.app.tokensIssued).toBe(issued + 1);
+    expect(feishu.app.tokenRequests).toBe(asked + 1);
+    expect(feishu.app.messagesTo(p.openId)).toHaveLength(1);
+  });
+
+  test('99991663 answered to a send with a valid token: the token is asked for again and the message sent in the first attempt', async () => {
+    const warm = await person();
+    await settled(await notify(warm.userId), ['sent']);
+    const asked = feishu.app.tokenRequests;
+    feishu.app.failNext(1, { code: 99991663 });
+    const p = await person();
+    const id = await notify(p.userId);
+    const sent = await settled(id, ['sent', 'failed', 'dead']);
+    expect(sent.status).toBe('sent');
+    expect(sent.attemptCount).toBe(1);
+    expect(attempts(sent).map((h: any) => [h.attempt, h.outcome])).toEqual([[1, 'sent']]);
+    expect(sendsOf(feishu, id).map((r) => r.code)).toEqual([99991663, 0]);
+    // The cached token was dropped and fetched again (the server still holds it valid, so it answers the same one).
+    expect(feishu.app.tokenRequests).toBe(asked + 1);
+  });
+
+  test.each([500, 503])('HTTP %i is temporary: failed, retried after the backoff, then sent', async (httpStatus) => {
+    const p = await person();
+    feishu.app.failNext(1, { code: 2200, httpStatus, msg: 'Internal Error' });
+    const id = await notify(p.userId);
+    const sent = await settled(id, ['sent', 'dead']);
+    expect(sent.status).toBe('sent');
+    expect(sent.attemptCount).toBe(2);
+    const [first, second] = attempts(sent);
+    expect([first.attempt, first.outcome, first.code, first.httpStatus]).toEqual([1, 'temporary', 'provider_5xx', httpStatus]);
+    expect([second.attempt, second.outcome, second.code]).toEqual([2, 'sent', 'ok']);
+    // NOTIFY_BACKOFF_MS 200 with ±20% jitter: the retry left no earlier than 160 ms after the failure.
+    const [failedSend, retried] = sendsOf(feishu, id);
+    expect([failedSend.httpStatus, retried.code]).toEqual([httpStatus, 0]);
+    expect(retried.receivedAt - failedSend.receivedAt).toBeGreaterThanOrEqual(150);
+    expect(feishu.app.messagesTo(p.openId)).toHaveLength(1);
+  });
+
+  test('the urgent lane: 5 critical anomalies reach the person within 2 s of their POST, behind 200 queued bulk notifications', async () => {
+    const bulkPeople = await Promise.all(range(20).map(() => person()));
+    const oncall = await person();
+    const worker = df.running.workers.find((w) => w.name === 'notifications')!;
+    // The bulk ones are all queued before any critical anomaly is reported.
+    await worker.pause();
+    let bulk: string[];
+    try {
+      bulk = await Promise.all(range(200).map((i) => notify(bulkPeople[i % 20].userId)));
+    } finally {
+      worker.resume();
+    }
+    await waitFor(() => feishu.app.messages.some((m) => bulkPeople.some((p) => p.openId === m.openId)), 10_000, 'the first bulk card');
+
+    const reported = await Promise.all(range(5).map(async (i) => {
+      const postedAt = Date.now();
+      const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
+        auth: asService(),
+        body: { userId: oncall.userId, type: 'disk_almost_full', severity: 'critical', targetType: 'server', targetId: `db-${i}-${randomUUID()}`, title: `db-${i} disk almost full`, detail: 'Disk 97% full.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+      });
+      expect(res.status).toBe(202);
+      return { triggerId: res.body.id as string, postedAt };
+    }));
+    await waitFor(() => feishu.app.messagesTo(oncall.openId).length >= 5, 15_000, '5 critical cards');
+    const bulkLeftWhenCriticalsArrived = bulk!.length - feishu.app.messages.filter((m) => m.openId !== oncall.openId && bulkPeople.some((p) => p.openId === m.openId)).length;
+
+    const latencies: number[] = [];
+    for (const { triggerId, postedAt } of reported) {
+      const rec = await waitFor(() => df.ctx.models.notificationRecords.findOne({ triggerId }).lean(), 5000, `the record of ${triggerId}`);
+      expect(rec.urgent).toBe(true);
+      const msg = messageOf(feishu, String(rec._id));
+      expect(msg?.openId).toBe(oncall.openId);
+      latencies.push(msg!.sentAt - postedAt);
+      const trig = await df.ctx.models.triggers.findById(triggerId).lean();
+      console.log('DEBUG', JSON.stringify({ postedAt, trigCreated: (trig as any).createdAt?.getTime() - postedAt, recCreated: (rec as any).createdAt?.getTime() - postedAt, hist: rec.history.map((h: any) => [h.event, h.at.getTime() - postedAt]), sendReq: sendsOf(feishu, String(rec._id)).map((r) => r.receivedAt - postedAt), sent: msg!.sentAt - postedAt }));
+    }
+    expect(Math.max(...latencies)).toBeLessThan(2000);
+
+    // Well before the bulk ones finished: many were still to go when the last critical card arrived.
+    await waitFor(async () => (await df.ctx.models.notificationRecords.countDocuments({ _id: { $in: bulk! }, status: 'sent' })) === bulk!.length, 60_000, 'all bulk notifications sent');
+    const lastCritical = Math.max(...feishu.app.messagesTo(oncall.openId).map((m) => m.sentAt));
+    const bulkTimes = feishu.app.messages.filter((m) => bulkPeople.some((p) => p.openId === m.openId)).map((m) => m.sentAt);
+    expect(bulkTimes).toHaveLength(200);
+    expect(bulkLeftWhenCriticalsArrived).toBeGreaterThanOrEqual(50);
+    expect(Math.max(...bulkTimes) - lastCritical).toBeGreaterThan(1000);
+    expect(feishu.app.rateLimitedCount).toBe(0);
+    // eslint-disable-next-line no-console
+    console.log(`urgent lane: critical latencies ${latencies.join(', ')} ms; ${bulkLeftWhenCriticalsArrived} bulk left when the 5th arrived; last bulk ${Math.max(...bulkTimes) - lastCritical} ms after the last critical`);
+  }, 90_000);
+});
+
+/** An API in this process and worker processes (dist/) on one database and queue prefix, with their own Feishu server. */
+interface Cluster {
+  feishu: FeishuServer;
+  api: TestDueflow;
+  env: Record<string, string>;
+  workers: DueflowProcess[];
+  startWorker(extra?: Record<string, string>): Promise<DueflowProcess>;
+  person(): Promise<Person>;
+  notify(userId: string): Promise<string>;
+  allSent(ids: string[], timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startCluster(workerEnv: Record<string, string> = {}): Promise<Cluster> {
+  const feishu = await startFeishuServer({ app });
+  const env = testEnv({ LOG_LEVEL: 'info', RECONCILE_INTERVAL_MS: '1000', ...appEnv(feishu), ...workerEnv });
+  let api: TestDueflow;
+  try {
+    api = await startTestDueflow('api', { MONGODB_DB: env.MONGODB_DB, QUEUE_PREFIX: env.QUEUE_PREFIX, ...appEnv(feishu) });
+  } catch (err) {
+    await feishu.close();
+    throw err;
+  }
+  const workers: DueflowProcess[] = [];
+  const Records = api.ctx.models.notificationRecords;
+  return {
+    feishu, api, env, workers,
+    async startWorker(extra = {}) {
+      const p = spawnDueflow({ ...env, DUEFLOW_MODE: 'worker', ...extra });
+      workers.push(p);
+      await p.waitForLog('dueflow started');
+      return p;
+    },
+    person: () => linkPerson(api.baseUrl, feishu),
+    notify: (userId) => requestNotification(api.baseUrl, userId),
+    async allSent(ids, timeoutMs) {
+      try {
+        await waitFor(async () => (await Records.countDocuments({ _id: { $in: ids }, status: 'sent' })) === ids.length, timeoutMs, `${ids.length} records sent`);
+      } catch (err) {
+        const byStatus = await Records.aggregate([{ $match: { _id: { $in: ids.map((id) => new Types.ObjectId(id)) } } }, { $group: { _id: '$status', n: { $sum: 1 } } }]);
+        throw new Error(`${(err as Error).message}; by status: ${JSON.stringify(byStatus)}`);
+      }
+    },
+    async stop() {
+      for (const p of workers.splice(0)) {
+        if (p.child.exitCode === null && p.child.signalCode === null) {
+          p.kill('SIGKILL');
+          await p.waitForExit(10_000).catch(() => undefined);
+        }
+      }
+      await api.stop();
+      await feishu.close();
+      await dropPrefixKeys(env.QUEUE_PREFIX);
+    },
+  };
+}
+
+/** The delivery attempts a worker process logged, with their outcome. */
+const attemptsLogged = (p: DueflowProcess, from = 0) => p.output.slice(from).flatMap((line) => {
+  try {
+    const parsed = JSON.parse(line);
+    return parsed.msg === 'delivery attempt' ? [parsed as { outcome: string; code: string; attempt: number }] : [];
+  } catch {
+    return [];
+  }
+});
+
+describe('worker processes', () => {
+  let cluster: Cluster | undefined;
+  afterEach(async () => {
+    const c = cluster;
+    cluster = undefined;
+    await c?.stop();
+  });
+
+  test('two workers share one tenant token; after it expires, one process fetches the next for both', async () => {
+    // A few jobs each at a time, so both processes take part in the burst.
+    const c = (cluster = await startCluster({ WORKER_CONCURRENCY: '5' }));
+    const people = await Promise.all(range(8).map(() => c.person()));
+    const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
+
+    const first = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
+    await c.allSent(first, 30_000);
+    expect(c.feishu.app.messages).toHaveLength(40);
+    expect(c.feishu.app.tokensIssued).toBe(1);
+    // No process fetched a token of its own (the server would have answered the same token, so count the requests).
+    expect(c.feishu.app.tokenRequests).toBe(1);
+    expect(attemptsLogged(w1).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+    expect(attemptsLogged(w2).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+
+    c.feishu.app.expireTokens();
+    const mark = [w1.output.length, w2.output.length];
+    const second = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
+    await c.allSent(second, 30_000);
+    expect(c.feishu.app.messages).toHaveLength(80);
+    expect(c.feishu.app.tokensIssued).toBe(2);
+    expect(c.feishu.app.tokenRequests).toBe(2);
+    // The old token was refused, and each refused send got through in the same attempt.
+    expect(c.feishu.requests.some((r) => r.kind === 'app' && r.code === 99991663)).toBe(true);
+    const records = await c.api.ctx.models.notificationRecords.find({ _id: { $in: second } }, { attemptCount: 1 }).lean();
+    expect(records.map((r) => r.attemptCount)).toEqual(second.map(() => 1));
+    expect(attemptsLogged(w1, mark[0]).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+    expect(attemptsLogged(w2, mark[1]).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+  }, 90_000);
+
+  test("the app's limits hold across two workers: 300 notifications to 60 people, none refused by Feishu", async () => {
+    const c = (cluster = await startCluster());
+    const people = await Promise.all(range(60).map(() => c.person()));
+    const ids = await Promise.all(range(300).map((i) => c.notify(people[i % people.length].userId)));
+    const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
+    const started = Date.now();
+    await c.allSent(ids, 90_000);
+    const tookMs = Date.now() - started;
+
+    const messages = c.feishu.app.messages;
+    expect(messages).toHaveLength(300);
+    expect(c.feishu.app.rateLimitedCount).toBe(0);
+    const times = messages.map((m) => m.sentAt);
+    // Feishu's 50/s per app; these are all bulk sends, whose lane has 50 - FEISHU_APP_URGENT_PER_SECOND (10) of it.
+    expect(busiestSecond(times)).toBeLessThanOrEqual(40);
+    for (const p of people) {
+      const mine = messages.filter((m) => m.openId === p.openId).map((m) => m.sentAt);
+      expect(mine).toHaveLength(5);
+      expect(busiestSecond(mine)).toBeLessThanOrEqual(5);
+    }
+    expect(attemptsLogged(w1).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+    expect(attemptsLogged(w2).filter((a) => a.outcome === 'sent').length).toBeGreaterThan(0);
+    // eslint-disable-next-line no-console
+    console.log(`app limits: 300 sent in ${tookMs} ms, busiest second ${busiestSecond(times)}, split ${attemptsLogged(w1).filter((a) => a.outcome === 'sent').length}/${attemptsLogged(w2).filter((a) => a.outcome === 'sent').length}`);
+  }, 120_000);
+
+  test('a worker killed after Feishu accepted the message: the resend carries the same uuid, one message in the chat', async () => {
+    const c = (cluster = await startCluster());
+    const warm = await c.person();
+    const p = await c.person();
+    const a = await c.startWorker();
+    // A token first: the stalled request must be the send, not the token's.
+    await c.allSent([await c.notify(warm.userId)], 15_000);
+
+    c.feishu.stallNext(1, 60_000);
+    const id = await c.notify(p.userId);
+    await waitFor(() => c.feishu.app.messagesTo(p.openId).length === 1, 15_000, 'Feishu to accept the message');
+    const Records = c.api.ctx.models.notificationRecords;
+    expect((await Records.findById(id).lean())!.status).toBe('sending');
+    a.kill('SIGKILL');
+    expect(await a.waitForExit(5_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    const killedAt = Date.now();
+    await c.startWorker();
+
+    const sent = await waitFor(async () => { const r = await Records.findById(id).lean(); return r?.status === 'sent' ? r : undefined; }, 80_000, 'the record sent by the new worker');
+    const sends = sendsOf(c.feishu, id);
+    expect(sends).toHaveLength(2);
+    expect(sends.map((r) => r.code)).toEqual([0, 0]);
+    // The second send waited out the first one's lease.
+    expect(sends[1].receivedAt - sends[0].receivedAt).toBeGreaterThanOrEqual(sendingLeaseMs - 1000);
+    const inChat = c.feishu.app.messagesTo(p.openId);
+    expect(inChat).toHaveLength(1);
+    expect(inChat[0].uuid).toBe(messageUuid(id));
+    expect(sent.providerMessageId).toBe(inChat[0].messageId);
+    expect(sent.attemptCount).toBe(2);
+    // eslint-disable-next-line no-console
+    console.log(`crash resend: sent again ${sends[1].receivedAt - sends[0].receivedAt} ms after the first send, ${Date.now() - killedAt} ms after the kill`);
+  }, 90_000);
+});
