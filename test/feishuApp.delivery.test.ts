@@ -214,6 +214,11 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
     }
     await waitFor(() => feishu.app.messages.some((m) => bulkPeople.some((p) => p.openId === m.openId)), 10_000, 'the first bulk card');
 
+    const lags: number[] = [];
+    let last = Date.now();
+    const lagTimer = setInterval(() => { const n = Date.now(); lags.push(n - last - 50); last = n; }, 50);
+    const dbTimes: number[] = [];
+    const dbProbe = (async () => { for (let k = 0; k < 20; k++) { const t = Date.now(); await df.ctx.models.notificationRecords.findById(bulk![0]).lean(); dbTimes.push(Date.now() - t); await new Promise((r) => setTimeout(r, 200)); } })();
     const reported = await Promise.all(range(5).map(async (i) => {
       const postedAt = Date.now();
       const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
@@ -234,8 +239,15 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
       expect(msg?.openId).toBe(oncall.openId);
       latencies.push(msg!.sentAt - postedAt);
       const trig = await df.ctx.models.triggers.findById(triggerId).lean();
+      const tj = await df.ctx.queues['active-schedule-triggered'].getJob(require('../src/triggers/schemas').triggerJobId(triggerId));
+      const nj = await df.ctx.queues.notifications.getJob(deliveryJobId(String(rec._id)));
+      console.log('JOBS', JSON.stringify({ tj: tj && [tj.timestamp - postedAt, tj.processedOn! - postedAt, tj.finishedOn! - postedAt, tj.attemptsMade, (tj as any).stacktrace?.slice(0, 1)], nj: nj && [nj.timestamp - postedAt, nj.processedOn! - postedAt, nj.finishedOn! - postedAt, nj.attemptsMade, nj.opts.priority] }));
       console.log('DEBUG', JSON.stringify({ postedAt, trigCreated: (trig as any).createdAt?.getTime() - postedAt, recCreated: (rec as any).createdAt?.getTime() - postedAt, hist: rec.history.map((h: any) => [h.event, h.at.getTime() - postedAt]), sendReq: sendsOf(feishu, String(rec._id)).map((r) => r.receivedAt - postedAt), sent: msg!.sentAt - postedAt }));
     }
+    await dbProbe; clearInterval(lagTimer);
+    console.log('LAG', Math.max(...lags), lags.reduce((a, b) => a + b, 0) / lags.length, 'DB', JSON.stringify(dbTimes));
+    const churn = await df.ctx.models.notificationRecords.find({ _id: { $in: bulk! } }, { history: 1 }).lean();
+    console.log('CHURN', churn.reduce((n, r: any) => n + r.history.filter((h: any) => h.event === 'rate_limited').length, 0));
     expect(Math.max(...latencies)).toBeLessThan(2000);
 
     // Well before the bulk ones finished: many were still to go when the last critical card arrived.

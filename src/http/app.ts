@@ -20,12 +20,14 @@ import { activeScheduleRoutes } from './routes/activeSchedule';
 import { anomalyRoutes } from './routes/anomalies';
 import { reminderRoutes } from './routes/reminders';
 import { createWebAppRouter } from './routes/app';
+import { syncRoutes } from './routes/sync';
+import { webhookEndpointRoutes } from './routes/webhookEndpoints';
 import { feishuCallbackRoute, feishuCallbackRouter } from './routes/feishuCallback';
 import { createCardActionHandler } from '../cards/actions';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx), ...reminderRoutes(ctx)];
+  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx), ...reminderRoutes(ctx), ...syncRoutes(ctx), ...webhookEndpointRoutes(ctx)];
 }
 
 export function createApp(ctx: AppContext): Express {
