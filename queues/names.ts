@@ -6,6 +6,8 @@ export const queueNames = {
   maintenance: 'maintenance',
   /** Redraws of sent app cards (cards/updates.ts). */
   cardUpdates: 'card-updates',
+  /** Webhook events to the host product's endpoints (events/deliver.ts); apart from notifications, so neither slows the other. */
+  events: 'events',
 } as const;
 
 export type QueueName = (typeof queueNames)[keyof typeof queueNames];

@@ -111,6 +111,27 @@ export const configSchema = z.object({
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: int(1, 100),
   /** Of the app's per-second limit, what urgent sends (critical anomalies, test sends) keep to themselves, so a burst of reminders never holds them up. */
   FEISHU_APP_URGENT_PER_SECOND: int(1, 999),
+  /** Webhook events to the host product (events/): attempts per delivery before it is dead, and the backoff between them (doubling, with jitter). */
+  EVENT_ATTEMPTS: int(1, 50),
+  EVENT_BACKOFF_MS: int(1, 86_400_000),
+  EVENT_BACKOFF_MAX_MS: int(1, 86_400_000),
+  /** An endpoint must answer 2xx within this, or the attempt failed. */
+  EVENT_TIMEOUT_MS: int(100, 60_000),
+  /** Hosts webhook endpoints may use (exact names, or *.example.com); empty: any public host. */
+  EVENT_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+$/, 'comma-separated host names (or *.example.com)'))),
+  /** Requests in flight to one endpoint, across all workers; a slow endpoint holds at most this many worker slots. */
+  EVENT_ENDPOINT_CONCURRENCY: int(1, 100),
+  EVENT_WORKER_CONCURRENCY: int(1, 1000),
+  /** Events, and their deliveries, are purged after this many days. */
+  EVENT_RETENTION_DAYS: int(1, 3650),
+  /**
+   * GET /api/v1/events holds back events younger than this: ObjectIds made by two processes in one
+   * second are not ordered by time, so a cursor could otherwise step over an event written a moment late.
+   */
+  EVENT_PULL_SETTLE_MS: int(0, 60_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -173,6 +194,15 @@ const defaults: Record<string, string> = {
   FEISHU_APP_RATE_PER_MINUTE: '1000',
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: '5',
   FEISHU_APP_URGENT_PER_SECOND: '10',
+  EVENT_ATTEMPTS: '12',
+  EVENT_BACKOFF_MS: '5000',
+  EVENT_BACKOFF_MAX_MS: '3600000',
+  EVENT_TIMEOUT_MS: '10000',
+  EVENT_ALLOWED_HOSTS: '',
+  EVENT_ENDPOINT_CONCURRENCY: '4',
+  EVENT_WORKER_CONCURRENCY: '50',
+  EVENT_RETENTION_DAYS: '30',
+  EVENT_PULL_SETTLE_MS: '2000',
 };
 
 /** Values for local use only: never applied when NODE_ENV=production. */

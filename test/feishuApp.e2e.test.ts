@@ -49,7 +49,8 @@ const cardsTo = (openId: string) => feishu.app.messagesTo(openId);
 const waitForCards = (openId: string, n: number, timeoutMs = 15_000) => waitFor(() => (cardsTo(openId).length >= n ? cardsTo(openId) : undefined), timeoutMs, `${n} card(s) to ${openId}`);
 const texts = (card: any): string => JSON.stringify(card.body.elements);
 const record = async (id: string) => (await df.ctx.models.notificationRecords.findById(id).lean())!;
-const recordOfMessage = async (messageId: string) => (await df.ctx.models.notificationRecords.findOne({ providerMessageId: messageId }).lean())!;
+/** The record of a card; the card is at the server a moment before the record says so. */
+const recordOfMessage = (messageId: string) => waitFor(() => df.ctx.models.notificationRecords.findOne({ providerMessageId: messageId }).lean(), 10_000, `the record of ${messageId}`);
 
 test('a notification without a channel goes to the person as a card 2.0 with update_multi, and the record keeps its message_id', async () => {
   const { userId, openId } = await person();

@@ -5,8 +5,11 @@
  *
  *   npm run bench                 full run (see BENCHMARKS.md for its duration)
  *   npm run bench -- --quick      smoke run with small N (a few minutes); writes .data/bench/BENCHMARKS.quick.md
+ *   npm run build && node dist/scripts/bench/index.js --quick --only=priority    one step (or `--only priority`)
  *
- * Options: --only=delivery,firing,scan,agenda,profile,whatif  --stores=sqlite,postgresql  --out=FILE
+ * Options: --only=delivery,firing,scan,agenda,profile,whatif,priority (the steps to run; default all)
+ *          --stores=sqlite,postgresql  --out=FILE
+ *          --priority-n=N (reminders of the priority step, N/10 app users; default 5000, 1500 with --quick)
  *          --sqlite-max=N (cap of every N on FerretDB/SQLite, default 1000)  --sqlite-full
  *          --agenda-max=N (Agenda's N on FerretDB, default 1000)
  *          --n=N (delivery and Agenda N)  --firing=N1,N2  --scan-sizes=S1,S2  --scan-due=D
@@ -27,6 +30,7 @@ import { benchAgenda, type AgendaRun } from './agenda';
 import { BenchEnv, Store, StoreKind, benchDir, killChildren, log, machineInfo, postgresAvailable, root, setWorkerPreload, startBenchFeishu, startStore, whatIfIdOnlyModule, type MachineInfo } from './common';
 import { benchDelivery, type DeliveryResult } from './delivery';
 import { benchFiring, type FiringRun } from './firing';
+import { benchPriority, type PriorityRun } from './priority';
 import { summarizeCpuProfile, type CpuSummary, type ProbeSummary } from './profile';
 import { writeReport } from './report';
 import { benchScan, type ScanResult } from './scan';
@@ -47,6 +51,8 @@ export interface BenchResults {
   scan: ScanResult[];
   agenda: AgendaRun[];
   profiles: ProfileRun[];
+  /** Priority on the app channel (priority.ts) */
+  priority: PriorityRun[];
   memory: Array<{ store: string; n: number; setting: string; peakBefore?: number; peakAfter?: number; rateBefore?: number; rateAfter?: number; error?: string }>;
   whatIf: Array<{ store: string; settings: string; n: number; deliveryBefore?: number; deliveryAfter?: number; firingBefore?: number; firingAfter?: number; p99Before?: number; p99After?: number }>;
   /** Per store: which sizes ran */
@@ -55,16 +61,20 @@ export interface BenchResults {
 
 function parseArgs(argv: string[]) {
   const flags = new Map<string, string>();
-  for (const a of argv) {
-    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-    if (m) flags.set(m[1], m[2] ?? 'true');
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(argv[i]);
+    if (!m) continue;
+    // `--only=priority` or `--only priority`
+    if (m[2] === undefined && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) flags.set(m[1], argv[++i]);
+    else flags.set(m[1], m[2] ?? 'true');
   }
   const list = (k: string) => flags.get(k)?.split(',').map((s) => s.trim()).filter(Boolean);
   const nums = (k: string) => list(k)?.map(Number);
   const quick = flags.has('quick');
   return {
     quick,
-    only: new Set(list('only') ?? ['delivery', 'firing', 'scan', 'agenda', 'profile', 'whatif']),
+    only: new Set(list('only') ?? ['delivery', 'priority', 'firing', 'scan', 'agenda', 'profile', 'whatif']),
+    priorityN: Number(flags.get('priority-n') ?? (quick ? 1500 : 5000)),
     sqliteMax: Number(flags.get('sqlite-max') ?? (quick ? 200 : 1000)),
     sqliteFull: flags.has('sqlite-full'),
     agendaMax: Number(flags.get('agenda-max') ?? 1000),
@@ -109,10 +119,10 @@ async function main(): Promise<void> {
   const results: BenchResults = {
     command, quick: args.quick, startedAt: new Date(began).toISOString(), machine: await machineInfo(services.redisUrl),
     settings: {
-      'delivery N': args.n, 'firing N': args.firing.join(', '), 'scan sizes': args.scanSizes.join(', '), 'scan due': args.scanDue,
+      'delivery N': args.n, ...(args.only.has('priority') ? { 'priority N': args.priorityN } : {}), 'firing N': args.firing.join(', '), 'scan sizes': args.scanSizes.join(', '), 'scan due': args.scanDue,
       SCAN_INTERVAL_MS: args.scanIntervalMs, ...args.workerEnv, 'other dueflow settings': 'defaults (WORKER_CONCURRENCY 50, SCAN_BATCH_SIZE 500, FEISHU_RATE_PER_SECOND 5, FEISHU_RATE_PER_MINUTE 100, LOG_LEVEL info)',
     },
-    stores: [], delivery: [], firing: [], firingSkipped: [], scan: [], agenda: [], profiles: [], memory: [], whatIf: [], plans: {},
+    stores: [], delivery: [], firing: [], firingSkipped: [], scan: [], agenda: [], profiles: [], priority: [], memory: [], whatIf: [], plans: {},
   };
   const save = () => {
     results.durationS = Math.round((Date.now() - began) / 1000);
@@ -194,6 +204,11 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
       results.delivery.push(await benchDelivery(tunedBench, store, plan.deliveryN, { baseline: false, writesAlone: false, variant: tunedLabel }));
       save();
     }
+  }
+  if (args.only.has('priority')) {
+    // Critical anomalies during a burst of reminders on the app channel, under the app's real limits.
+    results.priority.push(await benchPriority(bench, store, args.priorityN));
+    save();
   }
   if (args.only.has('firing')) {
     let last: FiringRun | undefined;

@@ -67,8 +67,32 @@ export function renderResults(r: BenchResults): string {
     const max = mine.reduce((a, b) => ((b.p ?? 0) > (a.p ?? 0) ? b : a));
     rows.push([store, '5. worker peak RSS in 1 and 2 < 300 MB', `**${f(max.p)} MiB** (${max.what})`, ok((max.p ?? 0) * 1.048576 < 300)]);
   }
+  for (const p of r.priority ?? []) {
+    rows.push([`${p.store}${vtag(p.variant)}`, `6. priority: ${f(p.anomalies, 0)} critical anomalies posted during ${f(p.n, 0)} queued reminders (app limit 50/s) reach Feishu within 2 s p99`, p.latency ? `p99 **${f(p.latency.p99, 2)} s** (${f(p.delivered, 0)}/${f(p.anomalies, 0)} arrived; bulk ${f(p.bulk?.perSecond)} msg/s; 99991400 ×${f(p.refused99991400, 0)})` : p.error, ok(p.error && !p.latency ? undefined : p.targetMet)]);
+  }
   out.push(table(['store', 'target', 'measured', ''], rows));
   out.push('');
+
+  // ---- priority
+  if (r.priority?.length) {
+    out.push('### Priority on the app channel');
+    out.push('');
+    out.push('N reminders queued through `POST /api/v1/notifications` for N/10 people linked to the app (`feishu_app`, open_id), then one worker started; once 200 were accepted, 20 critical anomalies (`POST /api/v1/anomalies`) ~0.75 s apart, one per extra person. The Feishu-compatible server enforces the app\'s real limits (50/s, 1000/min, 5/s per person; 99991400 / 230020 past them). Latency: the anomaly\'s POST → the server accepting its card. Stages (medians): POST → trigger stored (api), → record stored (workflow job), → delivery job taken (queue), → card accepted (delivery).');
+    out.push('');
+    out.push(table(
+      ['store', 'reminders (people)', 'queued in', 'backlog at 1st / last anomaly', 'anomaly latency p50', 'p95', 'p99', 'max', 'stages api / workflow / queue (max) / delivery', 'bulk accepted (msg/s)', 'bulk msg/s while anomalies in flight', 'most in 1 s / 60 s', '99991400', '230020', 'target p99 ≤ 2 s', 'notes'],
+      r.priority.map((p) => [
+        `${p.store}${vtag(p.variant)}`, `${f(p.n, 0)} (${f(p.users, 0)})`, p.queueSeconds !== undefined ? `${f(p.queueSeconds, 1)} s` : '–',
+        p.backlogAtFirstAnomaly !== undefined ? `${f(p.backlogAtFirstAnomaly, 0)} / ${f(p.backlogAtLastAnomaly, 0)}` : '–',
+        p.latency ? `${f(p.latency.p50, 2)} s` : '–', p.latency ? `${f(p.latency.p95, 2)} s` : '–', p.latency ? `**${f(p.latency.p99, 2)} s**` : '–', p.latency ? `${f(p.latency.max, 2)} s` : '–',
+        p.stages ? `${f(p.stages.api, 2)} / ${f(p.stages.workflow, 2)} / ${f(p.stages.queue, 2)} (${f(p.stages.maxQueue, 2)}) / ${f(p.stages.delivery, 2)} s` : '–',
+        p.bulk ? `${f(p.bulk.accepted, 0)} in ${f(p.bulk.seconds, 1)} s (${f(p.bulk.perSecond)})` : '–', p.bulk ? f(p.bulk.duringAnomaliesPerSecond) : '–',
+        p.bulk ? `${f(p.bulk.maxPerSecond, 0)} / ${f(p.bulk.maxPerMinute, 0)}` : '–', f(p.refused99991400, 0), f(p.refused230020, 0), ok(p.error && !p.latency ? undefined : p.targetMet),
+        [p.error, p.delivered !== undefined && p.delivered < p.anomalies ? `${p.anomalies - p.delivered} anomalies never arrived` : '', p.note, p.warnings && Object.keys(p.warnings).length ? `worker warnings: ${Object.entries(p.warnings).map(([k, v]) => `${k} ×${v}`).join(', ')}` : ''].filter(Boolean).join('; '),
+      ]),
+    ));
+    out.push('');
+  }
 
   // ---- 1
   out.push('### 1. Delivery throughput');

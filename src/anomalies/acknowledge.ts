@@ -9,6 +9,7 @@ import { guardedTransition } from '../db/guarded';
 import { acknowledgeAnomaly } from '../triggers/transitions';
 import { noteAcknowledged } from '../notifications/transitions';
 import { refreshCards } from '../cards/updates';
+import { emitEvent } from '../events/emit';
 
 type Ctx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config' | 'queues' | 'feishuApp' | 'logger'>;
 
@@ -27,6 +28,7 @@ export async function acknowledge(ctx: Ctx, a: { userId: string; triggerId: stri
   }
   const records = await ctx.models.notificationRecords.find({ triggerId: a.triggerId }, { _id: 1 }).lean();
   await Promise.all(records.map((r) => guardedTransition(ctx, `notification:${String(r._id)}`, () => noteAcknowledged(ctx.models.notificationRecords, r._id, { at, via: a.via }))));
+  await emitEvent(ctx, { type: 'anomaly.acknowledged', key: a.triggerId, userId: a.userId, at, data: { anomalyId: a.triggerId, userId: a.userId, type: done.type, acknowledgedAt: at.toISOString(), acknowledgedVia: a.via } });
   await refreshCards(ctx, { triggerId: a.triggerId }, a.exceptRecordId);
   ctx.logger.info({ triggerId: a.triggerId, userId: a.userId, via: a.via }, 'anomaly acknowledged');
   return { kind: 'acknowledged', trigger: done };

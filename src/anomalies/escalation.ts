@@ -15,6 +15,7 @@ import { requestNotification } from '../notifications/request';
 import { noteEscalation } from '../notifications/transitions';
 import { beginEscalationStep, settleEscalationStep } from '../triggers/transitions';
 import { refreshCards } from '../cards/updates';
+import { emitEvent } from '../events/emit';
 
 type Ctx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config' | 'queues' | 'feishuApp' | 'logger' | 'secrets'>;
 
@@ -50,6 +51,10 @@ export async function escalateAnomalies(ctx: Ctx, now = new Date()): Promise<Esc
     await guardedTransition(ctx, `trigger-${triggerId}`, () => settleEscalationStep(ctx.models.triggers, { id: triggerId, action, ...result }));
     await guardedTransition(ctx, `notification:${String(record._id)}`, () => noteEscalation(ctx.models.notificationRecords, record._id, { at: now, action, outcome: result.outcome, detail: result.detail }));
     if (step === 1 && result.outcome === 'done') await refreshCards(ctx, { recordId: String(record._id) });
+    await emitEvent(ctx, {
+      type: 'anomaly.escalated', key: `${triggerId}:${step}`, userId: trigger.userId, at: now,
+      data: { anomalyId: triggerId, userId: trigger.userId, type: trigger.type, step, action, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), ...(result.recordId ? { fallbackRecordId: result.recordId } : {}) },
+    });
     if (result.outcome === 'failed') run.failed++;
     else if (result.outcome === 'skipped') run.skipped++;
     else if (step === 1) run.buzzed++;

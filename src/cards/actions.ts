@@ -80,8 +80,8 @@ export function isRecipient(operator: CardActionEvent['operator'], channel: { re
 export function createCardActionHandler(ctx: Ctx): CardActionHandler {
   return async (event) => {
     const value = buttonValue.safeParse(event.value);
-    const record = await ctx.models.notificationRecords.findOne({ providerMessageId: event.openMessageId, channel: 'feishu_app' }).lean<NotificationRecord>();
-    if (!record || !value.success || String(record._id) !== value.data.record) {
+    const record = value.success ? await cardRecord(ctx, value.data.record, event.openMessageId) : null;
+    if (!record || !value.success) {
       ctx.logger.info({ eventId: event.eventId, openMessageId: event.openMessageId }, 'card press refused: not a card dueflow sent');
       return { toast: toast('error', `${words.en.notOurs} ${words['zh-CN'].notOurs}`) };
     }
@@ -101,6 +101,21 @@ export function createCardActionHandler(ctx: Ctx): CardActionHandler {
   };
 }
 
+/**
+ * The record the button names, if it is the message the callback came from. A press can beat
+ * the write of Feishu's message_id (the card is on screen as soon as Feishu accepted it): a
+ * record still `sending` is given a moment.
+ */
+async function cardRecord(ctx: Ctx, recordId: string, openMessageId: string): Promise<NotificationRecord | null> {
+  for (let waited = 0; ; waited += 100) {
+    const record = await ctx.models.notificationRecords.findById(recordId).lean<NotificationRecord>();
+    if (!record || record.channel !== 'feishu_app') return null;
+    if (record.providerMessageId === openMessageId) return record;
+    if (record.status !== 'sending' || record.providerMessageId || waited >= 2000) return null;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The record as it is after the press (a reminder's answer lives on it). */
 async function reread(ctx: Ctx, record: NotificationRecord): Promise<NotificationRecord> {
   return (await ctx.models.notificationRecords.findById(record._id).lean<NotificationRecord>()) ?? record;
@@ -116,7 +131,7 @@ async function act(ctx: Ctx, record: NotificationRecord, action: CardAction, lan
   };
   switch (action) {
     case 'confirm': {
-      const r = await confirmPreview(ctx, record.userId, record.previewId ?? '');
+      const r = await confirmPreview(ctx, { userId: record.userId, previewId: record.previewId ?? '', via: 'feishu' });
       if (r.kind === 'confirmed') {
         if (!r.replayed) await refreshCards(ctx, { previewId: record.previewId! }, recordId);
         return r.replayed ? toast('info', t.confirmedAlready) : stateToast();
@@ -128,7 +143,7 @@ async function act(ctx: Ctx, record: NotificationRecord, action: CardAction, lan
       return toast('error', t.unknown);
     }
     case 'reject': {
-      const r = await rejectPreview(ctx, record.userId, record.previewId ?? '');
+      const r = await rejectPreview(ctx, { userId: record.userId, previewId: record.previewId ?? '', via: 'feishu' });
       if (r.kind === 'rejected') {
         if (!r.replayed) await refreshCards(ctx, { previewId: record.previewId! }, recordId);
         return toast('success', t.rejected);

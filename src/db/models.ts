@@ -10,6 +10,8 @@ import { dueJobModel, prepareDueJobs } from './dueJob';
 import { reminderModel } from './reminder';
 import { triggerModel } from './trigger';
 import { previewModel } from './preview';
+import { externalIdModel } from './externalId';
+import { eventModels } from './event';
 
 export type Models = ReturnType<typeof createModels>;
 
@@ -25,6 +27,8 @@ export function createModels(conn: Connection) {
     triggers: triggerModel(conn),
     previews: previewModel(conn),
     reminders: reminderModel(conn),
+    externalIds: externalIdModel(conn),
+    ...eventModels(conn),
   };
 }
 

@@ -4,6 +4,7 @@
  * never both create a block; a confirming one whose lease ran out may be taken over.
  */
 import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import { answerPlaces } from './trigger';
 
 export const previewStatuses = ['ready', 'confirming', 'confirmed', 'expired', 'rejected'] as const;
 export const candidateKinds = ['add_task_to_schedule', 'create_makeup_block', 'ask_user', 'notify_only'] as const;
@@ -43,6 +44,8 @@ const previewSchema = new Schema(
     confirmedAt: Date,
     rejectedAt: Date,
     blockId: String,
+    /** Where it was confirmed or rejected: the dueflow page, a Feishu card, the API. */
+    answeredVia: { type: String, enum: answerPlaces },
     /** When the one reminder before expiry was requested (renotify.ts); only spares later runs the work, the notification's dedupe key is what makes it once. */
     reminderRequestedAt: Date,
   },

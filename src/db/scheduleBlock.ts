@@ -13,6 +13,8 @@ const blockSchema = new Schema(
     status: { type: String, enum: blockStatuses, required: true, default: 'planned' },
     /** Set when the block was created by confirming a preview (confirming twice finds it). */
     previewId: { type: String },
+    /** The host product's id of it, when it was synced by one (external_ids maps it here; no index: views only). */
+    externalId: { type: String },
   },
   { collection: 'schedule_blocks', timestamps: true },
 );

@@ -14,6 +14,8 @@ const taskSchema = new Schema(
     estimatedMinutes: Number,
     status: { type: String, enum: taskStatuses, required: true, default: 'todo' },
     completedAt: Date,
+    /** The host product's id of it, when it was synced by one (external_ids maps it here; no index: views only). */
+    externalId: String,
   },
   { collection: 'tasks', timestamps: true },
 );

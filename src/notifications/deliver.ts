@@ -21,6 +21,7 @@ import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
 import { withGuardLock } from '../db/guardLock';
 import { decideDigest } from './digest';
+import { emitRecordEvent, type RecordFacts } from './events';
 
 export type DeliveryStep =
   /** Nothing more to do: the record is final (or someone else is on it). */
@@ -233,22 +234,28 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-async function skipClaimed(ctx: Ctx, record: { _id: any; channel: string }, claimedAt: Date, reason: string): Promise<DeliveryStep> {
+async function skipClaimed(ctx: Ctx, record: RecordFacts, claimedAt: Date, reason: string): Promise<DeliveryStep> {
   const updated = await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason);
-  if (updated) ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+  if (updated) {
+    ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+    await emitRecordEvent(ctx, record, { status: 'skipped', reason });
+  }
   return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
 
-async function skip(ctx: Ctx, record: { _id: any; channel: string }, reason: string, fromDead: boolean): Promise<DeliveryStep> {
+async function skip(ctx: Ctx, record: RecordFacts, reason: string, fromDead: boolean): Promise<DeliveryStep> {
   const updated = await t.markSkipped(ctx.models.notificationRecords, record._id, new Date(), reason, fromDead);
-  if (updated) ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+  if (updated) {
+    ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
+    await emitRecordEvent(ctx, record, { status: 'skipped', reason });
+  }
   return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
 
 interface SettleArgs {
   deps: DeliveryDeps;
   target: RateTarget;
-  record: { _id: any; channel: string; createdAt?: Date };
+  record: RecordFacts & { createdAt?: Date };
   attempt: number;
   outcome: ProviderOutcome;
   job: JobAttempt;
@@ -263,6 +270,7 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   if (outcome.kind === 'sent') {
     await persistOutcome(() => t.markSent(Records, record._id, now, attempt, outcome));
     ctx.metrics.notificationsFinal.inc({ status: 'sent', channel });
+    await emitRecordEvent(ctx, record, { status: 'sent' }, now);
     if (record.createdAt) ctx.metrics.deliveryLatency.observe({ channel }, (now.getTime() - record.createdAt.getTime()) / 1000);
     return { kind: 'done', status: 'sent' };
   }
@@ -278,11 +286,13 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   if (outcome.kind === 'permanent') {
     await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
+    await emitRecordEvent(ctx, { ...record, attemptCount: attempt }, { status: 'dead', code: outcome.code }, now);
     return { kind: 'dead', code: outcome.code, detail };
   }
   if (job.attemptsMade + 1 >= job.attempts) {
     await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted'));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
+    await emitRecordEvent(ctx, { ...record, attemptCount: attempt }, { status: 'dead', code: 'attempts_exhausted' }, now);
     return { kind: 'dead', code: 'attempts_exhausted', detail: `${outcome.code}: ${detail}` };
   }
   const delayMs = retryDelayMs(job.attemptsMade + 1, ctx.config.NOTIFY_BACKOFF_MS, ctx.config.NOTIFY_BACKOFF_MAX_MS);

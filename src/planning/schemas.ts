@@ -63,25 +63,31 @@ export const taskView = z.object({
   estimatedMinutes: z.number().nullable(),
   status: z.enum(taskStatuses),
   completedAt: z.iso.datetime().nullable(),
+  externalId: z.string().nullable().meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/tasks/{externalId}); null otherwise" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
 export type TaskView = z.infer<typeof taskView>;
 
+/** A block's fields as POST (and the host product's PUT) send them. */
+export const blockShape = {
+  taskId: objectId.optional().meta({ description: 'One of my tasks' }),
+  title: title.optional().meta({ description: "Defaults to the task's title; required without taskId" }),
+  start: isoDate,
+  end: isoDate,
+  status: z.enum(blockStatuses).default('planned'),
+};
+
+/** end after start, at most maxBlockMs apart. zod 4 runs object refinements even when a field failed: look only at what parsed. */
+export function checkBlockTimes(b: { start?: unknown; end?: unknown }, c: z.RefinementCtx): void {
+  if (!(b.start instanceof Date) || !(b.end instanceof Date)) return;
+  if (b.end.getTime() <= b.start.getTime()) c.addIssue({ code: 'custom', path: ['end'], message: 'must be after start' });
+  else if (b.end.getTime() - b.start.getTime() > maxBlockMs) c.addIssue({ code: 'custom', path: ['end'], message: 'a block lasts at most 7 days' });
+}
+
 export const blockCreateBody = z
-  .strictObject({
-    taskId: objectId.optional().meta({ description: 'One of my tasks' }),
-    title: title.optional().meta({ description: "Defaults to the task's title; required without taskId" }),
-    start: isoDate,
-    end: isoDate,
-    status: z.enum(blockStatuses).default('planned'),
-  })
-  .superRefine((b, c) => {
-    // zod 4 runs object refinements even when a field failed: look only at what parsed.
-    if (!(b.start instanceof Date) || !(b.end instanceof Date)) return;
-    if (b.end.getTime() <= b.start.getTime()) c.addIssue({ code: 'custom', path: ['end'], message: 'must be after start' });
-    else if (b.end.getTime() - b.start.getTime() > maxBlockMs) c.addIssue({ code: 'custom', path: ['end'], message: 'a block lasts at most 7 days' });
-  })
+  .strictObject(blockShape)
+  .superRefine(checkBlockTimes)
   .superRefine((b, c) => {
     if (!b.taskId && b.title === undefined) c.addIssue({ code: 'custom', path: ['title'], message: 'required when there is no taskId' });
   });
@@ -123,6 +129,7 @@ export const blockView = z.object({
   end: z.iso.datetime(),
   status: z.enum(blockStatuses),
   previewId: z.string().nullable(),
+  externalId: z.string().nullable().meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/blocks/{externalId}); null otherwise" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });

@@ -17,9 +17,20 @@ import type { AppContext } from '../context';
 import type { PreviewDoc } from '../db/preview';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { withGuardLock } from '../db/guardLock';
+import { expirePreview } from './transitions';
 import { closeByPreview, lockedTransition } from '../triggers/transitions';
+import type { AnswerPlace } from '../db/trigger';
+import { emitEvent } from '../events/emit';
 
-type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config'>;
+type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config' | 'queues'>;
+
+/** Who answers which preview, and where: the dueflow page, a Feishu card, the API. */
+export interface PreviewAnswer {
+  userId: string;
+  previewId: string;
+  via: AnswerPlace;
+  now?: Date;
+}
 
 export const confirmLeaseMs = 30_000;
 /** How long a confirm waits for a concurrent one of the same preview to finish. */
@@ -65,7 +76,9 @@ async function findBlock(ctx: Ctx, p: PreviewDoc): Promise<ScheduleBlockDoc | nu
   return ctx.models.scheduleBlocks.findOne({ userId: p.userId, previewId: String(p._id) }).lean<ScheduleBlockDoc>();
 }
 
-export async function confirmPreview(ctx: Ctx, userId: string, previewId: string, now = new Date()): Promise<ConfirmOutcome> {
+export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<ConfirmOutcome> {
+  const { userId, previewId, via } = answer;
+  const now = answer.now ?? new Date();
   if (!isValidObjectId(previewId)) return { kind: 'not_found' };
   const Previews = ctx.models.previews;
   const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
@@ -79,7 +92,8 @@ export async function confirmPreview(ctx: Ctx, userId: string, previewId: string
     if (p.status === 'rejected') return { kind: 'rejected', preview: p };
     if (p.status === 'expired') return { kind: 'expired', preview: p };
     if (p.status === 'ready' && p.expiresAt.getTime() <= now.getTime()) {
-      await locked(ctx, p._id, () => Previews.updateOne({ _id: p._id, status: 'ready' }, { $set: { status: 'expired' } }));
+      const expired = await locked(ctx, p._id, () => expirePreview(Previews, p._id, now).lean<PreviewDoc>());
+      if (expired) await emitPreviewExpired(ctx, expired);
       return { kind: 'expired', preview: { ...p, status: 'expired' } };
     }
     const leaseOver = new Date(now.getTime() - confirmLeaseMs);
@@ -88,14 +102,14 @@ export async function confirmPreview(ctx: Ctx, userId: string, previewId: string
       { $set: { status: 'confirming', confirmingSince: now } },
       after,
     ).lean<PreviewDoc>());
-    if (claimed) return apply(ctx, claimed, now);
+    if (claimed) return apply(ctx, claimed, { now, via });
     // Another confirm holds it: wait for its answer, which is ours too.
     if (Date.now() > waitUntil) return { kind: 'in_progress', preview: p };
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome> {
+async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: AnswerPlace }): Promise<ConfirmOutcome> {
   const { models } = ctx;
   const previewId = String(p._id);
   const release = () => locked(ctx, p._id, () => models.previews.updateOne({ _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince }, { $set: { status: 'ready' }, $unset: { confirmingSince: '' } }));
@@ -123,23 +137,27 @@ async function apply(ctx: Ctx, p: PreviewDoc, now: Date): Promise<ConfirmOutcome
   }
   const confirmed = await locked(ctx, p._id, () => models.previews.findOneAndUpdate(
     { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
-    { $set: { status: 'confirmed', confirmedAt: now, ...(block ? { blockId: String(block._id) } : {}) }, $unset: { confirmingSince: '' } },
+    { $set: { status: 'confirmed', confirmedAt: now, answeredVia: via, ...(block ? { blockId: String(block._id) } : {}) }, $unset: { confirmingSince: '' } },
     after,
   ).lean<PreviewDoc>());
+  if (confirmed) await emitPreviewAnswered(ctx, { preview: confirmed, block });
   const final = confirmed ?? (await models.previews.findById(p._id).lean<PreviewDoc>())!;
   await closeTrigger(ctx, final, 'confirmed');
   ctx.logger.info({ previewId, triggerId: p.triggerId, blockId: block ? String(block._id) : undefined }, 'preview confirmed');
   return { kind: 'confirmed', preview: final, block, replayed: false };
 }
 
-export async function rejectPreview(ctx: Ctx, userId: string, previewId: string, now = new Date()): Promise<RejectOutcome> {
+export async function rejectPreview(ctx: Ctx, answer: PreviewAnswer): Promise<RejectOutcome> {
+  const { userId, previewId, via } = answer;
+  const now = answer.now ?? new Date();
   if (!isValidObjectId(previewId)) return { kind: 'not_found' };
   const rejected = await locked(ctx, previewId, () => ctx.models.previews.findOneAndUpdate(
     { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
-    { $set: { status: 'rejected', rejectedAt: now } },
+    { $set: { status: 'rejected', rejectedAt: now, answeredVia: via } },
     after,
   ).lean<PreviewDoc>());
   if (rejected) {
+    await emitPreviewAnswered(ctx, { preview: rejected, block: null });
     await closeTrigger(ctx, rejected, 'rejected');
     return { kind: 'rejected', preview: rejected, replayed: false };
   }
@@ -153,4 +171,28 @@ export async function rejectPreview(ctx: Ctx, userId: string, previewId: string,
   // confirming, or still ready (the lock stayed taken: another answer is being written)
   if (p.status === 'confirming' || (p.status === 'ready' && p.expiresAt.getTime() > now.getTime())) return { kind: 'in_progress', preview: p };
   return { kind: 'expired', preview: p };
+}
+
+/** The task the preview was about, as the host product knows it (its externalId, when it synced it). */
+async function taskRef(ctx: Ctx, p: PreviewDoc): Promise<{ id: string; externalId: string | null } | null> {
+  const id = p.candidate.taskId;
+  if (!id || !isValidObjectId(id)) return null;
+  const task = await ctx.models.tasks.findById(id, { externalId: 1 }).lean<{ externalId?: string }>();
+  return { id, externalId: task?.externalId ?? null };
+}
+
+/** preview.confirmed / preview.rejected, once per preview (the event's key is the preview). */
+export async function emitPreviewAnswered(ctx: Ctx, a: { preview: PreviewDoc; block: ScheduleBlockDoc | null }): Promise<void> {
+  const p = a.preview;
+  const base = { previewId: String(p._id), userId: p.userId, triggerId: p.triggerId, task: await taskRef(ctx, p) };
+  if (p.status === 'confirmed') {
+    const block = a.block ? { id: String(a.block._id), start: a.block.start.toISOString(), end: a.block.end.toISOString() } : null;
+    await emitEvent(ctx, { type: 'preview.confirmed', key: String(p._id), userId: p.userId, at: p.confirmedAt ?? undefined, data: { ...base, block, confirmedVia: p.answeredVia ?? 'api' } });
+  } else if (p.status === 'rejected') {
+    await emitEvent(ctx, { type: 'preview.rejected', key: String(p._id), userId: p.userId, at: p.rejectedAt ?? undefined, data: { ...base, rejectedVia: p.answeredVia ?? 'api' } });
+  }
+}
+
+export async function emitPreviewExpired(ctx: Ctx, p: PreviewDoc): Promise<void> {
+  await emitEvent(ctx, { type: 'preview.expired', key: String(p._id), userId: p.userId, at: p.expiresAt, data: { previewId: String(p._id), userId: p.userId, triggerId: p.triggerId, task: await taskRef(ctx, p), expiresAt: p.expiresAt.toISOString() } });
 }

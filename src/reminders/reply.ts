@@ -10,6 +10,7 @@ import type { NotificationRecord } from '../db/notificationRecord';
 import { guardedTransition } from '../db/guarded';
 import { requestNotification } from '../notifications/request';
 import { markReplied, noteSnoozeCopy } from '../notifications/transitions';
+import { emitEvent } from '../events/emit';
 
 type Ctx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config' | 'queues' | 'logger'>;
 type CardRecord = Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'triggerType' | 'target' | 'message' | 'traceId' | 'triggerId'>;
@@ -23,6 +24,10 @@ export async function replyToReminder(ctx: Ctx, record: CardRecord, reply: Remin
   const replied = await guardedTransition(ctx, `notification:${id}`, () => markReplied(ctx.models.notificationRecords, id, answer).lean<NotificationRecord>());
   if (!replied) return { kind: 'already' };
   if (answer.kind === 'snoozed') await requestSnoozeCopy(ctx, replied);
+  await emitEvent(ctx, {
+    type: answer.kind === 'done' ? 'reminder.done' : 'reminder.snoozed', key: id, userId: record.userId, at: now,
+    data: { recordId: id, userId: record.userId, reminderId: record.target.type === 'reminder' ? record.target.id : null, ...(answer.kind === 'snoozed' ? { until: answer.until.toISOString() } : {}) },
+  });
   ctx.logger.info({ recordId: id, reply: answer.kind, until: answer.kind === 'snoozed' ? answer.until : undefined }, 'reminder answered');
   return { kind: 'replied', record: replied };
 }

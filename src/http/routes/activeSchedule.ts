@@ -15,6 +15,7 @@ import { HttpError, notFound } from '../errors';
 import { idempotencyHeaders } from '../idempotency';
 import { defineRoute } from '../route';
 import { refreshCards } from '../../cards/updates';
+import { answerPlace } from '../answerPlace';
 
 const tag = 'active-schedule';
 const base = '/api/v1/active-schedule';
@@ -87,8 +88,8 @@ export function activeScheduleRoutes(ctx: AppContext) {
         404: errors('No such preview of yours'),
         409: errors('preview_expired | preview_rejected | schedule_conflict (a block of yours overlaps the slot now) | confirm_in_progress'),
       },
-      handler: async ({ userId, params }) => {
-        const r = await confirmPreview(ctx, userId, params.id);
+      handler: async ({ userId, params, req }) => {
+        const r = await confirmPreview(ctx, { userId, previewId: params.id, via: answerPlace(req) });
         switch (r.kind) {
           case 'not_found': throw notFound('preview');
           case 'expired': throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}; ask for a new suggestion`);
@@ -109,8 +110,8 @@ export function activeScheduleRoutes(ctx: AppContext) {
         404: errors('No such preview of yours'),
         409: errors('preview_expired | preview_confirmed | confirm_in_progress'),
       },
-      handler: async ({ userId, params }) => {
-        const r = await rejectPreview(ctx, userId, params.id);
+      handler: async ({ userId, params, req }) => {
+        const r = await rejectPreview(ctx, { userId, previewId: params.id, via: answerPlace(req) });
         switch (r.kind) {
           case 'not_found': throw notFound('preview');
           case 'expired': throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}`);

@@ -6,6 +6,7 @@ import { anomalyAccepted, anomalyBody, anomalyView } from '../../anomalies/schem
 import { loadAnomaly, reportAnomaly } from '../../anomalies/intake';
 import { HttpError, notFound } from '../errors';
 import { acknowledge } from '../../anomalies/acknowledge';
+import { answerPlace } from '../answerPlace';
 import { answerPlaces } from '../../db/trigger';
 import { defineRoute } from '../route';
 
@@ -47,9 +48,7 @@ export function anomalyRoutes(ctx: AppContext) {
         409: { description: 'already_acknowledged' },
       },
       handler: async ({ userId, params, req }) => {
-        // The page says where it is; anything else acknowledging with a user token is the API.
-        const via = req.header('x-dueflow-client') === 'app' ? 'app' : 'api';
-        const r = await acknowledge(ctx, { userId, triggerId: params.id, via });
+        const r = await acknowledge(ctx, { userId, triggerId: params.id, via: answerPlace(req) });
         if (r.kind === 'not_found') throw notFound('anomaly');
         const a = r.trigger.anomaly!;
         const body = { id: String(r.trigger._id), acknowledgedAt: a.acknowledgedAt!.toISOString(), acknowledgedVia: a.acknowledgedVia! };
