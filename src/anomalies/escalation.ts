@@ -8,7 +8,7 @@
 import type { AppContext } from '../context';
 import type { NotificationRecord } from '../db/notificationRecord';
 import type { TriggerDoc } from '../db/trigger';
-import { guardedTransition } from '../db/guarded';
+import { guardedTransition, lockName } from '../db/guarded';
 import { loadChannel } from '../channels/store';
 import { loadUserSettings, type UserSettings } from '../settings/store';
 import { requestNotification } from '../notifications/request';
@@ -44,12 +44,12 @@ export async function escalateAnomalies(ctx: Ctx, now = new Date()): Promise<Esc
     const step = dueEscalationStep({ sentAt: record.sentAt, step: trigger.escalation?.step ?? 0, afterMinutes: settings.escalation.afterMinutes, acknowledged: false, now });
     if (!step) continue;
     const triggerId = String(trigger._id);
-    const begun = await guardedTransition(ctx, `trigger-${triggerId}`, () => beginEscalationStep(ctx.models.triggers, { id: triggerId, step, at: now }));
+    const begun = await guardedTransition(ctx, lockName('trigger', triggerId), () => beginEscalationStep(ctx.models.triggers, { id: triggerId, step, at: now }));
     if (!begun) continue;
     const result = step === 1 ? await buzz(ctx, record) : await fallback(ctx, { trigger, record, settings });
     const action = step === 1 ? 'buzz' : 'fallback';
-    await guardedTransition(ctx, `trigger-${triggerId}`, () => settleEscalationStep(ctx.models.triggers, { id: triggerId, action, ...result }));
-    await guardedTransition(ctx, `notification:${String(record._id)}`, () => noteEscalation(ctx.models.notificationRecords, record._id, { at: now, action, outcome: result.outcome, detail: result.detail }));
+    await guardedTransition(ctx, lockName('trigger', triggerId), () => settleEscalationStep(ctx.models.triggers, { id: triggerId, action, ...result }));
+    await guardedTransition(ctx, lockName('notification', String(record._id)), () => noteEscalation(ctx.models.notificationRecords, record._id, { at: now, action, outcome: result.outcome, detail: result.detail }));
     if (step === 1 && result.outcome === 'done') await refreshCards(ctx, { recordId: String(record._id) });
     await emitEvent(ctx, {
       type: 'anomaly.escalated', key: `${triggerId}:${step}`, userId: trigger.userId, at: now,

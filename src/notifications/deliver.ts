@@ -19,7 +19,7 @@ import type { ProviderOutcome } from '../providers/types';
 import { retryDelayMs } from './backoff';
 import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
-import { withGuardLock } from '../db/guardLock';
+import { guardedOrNull, lockName } from '../db/guarded';
 import { decideDigest } from './digest';
 import { emitRecordEvent, type RecordFacts } from './events';
 
@@ -47,7 +47,7 @@ export interface DeliveryDeps {
   now?: () => Date;
 }
 
-type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis' | 'queues'>;
+type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis' | 'queues' | 'store'>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,9 +75,8 @@ const lateToleranceMs = 50;
 export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
   const now = deps.now ?? (() => new Date());
   const claimedAt = now();
-  // FerretDB applies a guarded update non-atomically: the lock makes the claim exclusive there too.
-  const first = await withGuardLock(ctx, `notification:${recordId}`, () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
-  if (first.acquired && first.value) return deliverClaimed(ctx, recordId, first.value, claimedAt, job, deps, now);
+  const first = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
+  if (first) return deliverClaimed(ctx, recordId, first, claimedAt, job, deps, now);
   return deliverAfterRead(ctx, recordId, job, deps, now);
 }
 
@@ -139,9 +138,7 @@ async function deliverAfterRead(ctx: Ctx, recordId: string, job: JobAttempt, dep
     if (decision.kind === 'wait') return { kind: 'delay', until: decision.until, reason: decision.reason };
   }
 
-  // FerretDB applies a guarded update non-atomically: the lock makes the claim exclusive there too.
-  const claim = await withGuardLock(ctx, `notification:${recordId}`, () => t.claimForSending(Records, record._id, now(), replay));
-  const claimed = claim.acquired ? claim.value : null;
+  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimForSending(Records, record._id, now(), replay));
   if (!claimed) {
     const current = await Records.findById(recordId, { status: 1 });
     return { kind: 'done', status: current?.status ?? 'missing' };

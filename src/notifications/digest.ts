@@ -21,7 +21,7 @@
  */
 import { Types } from 'mongoose';
 import type { AppContext } from '../context';
-import { withGuardLock } from '../db/guardLock';
+import { exclusively, lockName, StoreBusyError } from '../db/guarded';
 import { isDuplicateKey } from '../db/errors';
 import type { ChannelKind, NotificationRecord } from '../db/notificationRecord';
 import { loadUserSettings } from '../settings/store';
@@ -47,8 +47,13 @@ export async function decideDigest(ctx: Ctx, recordId: string, now: Date): Promi
   const Records = ctx.models.notificationRecords;
   const record = await Records.findById(recordId, { userId: 1 }).lean<{ userId: string }>();
   if (!record) return { kind: 'alone' };
-  const locked = await withGuardLock(ctx, `digest:${record.userId}`, () => decideLocked(ctx, recordId, now));
-  return locked.acquired ? locked.value : { kind: 'wait', until: new Date(now.getTime() + 1000), reason: 'digest_lock_busy' };
+  try {
+    // One decision per user at a time: which held records go together is a read of several.
+    return await exclusively(ctx, lockName('digest', record.userId), () => decideLocked(ctx, recordId, now));
+  } catch (err) {
+    if (err instanceof StoreBusyError) return { kind: 'wait', until: new Date(now.getTime() + 1000), reason: 'digest_lock_busy' };
+    throw err;
+  }
 }
 
 async function decideLocked(ctx: Ctx, recordId: string, now: Date): Promise<DigestDecision> {

@@ -1,13 +1,12 @@
 /**
  * The user's answer to a preview. No transactions (FerretDB v1), so confirming is made safe by:
  * 1. a guarded update ready → confirming (with a lease): of two confirms, one proceeds and the
- *    other waits for its result (double confirm → one block, the same answer twice). FerretDB v1
- *    does not apply a guarded update atomically, so each preview transition runs under the
- *    preview's guard lock (Redis SET NX, see db/guardLock.ts);
+ *    other waits for its result (double confirm → one block, the same answer twice). Each
+ *    transition goes through the store seam (db/guarded.ts);
  * 2. the block carries the previewId and is looked up before one is created, so a confirm that
  *    takes over an expired lease finds the block of the one that died;
- * 3. the conflict check and the insert run under the user's schedule lock, so of two confirms
- *    into overlapping slots one creates the block and the other answers 409.
+ * 3. the conflict check and the insert run exclusively per user (the seam's `exclusively`), so of
+ *    two confirms into overlapping slots one creates the block and the other answers 409.
  * Remaining race: a confirm whose lease (30 s) ran out while it was still running (not dead, just
  * slow) and was taken over can create a second block; a unique index on previewId would close it,
  * but FerretDB v1 has no partial (or sparse) unique index to leave other blocks out.
@@ -16,13 +15,13 @@ import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import type { PreviewDoc } from '../db/preview';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
-import { withGuardLock } from '../db/guardLock';
+import { exclusively, guardedOrNull, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import { expirePreview } from './transitions';
-import { closeByPreview, lockedTransition } from '../triggers/transitions';
+import { closeByPreview } from '../triggers/transitions';
 import type { AnswerPlace } from '../db/trigger';
 import { emitEvent } from '../events/emit';
 
-type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config' | 'queues'>;
+type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config' | 'queues' | 'store'>;
 
 /** Who answers which preview, and where: the dueflow page, a Feishu card, the API. */
 export interface PreviewAnswer {
@@ -51,16 +50,13 @@ export type RejectOutcome =
 
 const after = { returnDocument: 'after' as const };
 
-/** One transition of preview `id` under its guard lock; null when the guard did not match or the lock stayed taken. */
-async function locked<T>(ctx: Ctx, id: unknown, transition: () => Promise<T | null>): Promise<T | null> {
-  const r = await withGuardLock(ctx, `preview-${String(id)}`, transition);
-  return r.acquired ? r.value : null;
-}
+/** One transition of preview `id`; null when the guard did not match or its lock stayed taken. */
+const locked = <T>(ctx: Ctx, id: unknown, transition: () => Promise<T | null>): Promise<T | null> => guardedOrNull(ctx, lockName('preview', id), transition);
 
 /** The user answered: the trigger is closed (or rejected). Best effort: a confirm that is replayed tries again. */
 async function closeTrigger(ctx: Ctx, p: PreviewDoc, answer: 'confirmed' | 'rejected') {
   try {
-    await lockedTransition(ctx, p.triggerId, () => closeByPreview(ctx.models.triggers, p.triggerId, answer));
+    await guardedTransition(ctx, lockName('trigger', p.triggerId), () => closeByPreview(ctx.models.triggers, p.triggerId, answer));
   } catch (err) {
     ctx.logger.warn({ previewId: String(p._id), triggerId: p.triggerId, err: (err as Error).message }, 'could not close the trigger of an answered preview');
   }
@@ -121,17 +117,20 @@ async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: An
     if (!block) {
       // Check and insert under the user's schedule lock: two confirms into overlapping slots
       // cannot both see a free slot (ids alone cannot order them: an id is made before its insert).
-      const placed = await withGuardLock(ctx, `schedule-${p.userId}`, async () => {
+      const placed = await exclusively(ctx, lockName('schedule', p.userId), async () => {
         const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
         if (taken.length > 0) return { taken };
         const created = await models.scheduleBlocks.create({ userId: p.userId, taskId: p.candidate.taskId, title: p.candidate.title ?? 'task', start, end, status: 'planned', previewId });
         return { created };
-      }, 10_000);
-      if (!placed.acquired || placed.value.taken) {
+      }, 10_000).catch((err) => {
+        if (err instanceof StoreBusyError) return { taken: [] as ScheduleBlockDoc[] };
+        throw err;
+      });
+      if (placed.taken) {
         await release();
-        return { kind: 'conflict', preview: p, blocks: placed.acquired ? placed.value.taken! : [] };
+        return { kind: 'conflict', preview: p, blocks: placed.taken };
       }
-      const created = placed.value.created!;
+      const created = placed.created!;
       block = created.toObject() as ScheduleBlockDoc;
     }
   }

@@ -14,8 +14,8 @@
  *   The same due job goes back to pending at that time, or ends when the reminder is finished
  *   (one-off, endAt, count).
  *
- * All of it holds the reminder's guard lock, the one the API's edits hold: an edit or a delete
- * happens wholly before or wholly after a firing. Errors retry the occurrence with the due job's
+ * All of it runs exclusively per reminder, as the API's edits do (db/guarded.ts): an edit or a
+ * delete happens wholly before or wholly after a firing. Errors retry the occurrence with the due job's
  * backoff; after the last attempt the occurrence is given up (skipped `attempts_exhausted`) and the
  * reminder still rolls forward, so one bad occurrence does not end a recurring reminder.
  */
@@ -23,14 +23,13 @@ import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
-import { withGuardLock } from '../db/guardLock';
+import { exclusively, lockName, StoreBusyError } from '../db/guarded';
 import { outcomeOf, type FireOutcome } from '../scheduling/fireOutcome';
 import { deferDueJob, dueJobMaxAttempts, finishDueJob, newOccurrence, postponeDueJob, retryOrFailDueJob } from '../scheduling/transitions';
 import { createTrigger } from '../triggers/create';
 import { nextOccurrence, occurrencesBetween } from './occurrences';
-import { reminderLockName } from './store';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
 export const reminderTriggerType = 'reminder';
 /** A claim that finds the reminder being written tries again this much later. */
@@ -51,8 +50,11 @@ export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new
   const DueJobs = ctx.models.dueJobs;
   const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
   try {
-    const locked = await withGuardLock(ctx, reminderLockName(String(job.reminderId)), () => fireLocked(ctx, job, now), 5000);
-    if (locked.acquired) return locked.value;
+    const fired = await exclusively(ctx, lockName('reminder', job.reminderId), () => fireLocked(ctx, job, now), 5000).catch((err) => {
+      if (err instanceof StoreBusyError) return null;
+      throw err;
+    });
+    if (fired) return fired;
     // An edit holds the reminder: look again in a moment (a new triggerAt, so a new BullMQ job id).
     const deferred = await deferDueJob(DueJobs, job, new Date(now.getTime() + busyRetryMs));
     return deferred ? { status: 'pending', reason: 'reminder_busy' } : current();
@@ -153,7 +155,7 @@ async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, la
  */
 export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
-  const locked = await withGuardLock(ctx, reminderLockName(String(job.reminderId)), async () => {
+  const given = await exclusively(ctx, lockName('reminder', job.reminderId), async () => {
     const reminder = isValidObjectId(job.reminderId) ? await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
     const occurrence = job.thresholdAt ?? job.triggerAt;
     // Gone, finished or edited: the edit already set (or will set) the due job's next occurrence.
@@ -161,6 +163,9 @@ export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = n
     const last: LastOccurrence = { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted', firedAt: now };
     ctx.logger.error({ reminderId: String(reminder._id), dueJobId: String(job._id), occurrenceAt: occurrence.toISOString() }, 'reminder occurrence given up: every claim expired');
     return (await rollForward(ctx, reminder, occurrence, last, now, { _id: job._id, status: 'failed' }))?.job ?? null;
-  }, 5000);
-  return (locked.acquired ? locked.value : null) ?? DueJobs.findById(job._id).lean<DueJobDoc>();
+  }, 5000).catch((err) => {
+    if (err instanceof StoreBusyError) return null;
+    throw err;
+  });
+  return given ?? DueJobs.findById(job._id).lean<DueJobDoc>();
 }

@@ -7,11 +7,12 @@ import type { AppContext } from '../context';
 import type { TriggerDoc } from '../db/trigger';
 import { requestNotification } from '../notifications/request';
 import { notificationDedupeKey } from '../triggers/dedupe';
-import { closeUnprocessed, lockedTransition, markNotified } from '../triggers/transitions';
+import { closeUnprocessed, markNotified } from '../triggers/transitions';
+import { guardedTransition, lockName } from '../db/guarded';
 import type { WorkflowOutcome } from '../workflow/run';
 import { reminderTriggerType, type ReminderTriggerDetail } from './fire';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
 /** A trigger this step handles: raised by a reminder's due job (an anomaly of type `reminder` from another service is not). */
 export const isReminderTrigger = (t: Pick<TriggerDoc, 'type' | 'source' | 'target'>) =>
@@ -34,14 +35,14 @@ export async function notifyReminder(ctx: Ctx, trigger: TriggerDoc): Promise<Wor
     return { status: 'not_claimed', current: current?.status ?? 'missing' };
   };
   if (!detail) {
-    const closed = await lockedTransition(ctx, triggerId, () => closeUnprocessed(ctx.models.triggers, triggerId, 'reminder_message_missing'));
+    const closed = await guardedTransition(ctx, lockName('trigger', triggerId), () => closeUnprocessed(ctx.models.triggers, triggerId, 'reminder_message_missing'));
     return closed ? { status: 'closed', reason: 'reminder_message_missing' } : notCurrent();
   }
   const notification = await requestNotification(ctx, {
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
     message: { title: detail.title, summary: detail.summary }, traceId: triggerId, triggerId, replyKind: 'reminder',
   });
-  const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
+  const done = await guardedTransition(ctx, lockName('trigger', triggerId), () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) return notCurrent();
   ctx.logger.info({ triggerId, notificationId: notification.id, reminderId: trigger.target.id, occurrenceAt: detail.occurrenceAt }, 'reminder notification requested');
   return { status: 'notified', notificationId: notification.id };

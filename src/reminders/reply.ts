@@ -7,7 +7,7 @@
  */
 import type { AppContext } from '../context';
 import type { NotificationRecord } from '../db/notificationRecord';
-import { guardedTransition } from '../db/guarded';
+import { guardedTransition, lockName } from '../db/guarded';
 import { requestNotification } from '../notifications/request';
 import { markReplied, noteSnoozeCopy } from '../notifications/transitions';
 import { emitEvent } from '../events/emit';
@@ -21,7 +21,7 @@ export type ReplyOutcome = { kind: 'replied'; record: NotificationRecord } | { k
 export async function replyToReminder(ctx: Ctx, record: CardRecord, reply: ReminderReply, now = new Date()): Promise<ReplyOutcome> {
   const id = String(record._id);
   const answer = reply.kind === 'done' ? { kind: 'done' as const, at: now } : { kind: 'snoozed' as const, at: now, until: new Date(now.getTime() + reply.forMs) };
-  const replied = await guardedTransition(ctx, `notification:${id}`, () => markReplied(ctx.models.notificationRecords, id, answer).lean<NotificationRecord>());
+  const replied = await guardedTransition(ctx, lockName('notification', id), () => markReplied(ctx.models.notificationRecords, id, answer).lean<NotificationRecord>());
   if (!replied) return { kind: 'already' };
   if (answer.kind === 'snoozed') await requestSnoozeCopy(ctx, replied);
   await emitEvent(ctx, {
@@ -41,7 +41,7 @@ async function requestSnoozeCopy(ctx: Ctx, record: CardRecord & Pick<Notificatio
     message: { title: m.title, summary: m.summary, ...(m.actionText ? { actionText: m.actionText } : {}), ...(m.actionUrl ? { actionUrl: m.actionUrl } : {}) },
     traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, replyKind: 'reminder', notBefore: record.reply?.until ?? undefined,
   });
-  await guardedTransition(ctx, `notification:${id}`, () => noteSnoozeCopy(ctx.models.notificationRecords, id, copy.id));
+  await guardedTransition(ctx, lockName('notification', id), () => noteSnoozeCopy(ctx.models.notificationRecords, id, copy.id));
 }
 
 /** Snoozed cards whose copy was never requested (the process stopped in between), older than `settleMs`. */

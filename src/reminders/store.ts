@@ -2,23 +2,23 @@
  * A user's reminders. Every write brings the reminder's one due job (key `reminder:<id>`) in line
  * before the request answers: created at the first occurrence, moved to the new next occurrence by
  * an edit of the schedule, canceled by DELETE. Writes of one reminder (the API's and the firing
- * worker's) hold its Redis guard lock, and the due-job write also holds the lock the scanner claims
- * under, so FerretDB's non-atomic guarded updates cannot interleave. A reminder of another user, or
- * a canceled one, does not exist (null).
+ * worker's) run exclusively (db/guarded.ts), so an edit happens wholly before or after a firing;
+ * the due-job write is a guarded transition of the due job, as the scanner's claim is. A reminder
+ * of another user, or a canceled one, does not exist (null).
  */
 import { isValidObjectId, Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
 import { isDuplicateKey } from '../db/errors';
-import { withGuardLock } from '../db/guardLock';
+import { exclusively, guardedTransition, lockName } from '../db/guarded';
 import { loadUserSettings } from '../settings/store';
 import { newOccurrence } from '../scheduling/transitions';
 import { isoOrNull as iso } from '../time/iso';
 import { nextOccurrence } from './occurrences';
 import type { ReminderCreateBody, ReminderListQuery, ReminderPatchBody, ReminderView } from './schemas';
 
-type Ctx = Pick<AppContext, 'models' | 'redis' | 'config'>;
+type Ctx = Pick<AppContext, 'models' | 'redis' | 'config' | 'store'>;
 
 /** A body that is valid alone but not with the stored reminder: the route answers 400 naming `field`. */
 export class ReminderInputError extends Error {
@@ -27,12 +27,6 @@ export class ReminderInputError extends Error {
   }
 }
 
-/** Another write of the reminder (or the scanner's claim of its due job) held on too long: try again. */
-export class ReminderBusyError extends Error {}
-
-export const reminderLockName = (id: string) => `reminder:${id}`;
-/** The scanner claims each due job under this lock (scheduling/scanner.ts). */
-const dueJobLockName = (id: string) => `due-job:${id}`;
 const lockWaitMs = 5000;
 
 /** Due-job states in which an occurrence is still to come; a reminder that no longer wants it cancels it. */
@@ -132,7 +126,7 @@ export async function updateReminder(ctx: Ctx, userId: string, id: string, body:
     if (!scheduleChanged) return write();
     return withDueJobOf(ctx, current, async () => {
       const reminder = await write();
-      if (reminder) await syncReminderDueJob(ctx, reminder, { locked: true });
+      if (reminder) await syncReminderDueJob(ctx, reminder);
       return reminder;
     });
   });
@@ -149,7 +143,7 @@ export async function deleteReminder(ctx: Ctx, userId: string, id: string, now =
         .findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, { $set: { status: 'canceled', nextAt: null, canceledAt: now } }, { returnDocument: 'after' })
         .lean<ReminderDoc>();
       if (!reminder) return false;
-      await syncReminderDueJob(ctx, reminder, { locked: true });
+      await syncReminderDueJob(ctx, reminder);
       return true;
     });
   });
@@ -157,10 +151,10 @@ export async function deleteReminder(ctx: Ctx, userId: string, id: string, now =
 
 /**
  * Creates, moves or cancels the reminder's due job to match it: pending at nextAt while the
- * reminder is active, canceled otherwise. A claimed job at nextAt is left to fire. Callers that
- * already hold the due job's lock say so (`locked`).
+ * reminder is active, canceled otherwise. A claimed job at nextAt is left to fire. An existing
+ * due job is written inside the caller's withDueJobOf (its guarded transition); a new one needs none.
  */
-export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc, opts: { locked?: boolean } = {}): Promise<DueJobDoc | null> {
+export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
   const id = String(reminder._id);
   const key = reminderDueJobKey(id);
@@ -174,7 +168,7 @@ export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc, opts: 
       return created.toObject() as DueJobDoc;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      return syncReminderDueJob(ctx, reminder, opts);
+      return syncReminderDueJob(ctx, reminder);
     }
   }
 
@@ -192,23 +186,17 @@ export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc, opts: 
     if (occurrence === want.getTime() && (existing.status === 'pending' || existing.status === 'claimed')) return existing;
     return DueJobs.findOneAndUpdate({ _id: existing._id }, newOccurrence(want), { returnDocument: 'after' }).lean<DueJobDoc>();
   };
-  if (opts.locked) return apply();
-  const locked = await withGuardLock(ctx, dueJobLockName(String(existing._id)), apply, lockWaitMs);
-  if (!locked.acquired) throw new ReminderBusyError(`due job of reminder ${id} is busy`);
-  return locked.value;
+  return apply();
 }
 
-async function underReminderLock<T>(ctx: Ctx, id: string, fn: () => Promise<T>): Promise<T> {
-  const locked = await withGuardLock(ctx, reminderLockName(id), fn, lockWaitMs);
-  if (!locked.acquired) throw new ReminderBusyError(`reminder ${id} is busy`);
-  return locked.value;
+/** Runs fn as the one write of the reminder at a time (its firing takes the same). */
+function underReminderLock<T>(ctx: Ctx, id: string, fn: () => Promise<T>): Promise<T> {
+  return exclusively(ctx, lockName('reminder', id), fn, lockWaitMs);
 }
 
 /** Runs fn holding the lock of the reminder's due job (none yet: nothing to hold). */
 async function withDueJobOf<T>(ctx: Ctx, reminder: ReminderDoc, fn: () => Promise<T>): Promise<T> {
   const job = await ctx.models.dueJobs.findOne({ key: reminderDueJobKey(String(reminder._id)) }, { _id: 1 }).lean();
   if (!job) return fn();
-  const locked = await withGuardLock(ctx, dueJobLockName(String(job._id)), fn, lockWaitMs);
-  if (!locked.acquired) throw new ReminderBusyError(`due job of reminder ${reminder._id} is busy`);
-  return locked.value;
+  return guardedTransition(ctx, lockName('due-job', job._id), fn, lockWaitMs);
 }

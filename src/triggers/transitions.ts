@@ -6,12 +6,10 @@
  *    ▲                 │  │                        └─reject──► rejected
  *    └──release (error)┘  └─► closed (nothing to do) | failed (attempts exhausted)
  *
- * FerretDB v1 does not apply a guarded update atomically, so every transition of a trigger runs
- * under its guard lock (lockedTransition); on MongoDB the lock is merely redundant.
+ * Callers run each one through the store seam (db/guarded.ts, lock `trigger:<id>`).
  */
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
-import { withGuardLock } from '../db/guardLock';
 import type { AnswerPlace, EscalationAction } from '../db/trigger';
 
 type Triggers = AppContext['models']['triggers'];
@@ -21,21 +19,6 @@ type Id = Types.ObjectId | string;
 export const processingLeaseMs = 30_000;
 
 const after = { returnDocument: 'after' as const };
-
-/** The guard lock of a document stayed taken: another transition of it is running right now. */
-export class GuardBusyError extends Error {
-  constructor(what: string) {
-    super(`${what} is being changed by another request; try again`);
-    this.name = 'GuardBusyError';
-  }
-}
-
-/** Runs one transition of trigger `id` under its guard lock; throws GuardBusyError when the lock stays taken. */
-export async function lockedTransition<T>(ctx: Pick<AppContext, 'redis' | 'config'>, id: Id, transition: () => Promise<T>): Promise<T> {
-  const r = await withGuardLock(ctx, `trigger-${String(id)}`, transition);
-  if (!r.acquired) throw new GuardBusyError(`trigger ${String(id)}`);
-  return r.value;
-}
 
 /** pending (or processing whose lease ran out) → processing; attempts + 1. */
 export function claimTrigger(Triggers: Triggers, id: Id, now: Date) {

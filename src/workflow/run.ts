@@ -12,7 +12,8 @@ import type { PreviewDoc } from '../db/preview';
 import type { TriggerDoc } from '../db/trigger';
 import { requestNotification } from '../notifications/request';
 import { notificationDedupeKey } from '../triggers/dedupe';
-import { claimTrigger, closeUnprocessed, failTrigger, GuardBusyError, lockedTransition, markNotified, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { claimTrigger, closeUnprocessed, failTrigger, markNotified, markPreviewGenerated, processingLeaseMs, releaseTrigger } from '../triggers/transitions';
+import { guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import { buildAnomalyMessage } from '../anomalies/message';
 import { loadUserSettings } from '../settings/store';
 import { planningSettings } from './context';
@@ -21,7 +22,9 @@ import type { TriggerType } from './candidates';
 import { isDuplicateKey } from '../db/errors';
 import { isReminderTrigger, notifyReminder } from '../reminders/notify';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
+
+const triggerLock = (id: unknown) => lockName('trigger', id);
 
 export type WorkflowOutcome =
   | { status: 'preview_generated'; previewId: string; notificationId: string }
@@ -40,8 +43,8 @@ function parseDetail(detail: string | null | undefined): Record<string, unknown>
 export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Date; finalAttempt?: boolean } = {}): Promise<WorkflowOutcome> {
   const Triggers = ctx.models.triggers;
   const now = opts.now ?? new Date();
-  const claimed = await lockedTransition(ctx, triggerId, () => claimTrigger(Triggers, triggerId, now)).catch((err) => {
-    if (err instanceof GuardBusyError) return null;
+  const claimed = await guardedTransition(ctx, triggerLock(triggerId), () => claimTrigger(Triggers, triggerId, now)).catch((err) => {
+    if (err instanceof StoreBusyError) return null;
     throw err;
   });
   if (!claimed) {
@@ -58,7 +61,7 @@ export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Dat
     const message = err instanceof Error ? err.message : String(err);
     // Hand the trigger back so the retry claims it at once; after the last attempt it has failed.
     const back = () => (opts.finalAttempt ? failTrigger(Triggers, triggerId, message) : releaseTrigger(Triggers, triggerId, message));
-    await lockedTransition(ctx, triggerId, back).catch(() => undefined);
+    await guardedTransition(ctx, triggerLock(triggerId), back).catch(() => undefined);
     throw err;
   }
 }
@@ -75,7 +78,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     const p = await plan(ctx, { userId: trigger.userId, triggerType: trigger.type as TriggerType, target: trigger.target, now, detail: parseDetail(trigger.detail) });
     if (p.closeReason || !p.context || !p.chosen) {
       const reason = p.closeReason ?? 'no_candidate';
-      await lockedTransition(ctx, triggerId, () => closeUnprocessed(models.triggers, triggerId, reason));
+      await guardedTransition(ctx, triggerLock(triggerId), () => closeUnprocessed(models.triggers, triggerId, reason));
       logger.info({ triggerId, reason }, 'trigger closed: nothing to do');
       return { status: 'closed', reason };
     }
@@ -103,7 +106,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
     message, traceId: triggerId, triggerId, previewId, replyKind: 'preview',
   });
-  const done = await lockedTransition(ctx, triggerId, () => markPreviewGenerated(models.triggers, triggerId, previewId, notification.id));
+  const done = await guardedTransition(ctx, triggerLock(triggerId), () => markPreviewGenerated(models.triggers, triggerId, previewId, notification.id));
   if (!done) {
     // The user answered the preview before we got here (or the lease was taken over): keep their answer.
     const current = await models.triggers.findById(triggerId, { status: 1 }).lean();
@@ -122,7 +125,7 @@ async function notifyAnomaly(ctx: Ctx, trigger: TriggerDoc, anomaly: NonNullable
     userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
     message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical', digestible: true, replyKind: 'anomaly', severity: anomaly.severity,
   });
-  const done = await lockedTransition(ctx, triggerId, () => markNotified(ctx.models.triggers, triggerId, notification.id));
+  const done = await guardedTransition(ctx, triggerLock(triggerId), () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) {
     const current = await ctx.models.triggers.findById(triggerId, { status: 1 }).lean();
     return { status: 'not_claimed', current: current?.status ?? 'missing' };

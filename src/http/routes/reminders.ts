@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { idParams } from '../../planning/schemas';
 import { reminderBodies, reminderListQuery, reminderView } from '../../reminders/schemas';
-import { createReminder, deleteReminder, findUserReminder, listReminders, ReminderBusyError, ReminderInputError, toReminderView, updateReminder } from '../../reminders/store';
+import { createReminder, deleteReminder, findUserReminder, listReminders, ReminderInputError, toReminderView, updateReminder } from '../../reminders/store';
+import { StoreBusyError } from '../../db/guarded';
 import { HttpError, notFound } from '../errors';
 import { defineRoute } from '../route';
 
@@ -20,7 +21,7 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
       const field = `body.${err.field}`;
       throw new HttpError(400, 'validation_failed', `${field}: ${err.message}`, [{ field, message: err.message }]);
     }
-    if (err instanceof ReminderBusyError) throw new HttpError(503, 'busy', 'the reminder is being changed by another request; try again');
+    if (err instanceof StoreBusyError) throw new HttpError(503, 'busy', 'the reminder is being changed by another request; try again');
     throw err;
   }
 }
