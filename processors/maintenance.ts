@@ -1,7 +1,8 @@
 /** The maintenance worker: the reconciler (repairs what Redis lost) and housekeeping, on a schedule. */
 import type { Job, Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
-import { purgeExpired } from '../src/maintenance/purge';
+import { purgeExpired, purgeExpiredEvents } from '../src/maintenance/purge';
+import { reconcileEvents } from '../src/events/reconcile';
 import { renotifyExpiringPreviews } from '../src/previews/renotify';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { recoverTriggers } from '../src/triggers/recover';
@@ -10,7 +11,8 @@ import { expirePreviews } from '../src/previews/expire';
 import { requestMissingSnoozeCopies } from '../src/reminders/reply';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
-import { purgeJobName, reconcileJobName } from '../queues/schedulers';
+import { purgeJobName, reconcileJobName, relayJobName } from '../queues/schedulers';
+import { relayRecordEvents } from '../src/notifications/events';
 
 export function createMaintenanceWorker(ctx: AppContext): Worker {
   const { logger } = ctx;
@@ -20,14 +22,18 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
         return {
           notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx),
           escalations: await escalateAnomalies(ctx), expiredPreviews: await expirePreviews(ctx), snoozeCopies: await requestMissingSnoozeCopies(ctx),
+          events: await reconcileEvents(ctx),
         };
       case purgeJobName:
-        return purgeExpired(ctx);
+        return { ...(await purgeExpired(ctx)), ...(await purgeExpiredEvents(ctx)) };
+      case relayJobName:
+        return { relayed: await relayRecordEvents(ctx) };
       default:
         throw new Error(`unknown maintenance job ${job.name}`);
     }
   };
-  const worker = startWorker(ctx, queueNames.maintenance, process, { concurrency: 1 });
+  // Two at once: the events' relay runs every second and must not wait behind a long reconcile.
+  const worker = startWorker(ctx, queueNames.maintenance, process, { concurrency: 2 });
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: err.message }, 'maintenance job failed'));
   return worker;
 }

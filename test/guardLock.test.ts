@@ -1,7 +1,8 @@
 /** Guarded transitions stay exclusive under concurrency, on FerretDB too (where the lock makes them so). */
 import { randomUUID } from 'node:crypto';
-import { lockMany, withGuardLock } from '../src/db/guardLock';
-import { claimForSending } from '../src/notifications/transitions';
+import { lockMany } from '../src/db/guardLock';
+import { detectStore, guardedOrNull, lockName } from '../src/db/guarded';
+import { claimUnreadForSending } from '../src/notifications/transitions';
 import { startTestDueflow, TestDueflow } from './support/harness';
 
 let df: TestDueflow;
@@ -16,8 +17,8 @@ test('20 concurrent claims of one pending record: exactly one wins', async () =>
       message: { title: 't', summary: 's' }, status: 'pending', attemptCount: 0, maxAttempts: 5,
     });
     const results = await Promise.all(Array.from({ length: 20 }, () =>
-      withGuardLock(df.ctx, `notification:${record._id}`, () => claimForSending(Records, record._id, new Date(), false))));
-    const winners = results.filter((r) => r.acquired && r.value);
+      guardedOrNull(df.ctx, lockName('notification', record._id), () => claimUnreadForSending(Records, record._id, new Date()))));
+    const winners = results.filter((r) => r);
     expect(winners).toHaveLength(1);
     expect((await Records.findById(record._id).lean())!.attemptCount).toBe(1);
   }
@@ -33,4 +34,11 @@ test('lockMany takes each free lock once; a second caller gets none of them unti
   const third = await lockMany(df.ctx, names);
   expect(third.locked).toEqual(names);
   await third.release();
+});
+
+test('the seam knows the store: FerretDB needs locks, MongoDB does not; the setting overrides', async () => {
+  const ferret = Boolean(((await df.ctx.mongo.db!.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string }).ferretdbVersion);
+  expect(df.ctx.store.guardedUpdates).toBe(ferret ? 'locked' : 'atomic');
+  expect(await detectStore(df.ctx.mongo, 'atomic')).toEqual({ guardedUpdates: 'atomic' });
+  expect(await detectStore(df.ctx.mongo, 'locked')).toEqual({ guardedUpdates: 'locked' });
 });

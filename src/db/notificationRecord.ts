@@ -93,6 +93,13 @@ const recordSchema = new Schema(
     /** On a digest: its members' record ids (written before the members are marked, so a crash in between is repaired). */
     digestOf: { type: [String], default: undefined },
     history: { type: [historyEntry], default: [] },
+    /**
+     * Events of this record's end (notification.sent, .skipped, .dead) written in the same update
+     * as the end itself, so a crash between the two cannot lose one; relayed into the event log by
+     * notifications/outbox.ts. `outboxCount` is what the relay's clearing update is guarded on.
+     */
+    outbox: { type: [new Schema({ type: { type: String, required: true }, key: { type: String, required: true }, at: { type: Date, required: true }, reason: String }, { _id: false })], default: undefined },
+    outboxCount: Number,
   },
   { collection: 'notification_records', timestamps: true, minimize: false },
 );
@@ -107,6 +114,7 @@ recordSchema.index({ providerMessageId: 1 });
 /** The cards of one preview, to redraw them when it is answered elsewhere. */
 recordSchema.index({ previewId: 1 });
 recordSchema.index({ triggerId: 1 });
+recordSchema.index({ outboxCount: 1 });
 
 export type NotificationRecord = InferSchemaType<typeof recordSchema> & { _id: import('mongoose').Types.ObjectId };
 export type HistoryEntry = InferSchemaType<typeof historyEntry>;

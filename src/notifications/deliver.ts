@@ -21,7 +21,7 @@ import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
 import { guardedOrNull, lockName } from '../db/guarded';
 import { decideDigest } from './digest';
-import { emitRecordEvent, type RecordFacts } from './events';
+import type { Types } from 'mongoose';
 
 export type DeliveryStep =
   /** Nothing more to do: the record is final (or someone else is on it). */
@@ -54,97 +54,127 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How late a send may leave after its reserved moment; well inside the limiter's margin. */
 const lateToleranceMs = 50;
 
+/** Why a record is skipped before any attempt. */
+export type SkipReason = 'user_opted_out' | 'recipient_missing';
+
+/** What to do with a record, from what was loaded for it. */
+export type DeliveryDecision =
+  | { kind: 'send' }
+  | { kind: 'skip'; reason: SkipReason }
+  /** Quiet hours: wait, unchanged, until `until`. */
+  | { kind: 'defer'; until: Date }
+  /** Held for a digest: sent alone or grouped (digest.ts decides). */
+  | { kind: 'digest' };
+
+type LoadedChannel = Awaited<ReturnType<typeof loadChannel>>;
+
 /**
- * Round trips. A message that goes out as asked (the usual case) costs four MongoDB commands: the
- * guarded claim, which also answers the record (as it was before the claim), then the user's
- * settings and the channel read together, then `sent`. It used to cost five: the record was read
- * first and claimed after. Claiming before the decisions is safe because:
- * - the claim is the same guarded transition under the same Redis guard lock as before (pending |
- *   failed | sending past its lease → sending), so two workers still never both send a record;
- * - it never takes a record held for a digest (the digest decision needs it pending), a dead one
- *   (only a replay takes it, and a replay must be told apart), or one being sent: those, and a
- *   claim that found nothing, fall back to the read-first path below, exactly as before;
- * - the decisions taken after the claim (opt-out, no recipient, quiet hours) read the same
- *   settings and channel as before, taken no earlier than before, and write their outcome as one
- *   guarded update of the claimer's own claim (`sendingSince` = the claim's time), leaving the record
- *   as the old path left it: skipped (attemptCount as before) or back in the state it was claimed
- *   from with `deferredUntil` and the `deferred` history entry. For those few milliseconds the
- *   record says `sending`; nothing else acts on a `sending` record inside its lease.
- * - when reading the settings or channel fails, the claim is given back before the error is thrown.
+ * Pure: opt-out, then a recipient, then quiet hours (an urgent record, a critical anomaly, goes
+ * through them), then a digest hold. A replay is an operator's explicit "send it now": no quiet
+ * hours and no hold apply to it (replayNotification passes `replay`).
+ */
+export function decideDelivery(d: {
+  record: { triggerType: string; urgent?: boolean | null; digestState?: string | null };
+  settings: UserSettings;
+  channel: LoadedChannel;
+  now: Date;
+  replay?: boolean;
+}): DeliveryDecision {
+  if (d.settings.optOutTriggerTypes.includes(d.record.triggerType)) return { kind: 'skip', reason: 'user_opted_out' };
+  if (!d.channel || !d.channel.enabled || !hasRecipient(d.channel.config)) return { kind: 'skip', reason: 'recipient_missing' };
+  if (d.replay) return { kind: 'send' };
+  const quietUntil = d.record.urgent ? null : quietHoursEnd(d.settings.quietHours, d.settings.timeZone, d.now);
+  if (quietUntil) return { kind: 'defer', until: quietUntil };
+  if (d.record.digestState === 'held') return { kind: 'digest' };
+  return { kind: 'send' };
+}
+
+/**
+ * One run of a delivery job. The usual path is four MongoDB commands: the guarded claim (which
+ * answers the record as it was before it), the user's settings and the channel read together,
+ * then the outcome. The decision comes after the claim: a claim the decision does not use is given
+ * back exactly (returnClaim, skipClaimed: guarded by the claim's own sendingSince), and the claim
+ * never takes a record that is held for a digest, dead, or being sent: those are read instead
+ * (whenNotClaimable), and a dead one runs again only as a replay (an operator's Retry).
  */
 export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
   const now = deps.now ?? (() => new Date());
   const claimedAt = now();
-  const first = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
-  if (first) return deliverClaimed(ctx, recordId, first, claimedAt, job, deps, now);
-  return deliverAfterRead(ctx, recordId, job, deps, now);
+  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
+  if (!claimed) return whenNotClaimable(ctx, recordId, job, deps);
+  const Records = ctx.models.notificationRecords;
+  let loaded: [UserSettings, LoadedChannel];
+  try {
+    loaded = await Promise.all([loadUserSettings(ctx, claimed.userId), loadChannel(ctx, claimed.userId, claimed.channel)]);
+  } catch (err) {
+    await t.returnClaim(Records, claimed._id, claimedAt, claimed).catch(() => undefined);
+    throw err;
+  }
+  const [settings, channel] = loaded;
+  const decision = decideDelivery({ record: claimed, settings, channel, now: now() });
+  switch (decision.kind) {
+    case 'skip':
+      return skipClaimed(ctx, claimed, claimedAt, decision.reason);
+    case 'defer':
+      await t.returnClaim(Records, claimed._id, claimedAt, claimed, { at: now(), until: decision.until });
+      return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
+    case 'digest': // never claimed while held; here for completeness of the decision
+    case 'send':
+      return sendClaimed(ctx, { recordId, record: claimed, attempt: claimed.attemptCount + 1, channelConfig: channel!.config, settings, replay: false, job, deps, now });
+  }
+}
+
+/** The claim took nothing: the record is final, being sent, held for a digest, dead (a replay), or its lock was busy. */
+async function whenNotClaimable(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
+  const now = deps.now ?? (() => new Date());
+  const Records = ctx.models.notificationRecords;
+  const record = await Records.findById(recordId).lean<RecordDoc>();
+  if (!record) return { kind: 'dead', code: 'record_missing', detail: `no notification record ${recordId}` };
+  if (record.status === 'sent' || record.status === 'skipped' || record.status === 'digested') return { kind: 'done', status: record.status };
+  if (record.status === 'dead') return replayNotification(ctx, record, job, deps);
+  if (record.status === 'sending') {
+    const leaseEnds = (record.sendingSince?.getTime() ?? 0) + t.sendingLeaseMs;
+    return { kind: 'delay', until: new Date(Math.max(leaseEnds, now().getTime() + 1000)), reason: 'another worker is sending' };
+  }
+  if (record.digestState !== 'held') return { kind: 'delay', until: new Date(now().getTime() + 1000), reason: 'claim_busy' };
+  const [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
+  const decision = decideDelivery({ record, settings, channel, now: now() });
+  switch (decision.kind) {
+    case 'skip':
+      return finishSkipped(ctx, record, await t.markSkipped(Records, record._id, now(), decision.reason), decision.reason);
+    case 'defer':
+      await t.markDeferred(Records, record._id, now(), decision.until);
+      return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
+    case 'digest':
+    case 'send': {
+      const digest = await decideDigest(ctx, recordId, now());
+      if (digest.kind === 'digested') return { kind: 'done', status: 'digested' };
+      if (digest.kind === 'wait') return { kind: 'delay', until: digest.until, reason: digest.reason };
+      // To be sent alone: no longer held, so the claim takes it now.
+      return deliverNotification(ctx, recordId, job, deps);
+    }
+  }
+}
+
+/** An operator retried a dead record's job (Bull Board): it is sent now, through quiet hours and holds, with a `replay` entry. */
+async function replayNotification(ctx: Ctx, record: RecordDoc, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
+  const now = deps.now ?? (() => new Date());
+  const Records = ctx.models.notificationRecords;
+  const recordId = String(record._id);
+  const [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
+  const decision = decideDelivery({ record, settings, channel, now: now(), replay: true });
+  if (decision.kind === 'skip') return finishSkipped(ctx, record, await t.markReplaySkipped(Records, record._id, now(), decision.reason), decision.reason);
+  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimForReplay(Records, record._id, now()));
+  if (!claimed) {
+    const current = await Records.findById(recordId, { status: 1 }).lean<{ status: string }>();
+    return { kind: 'done', status: current?.status ?? 'missing' };
+  }
+  return sendClaimed(ctx, { recordId, record, attempt: claimed.attemptCount, channelConfig: channel!.config, settings, replay: true, job, deps, now });
 }
 
 type RecordDoc = NonNullable<Awaited<ReturnType<typeof t.claimUnreadForSending>>>;
-
-/** The record was pending or failed and is now claimed by this run (`record`: its state before the claim). */
-async function deliverClaimed(ctx: Ctx, recordId: string, record: RecordDoc, claimedAt: Date, job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
-  const Records = ctx.models.notificationRecords;
-  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
-  let settings: Awaited<ReturnType<typeof loadUserSettings>>;
-  let channel: Awaited<ReturnType<typeof loadChannel>>;
-  try {
-    [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
-  } catch (err) {
-    await t.returnClaim(Records, record._id, claimedAt, record).catch(() => undefined);
-    throw err;
-  }
-  if (settings.optOutTriggerTypes.includes(record.triggerType)) return skipClaimed(ctx, record, claimedAt, 'user_opted_out');
-  if (!channel || !channel.enabled || !hasRecipient(channel.config)) return skipClaimed(ctx, record, claimedAt, 'recipient_missing');
-  // An urgent record (a critical anomaly) goes out through quiet hours.
-  const quietUntil = record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
-  if (quietUntil) {
-    await t.returnClaim(Records, record._id, claimedAt, record, { at: now(), until: quietUntil });
-    return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
-  }
-  return sendClaimed(ctx, { recordId, record, attempt: record.attemptCount + 1, channelConfig: channel.config, settings, replay: false, log, job, deps, now });
-}
-
-/** The read-first path: replays, held records, records being sent, finished ones, and claims that found nothing to take. */
-async function deliverAfterRead(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps, now: () => Date): Promise<DeliveryStep> {
-  const Records = ctx.models.notificationRecords;
-  const record = await Records.findById(recordId);
-  if (!record) return { kind: 'dead', code: 'record_missing', detail: `no notification record ${recordId}` };
-  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
-
-  if (record.status === 'sent' || record.status === 'skipped' || record.status === 'digested') return { kind: 'done', status: record.status };
-  // The job of a dead record only runs again when an operator retries it (Bull Board): a replay.
-  const replay = record.status === 'dead';
-  if (record.status === 'sending' && record.sendingSince && record.sendingSince.getTime() > now().getTime() - t.sendingLeaseMs) {
-    return { kind: 'delay', until: new Date(record.sendingSince.getTime() + t.sendingLeaseMs), reason: 'another worker is sending' };
-  }
-
-  const settings = await loadUserSettings(ctx, record.userId);
-  if (settings.optOutTriggerTypes.includes(record.triggerType)) return skip(ctx, record, 'user_opted_out', replay);
-  const channel = await loadChannel(ctx, record.userId, record.channel);
-  if (!channel || !channel.enabled || !hasRecipient(channel.config)) return skip(ctx, record, 'recipient_missing', replay);
-
-  // An urgent record (a critical anomaly) goes out through quiet hours.
-  const quietUntil = replay || record.urgent ? null : quietHoursEnd(settings.quietHours, settings.timeZone, now());
-  if (quietUntil) {
-    await t.markDeferred(Records, record._id, now(), quietUntil);
-    return { kind: 'delay', until: quietUntil, reason: 'quiet_hours' };
-  }
-
-  // A held anomaly: sent alone, or grouped into a digest with the user's other held ones (digest.ts).
-  if (record.digestState === 'held' && !replay) {
-    const decision = await decideDigest(ctx, recordId, now());
-    if (decision.kind === 'digested') return { kind: 'done', status: 'digested' };
-    if (decision.kind === 'wait') return { kind: 'delay', until: decision.until, reason: decision.reason };
-  }
-
-  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimForSending(Records, record._id, now(), replay));
-  if (!claimed) {
-    const current = await Records.findById(recordId, { status: 1 });
-    return { kind: 'done', status: current?.status ?? 'missing' };
-  }
-  return sendClaimed(ctx, { recordId, record, attempt: claimed.attemptCount, channelConfig: channel.config, settings, replay, log, job, deps, now });
-}
+/** What settling needs of a record. */
+interface RecordFacts { _id: Types.ObjectId | string; channel: string }
 
 /** A channel dueflow can send through: a webhook URL, or a person to write to. */
 function hasRecipient(config: ChannelConfig): boolean {
@@ -165,7 +195,6 @@ interface SendArgs {
   channelConfig: ChannelConfig;
   settings: UserSettings;
   replay: boolean;
-  log: AppContext['logger'];
   job: JobAttempt;
   deps: DeliveryDeps;
   now: () => Date;
@@ -173,7 +202,8 @@ interface SendArgs {
 
 /** The record is `sending`, claimed by this run as attempt `attempt`: wait for the webhook's slot, send, settle. */
 async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
-  const { recordId, record, attempt, channelConfig, settings, replay, log, job, deps, now } = args;
+  const { recordId, record, attempt, channelConfig, settings, replay, job, deps, now } = args;
+  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
   const Records = ctx.models.notificationRecords;
   const target = rateTarget(channelConfig, record.urgent ?? false);
   // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
@@ -231,20 +261,14 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-async function skipClaimed(ctx: Ctx, record: RecordFacts, claimedAt: Date, reason: string): Promise<DeliveryStep> {
-  const updated = await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason);
-  if (updated) {
-    ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
-    await emitRecordEvent(ctx, record, { status: 'skipped', reason });
-  }
-  return { kind: 'done', status: updated?.status ?? 'skipped' };
+async function skipClaimed(ctx: Ctx, record: RecordFacts, claimedAt: Date, reason: SkipReason): Promise<DeliveryStep> {
+  return finishSkipped(ctx, record, await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason), reason);
 }
 
-async function skip(ctx: Ctx, record: RecordFacts, reason: string, fromDead: boolean): Promise<DeliveryStep> {
-  const updated = await t.markSkipped(ctx.models.notificationRecords, record._id, new Date(), reason, fromDead);
+/** A skip written (updated) or lost to another writer (null): counted and told once. */
+async function finishSkipped(ctx: Ctx, record: RecordFacts, updated: { status?: string | null } | null, reason: SkipReason): Promise<DeliveryStep> {
   if (updated) {
     ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
-    await emitRecordEvent(ctx, record, { status: 'skipped', reason });
   }
   return { kind: 'done', status: updated?.status ?? 'skipped' };
 }
@@ -267,7 +291,6 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   if (outcome.kind === 'sent') {
     await persistOutcome(() => t.markSent(Records, record._id, now, attempt, outcome));
     ctx.metrics.notificationsFinal.inc({ status: 'sent', channel });
-    await emitRecordEvent(ctx, record, { status: 'sent' }, now);
     if (record.createdAt) ctx.metrics.deliveryLatency.observe({ channel }, (now.getTime() - record.createdAt.getTime()) / 1000);
     return { kind: 'done', status: 'sent' };
   }
@@ -283,13 +306,11 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   if (outcome.kind === 'permanent') {
     await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
-    await emitRecordEvent(ctx, { ...record, attemptCount: attempt }, { status: 'dead', code: outcome.code }, now);
     return { kind: 'dead', code: outcome.code, detail };
   }
   if (job.attemptsMade + 1 >= job.attempts) {
     await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted'));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
-    await emitRecordEvent(ctx, { ...record, attemptCount: attempt }, { status: 'dead', code: 'attempts_exhausted' }, now);
     return { kind: 'dead', code: 'attempts_exhausted', detail: `${outcome.code}: ${detail}` };
   }
   const delayMs = retryDelayMs(job.attemptsMade + 1, ctx.config.NOTIFY_BACKOFF_MS, ctx.config.NOTIFY_BACKOFF_MAX_MS);

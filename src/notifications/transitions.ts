@@ -6,6 +6,7 @@
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { ProviderOutcome } from '../providers/types';
+import type { RecordStatus } from '../db/notificationRecord';
 
 type Records = AppContext['models']['notificationRecords'];
 type Id = Types.ObjectId | string;
@@ -14,6 +15,11 @@ type Id = Types.ObjectId | string;
 export const sendingLeaseMs = 30_000;
 
 const after = { returnDocument: 'after' as const };
+
+/** The event of a record's end, pushed in the same update as the end (see db/notificationRecord.ts, `outbox`). */
+function outbox(type: 'notification.sent' | 'notification.skipped' | 'notification.dead', key: string, at: Date, reason?: string) {
+  return { push: { outbox: { type, key, at, ...(reason ? { reason } : {}) } }, inc: { outboxCount: 1 } };
+}
 
 /** The provider's request and response (secrets already removed), as stored for audit. */
 function audit(outcome: ProviderOutcome) {
@@ -27,13 +33,14 @@ function attemptEntry(at: Date, attempt: number, outcome: ProviderOutcome) {
   };
 }
 
-/** pending | failed (| dead, on a replay | sending whose lease ran out) → sending; attemptCount + 1. */
-export function claimForSending(Records: Records, id: Id, now: Date, replay: boolean) {
-  const claimable: object[] = [{ status: { $in: replay ? ['pending', 'failed', 'dead'] : ['pending', 'failed'] } }, { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }];
-  const history = replay ? [{ at: now, event: 'replay', detail: 'replayed by an operator' }] : [];
+/**
+ * A replay (an operator retried a dead record's job): dead → sending, attemptCount + 1, with a
+ * `replay` history entry. Guard: dead. Returns the record after, or null (not dead any more).
+ */
+export function claimForReplay(Records: Records, id: Id, now: Date) {
   return Records.findOneAndUpdate(
-    { _id: id, $or: claimable },
-    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 }, $push: { history: { $each: history } } },
+    { _id: id, status: 'dead' },
+    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 }, $push: { history: { at: now, event: 'replay', detail: 'replayed by an operator' } } },
     after,
   );
 }
@@ -83,7 +90,10 @@ export function returnClaim(Records: Records, id: Id, claimedAt: Date, from: Cla
 export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date, reason: string) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending', sendingSince: claimedAt },
-    { $set: { status: 'skipped', statusReason: reason }, $unset: { sendingSince: '', nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: -1 }, $push: { history: { at: now, event: 'skipped', code: reason } } },
+    {
+      $set: { status: 'skipped', statusReason: reason }, $unset: { sendingSince: '', nextRetryAt: '', deferredUntil: '' },
+      $inc: { attemptCount: -1, ...outbox('notification.skipped', String(id), now, reason).inc }, $push: { history: { at: now, event: 'skipped', code: reason }, ...outbox('notification.skipped', String(id), now, reason).push },
+    },
     after,
   );
 }
@@ -94,7 +104,8 @@ export function markSent(Records: Records, id: Id, now: Date, attempt: number, o
     {
       $set: { status: 'sent', sentAt: now, providerMessageId: outcome.providerMessageId, ...audit(outcome) },
       $unset: { sendingSince: '', lastErrorCode: '', lastError: '', statusReason: '' },
-      $push: { history: attemptEntry(now, attempt, outcome) },
+      $push: { history: attemptEntry(now, attempt, outcome), ...outbox('notification.sent', String(id), now).push },
+      $inc: outbox('notification.sent', String(id), now).inc,
     },
     after,
   );
@@ -119,7 +130,9 @@ export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attemp
     {
       $set: { status: 'dead', statusReason: reason, lastErrorCode: outcome.code, lastError: outcome.detail, ...audit(outcome) },
       $unset: { sendingSince: '', nextRetryAt: '' },
-      $push: { history: { $each: [attemptEntry(now, attempt, outcome), { at: now, event: 'dead', code: reason }] } },
+      // A replayed record that dies again is a new event: its key names the attempt.
+      $push: { history: { $each: [attemptEntry(now, attempt, outcome), { at: now, event: 'dead', code: reason }] }, ...outbox('notification.dead', `${String(id)}:${attempt}`, now, reason).push },
+      $inc: outbox('notification.dead', `${String(id)}:${attempt}`, now, reason).inc,
     },
     after,
   );
@@ -134,11 +147,24 @@ export function markDead(Records: Records, id: Id, now: Date, reason: string, de
   );
 }
 
-/** pending | failed | dead (replay) → skipped, before any attempt: nobody to send to, or the user opted out. */
-export function markSkipped(Records: Records, id: Id, now: Date, reason: string, fromDead: boolean) {
+/** pending | failed → skipped, before any attempt: nobody to send to, or the user opted out. Returns the record after, or null. */
+export function markSkipped(Records: Records, id: Id, now: Date, reason: string) {
+  return skipFrom(Records, { id, now, reason, from: ['pending', 'failed'] });
+}
+
+/** dead → skipped on a replay that finds nobody to send to (or an opt-out since). Returns the record after, or null. */
+export function markReplaySkipped(Records: Records, id: Id, now: Date, reason: string) {
+  return skipFrom(Records, { id, now, reason, from: ['dead'] });
+}
+
+function skipFrom(Records: Records, s: { id: Id; now: Date; reason: string; from: RecordStatus[] }) {
   return Records.findOneAndUpdate(
-    { _id: id, status: { $in: fromDead ? ['pending', 'failed', 'dead'] : ['pending', 'failed'] } },
-    { $set: { status: 'skipped', statusReason: reason }, $unset: { nextRetryAt: '', deferredUntil: '' }, $push: { history: { at: now, event: 'skipped', code: reason } } },
+    { _id: s.id, status: { $in: s.from } },
+    {
+      $set: { status: 'skipped', statusReason: s.reason }, $unset: { nextRetryAt: '', deferredUntil: '' },
+      $push: { history: { at: s.now, event: 'skipped', code: s.reason }, ...outbox('notification.skipped', String(s.id), s.now, s.reason).push },
+      $inc: outbox('notification.skipped', String(s.id), s.now, s.reason).inc,
+    },
     after,
   );
 }
@@ -214,4 +240,13 @@ export function noteAcknowledged(Records: Records, id: Id, a: { at: Date; via: s
     { $set: { acknowledgedAt: a.at }, $push: { history: { at: a.at, event: 'acknowledged', code: a.via } } },
     after,
   );
+}
+
+/**
+ * The relay moved the record's end events into the event log: outbox → empty.
+ * Guard: the outbox holds the `count` entries the relay read (one pushed meanwhile waits for the
+ * next relay, which emits all again: emitting is idempotent). Returns the record after, or null.
+ */
+export function clearOutbox(Records: Records, id: Id, count: number) {
+  return Records.findOneAndUpdate({ _id: id, outboxCount: count }, { $unset: { outbox: '', outboxCount: '' } }, { returnDocument: 'after' as const, timestamps: false });
 }
