@@ -6,6 +6,7 @@ import { createScannerWorker } from './scanner';
 import { createActiveScheduleWorker } from './activeScheduleTriggered';
 import { createMaintenanceWorker } from './maintenance';
 import { createCardUpdateWorker } from './cardUpdates';
+import { createEventWorker } from './events';
 import { upsertJobSchedulers } from '../queues/schedulers';
 
 export async function startWorkers(ctx: AppContext): Promise<Worker[]> {
@@ -14,6 +15,7 @@ export async function startWorkers(ctx: AppContext): Promise<Worker[]> {
   workers.push(createActiveScheduleWorker(ctx));
   workers.push(createMaintenanceWorker(ctx));
   workers.push(createCardUpdateWorker(ctx));
+  workers.push(createEventWorker(ctx));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   await upsertJobSchedulers(ctx);
   return workers;

@@ -8,8 +8,10 @@
  * look at until the next run), so messages of an earlier run never show up in this one.
  * Ctrl-C stops everything the demo started.
  */
+import http from 'node:http';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { Webhook } from 'standardwebhooks';
 import { SignJWT } from 'jose';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
@@ -30,6 +32,38 @@ async function waitReady(url: string, timeoutMs = 30_000): Promise<unknown> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`dueflow not ready at ${url} within ${timeoutMs} ms`);
+}
+
+/**
+ * The host product's own event receiver: verifies each event's Standard Webhooks signature with
+ * the `standardwebhooks` package (as a product would) and prints it; refuses a bad signature.
+ */
+async function startEventReceiver(): Promise<{ url: string; setSecret(secret: string): void; events: Array<{ type: string; data: any }>; close(): Promise<void> }> {
+  let verifier: Webhook | undefined;
+  const events: Array<{ type: string; data: any }> = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      try {
+        const event = verifier!.verify(body, req.headers as Record<string, string>) as { type: string; data: any };
+        events.push(event);
+        log(`host product received ${event.type} (webhook-id ${req.headers['webhook-id']}, signature verified): ${JSON.stringify(event.data)}`);
+        res.writeHead(204).end();
+      } catch (err) {
+        log(`host product refused an event: ${(err as Error).message}`);
+        res.writeHead(401).end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/dueflow-events`, events,
+    setSecret: (secret) => { verifier = new Webhook(secret); },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -141,7 +175,12 @@ async function main() {
   const signingSecret = 'demo-signing-secret';
   feishu.registerBot(botToken, { secret: signingSecret });
   await api(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', user, { enabled: true, webhookUrl: feishu.botUrl(botToken), signingSecret, format: 'card' });
-  await api(baseUrl, 'PUT', '/api/v1/me/settings', user, { timeZone: 'Asia/Shanghai', language: 'en', primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 0.1 } });
+  await api(baseUrl, 'PUT', `/api/v1/users/${userId}/settings`, service, { timeZone: 'Asia/Shanghai', language: 'en', primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 0.1 } });
+  // The host product registers where it wants to hear what happens (the secret is shown once).
+  const receiver = await startEventReceiver();
+  const endpoint = await api(baseUrl, 'POST', '/api/v1/webhook-endpoints', service, { url: receiver.url, events: ['*'], description: 'the demo host product' });
+  receiver.setSecret(endpoint.secret);
+  log(`registered webhook endpoint ${endpoint.id} → ${receiver.url}`);
   const cards = () => feishu.app.messagesTo(openId);
   const nextCard = async (after: number) => {
     await waitUntil(() => cards().length > after, 30_000, 'a card from the app bot');
@@ -165,11 +204,16 @@ async function main() {
   // the chat, with Confirm and Reject. The demo presses Confirm as the user would.
   const hour = 3600_000;
   const received = cards().length;
-  const task = await api(baseUrl, 'POST', '/api/v1/tasks', user, {
-    title: 'Prepare the board presentation', priority: 1, estimatedMinutes: 60,
-    deadline: new Date(Date.now() + 20 * hour).toISOString(), urgencyThresholdAt: new Date(Date.now() + 2000).toISOString(),
+  // The host product syncs its tasks by its own ids (one request, one result per item).
+  const synced = await api(baseUrl, 'POST', '/api/v1/sync', service, {
+    items: [
+      { op: 'upsert', kind: 'task', userId, externalId: 'plan-task-42', data: { title: 'Prepare the board presentation', priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 20 * hour).toISOString(), urgencyThresholdAt: new Date(Date.now() + 2000).toISOString() } },
+      { op: 'upsert', kind: 'task', userId, externalId: 'plan-task-43', data: { title: 'Renew the domain', priority: 3, deadline: new Date(Date.now() + 72 * hour).toISOString() } },
+    ],
   });
-  log(`created task "${task.title}", urgent in 2 s; waiting for the scanner...`);
+  log(`synced 2 tasks by externalId: ${JSON.stringify(synced.results)}`);
+  const task = { title: 'Prepare the board presentation' };
+  log(`task "${task.title}" (externalId plan-task-42) is urgent in 2 s; waiting for the scanner...`);
   const suggestion = await nextCard(received);
   const previewId = /previews\/([0-9a-f]{24})/.exec(JSON.stringify(suggestion.card))?.[1];
   const pressed = await feishu.app.press({ messageId: suggestion.messageId, action: 'confirm' });
@@ -178,6 +222,9 @@ async function main() {
     const preview = await api(baseUrl, 'GET', `/api/v1/active-schedule/previews/${previewId}`, user);
     log(`preview ${previewId}: ${preview.status}, block ${preview.blockId}; on the page: ${baseUrl}/app/previews/${previewId}#token=${userToken}`);
   }
+  await waitUntil(() => receiver.events.some((e) => e.type === 'preview.confirmed'), 30_000, 'preview.confirmed at the host product');
+  const confirmedEvent = receiver.events.find((e) => e.type === 'preview.confirmed')!;
+  log(`the host product puts block ${confirmedEvent.data.block?.id} (${confirmedEvent.data.block?.start} – ${confirmedEvent.data.block?.end}) for its task ${confirmedEvent.data.task?.externalId} into its own calendar`);
 
   // A missed block: a planned block for a task that ended 20 minutes ago and was not marked done.
   // The missed-block detector (run after each scan) raises it; the message asks whether to reschedule.
@@ -242,6 +289,7 @@ async function main() {
   log(`Feishu-compatible server: ${feishu.url} (every message it accepts is printed here)`);
   log(`Demo user token (Authorization: Bearer ...): ${userToken}`);
   log(`Try: curl -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/v1/notification/records`);
+  log(`The host product's view: curl -H "Authorization: Bearer ${config.SERVICE_TOKEN}" ${baseUrl}/api/v1/events  (every event, in order; ${receiver.events.length} pushed to its endpoint so far)`);
   log('Ctrl-C stops dueflow and the services the demo started.');
 }
 

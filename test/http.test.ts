@@ -77,7 +77,7 @@ describe('HTTP foundation', () => {
       const page = await fetch(`${df.baseUrl}/admin/queues`, { headers: { authorization } });
       expect(page.status).toBe(200);
       const api = await (await fetch(`${df.baseUrl}/admin/queues/api/queues`, { headers: { authorization } })).json() as any;
-      expect(api.queues.map((q: { name: string }) => q.name).sort()).toEqual(['active-schedule-triggered', 'card-updates', 'maintenance', 'notifications', 'scanner']);
+      expect(api.queues.map((q: { name: string }) => q.name).sort()).toEqual(['active-schedule-triggered', 'card-updates', 'events', 'maintenance', 'notifications', 'scanner']);
     });
   });
 
