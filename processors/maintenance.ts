@@ -3,6 +3,7 @@ import type { Job, Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { purgeExpired, purgeExpiredEvents } from '../src/maintenance/purge';
 import { reconcileEvents } from '../src/events/reconcile';
+import { reconcileDomainEvents } from '../src/events/domainReconcile';
 import { renotifyExpiringPreviews } from '../src/previews/renotify';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { recoverTriggers } from '../src/triggers/recover';
@@ -22,7 +23,7 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
         return {
           notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx),
           escalations: await escalateAnomalies(ctx), expiredPreviews: await expirePreviews(ctx), snoozeCopies: await requestMissingSnoozeCopies(ctx),
-          events: await reconcileEvents(ctx),
+          events: await reconcileEvents(ctx), eventsOfChanges: await reconcileDomainEvents(ctx),
         };
       case purgeJobName:
         return { ...(await purgeExpired(ctx)), ...(await purgeExpiredEvents(ctx)) };
