@@ -1,6 +1,7 @@
 /**
- * Headless Chromium for the browser tests: Debian's chromium (apt; scripts/setup.sh installs it),
- * driven by playwright-core. No browser is ever downloaded. Screenshots go to test-output/browser/.
+ * Headless Chromium for the browser tests: Debian's chromium (apt; `scripts/setup.sh --browser`, which
+ * scripts/test.sh runs, installs it and the CJK font fonts-noto-cjk), driven by playwright-core. No
+ * browser is ever downloaded. Screenshots go to test-output/browser/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ export const viewports = {
 
 export async function launchBrowser(): Promise<Browser> {
   if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`no Chromium at ${chromiumPath}: run scripts/setup.sh as root (apt-get install chromium), or set CHROMIUM_PATH`);
+    throw new Error(`no Chromium at ${chromiumPath}: run scripts/setup.sh --browser as root (apt-get install chromium), or set CHROMIUM_PATH`);
   }
   return chromium.launch({
     executablePath: chromiumPath,
