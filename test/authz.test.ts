@@ -104,6 +104,28 @@ test('every user route is in the table', () => {
   expect(routes('user').filter((r) => !table[r])).toEqual([]);
 });
 
+/** The host product's routes act for any user: service token only, so the 401 checks below cover them. */
+const syncRoutes = [
+  'PUT /api/v1/users/{userId}/tasks/{externalId}', 'DELETE /api/v1/users/{userId}/tasks/{externalId}',
+  'PUT /api/v1/users/{userId}/blocks/{externalId}', 'DELETE /api/v1/users/{userId}/blocks/{externalId}',
+  'PUT /api/v1/users/{userId}/settings', 'POST /api/v1/sync',
+];
+test('the sync routes are service routes', () => {
+  expect(routes('service')).toEqual(expect.arrayContaining(syncRoutes));
+});
+
+/** The host product's integration: webhook endpoints, their deliveries and the events API are the service's alone (the 401 test below covers them). */
+const eventRoutes = [
+  'POST /api/v1/webhook-endpoints', 'GET /api/v1/webhook-endpoints', 'GET /api/v1/webhook-endpoints/{id}', 'PATCH /api/v1/webhook-endpoints/{id}',
+  'DELETE /api/v1/webhook-endpoints/{id}', 'POST /api/v1/webhook-endpoints/{id}/test', 'POST /api/v1/webhook-endpoints/{id}/rotate-secret',
+  'GET /api/v1/webhook-endpoints/{id}/deliveries', 'POST /api/v1/webhook-endpoints/{id}/deliveries/{deliveryId}/retry', 'GET /api/v1/events',
+];
+test('the webhook endpoint and events routes are service routes, all of them', () => {
+  expect(eventRoutes.filter((r) => !routes('service').includes(r))).toEqual([]);
+  const documented = [...routes('user'), ...routes('service'), ...routes('none'), ...routes('feishu')].filter((r) => /webhook-endpoints|\/api\/v1\/events/.test(r));
+  expect(documented.sort()).toEqual([...eventRoutes].sort());
+});
+
 test('no token → 401 on every user and service route; a user token on a service route → 401', async () => {
   for (const key of [...routes('user'), ...routes('service')]) {
     const method = key.split(' ')[0];

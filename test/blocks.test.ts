@@ -33,7 +33,7 @@ describe('schedule blocks', () => {
     const b1 = await block(u, { taskId, title: undefined, start: '2031-03-10T17:00:00+08:00', end: at('10:00') });
     expect(b1).toEqual({
       id: expect.stringMatching(/^[0-9a-f]{24}$/), taskId, title: 'Study for the exam', start: at('09:00'), end: at('10:00'), status: 'planned',
-      previewId: null, createdAt: expect.any(String), updatedAt: expect.any(String),
+      previewId: null, externalId: null, createdAt: expect.any(String), updatedAt: expect.any(String),
     });
     const b2 = await block(u, { start: at('09:30'), end: at('11:00') }); // overlaps b1
     const b3 = await block(u, { start: at('20:00'), end: at('08:00', '2031-03-11') }); // crosses midnight

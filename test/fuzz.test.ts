@@ -139,6 +139,14 @@ beforeAll(async () => {
   ids.schedule = (await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'Fuzz block', start: new Date(Date.now() + 20 * hour).toISOString(), end: new Date(Date.now() + 21 * hour).toISOString() } })).body.id;
   ids.reminders = (await call(df.baseUrl, 'POST', '/api/v1/reminders', { auth, body: { message: { title: 'Fuzz reminder', summary: 'Drink water' }, cron: '0 9 * * *', count: 3 } })).body.id;
   ids.notification = (await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id;
+  // The host product's routes (/api/v1/users/{userId}/...): a synced task and block, one id for both path params.
+  ids.users = randomUUID().replace(/-/g, '').slice(0, 24);
+  const synced = `/api/v1/users/${ids.users}`;
+  expect((await call(df.baseUrl, 'PUT', `${synced}/tasks/${ids.users}`, { auth: asService(), body: { title: 'Fuzz synced task', priority: 1, urgencyThresholdAt: new Date(Date.now() + 12 * hour).toISOString() } })).status).toBe(201);
+  expect((await call(df.baseUrl, 'PUT', `${synced}/blocks/${ids.users}`, { auth: asService(), body: { taskExternalId: ids.users, start: new Date(Date.now() + 22 * hour).toISOString(), end: new Date(Date.now() + 23 * hour).toISOString() } })).status).toBe(201);
+  // A webhook endpoint (its answer holds the secret: read with plain fetch, outside the captured answers).
+  const endpoint = await fetch(`${df.baseUrl}/api/v1/webhook-endpoints`, { method: 'POST', headers: { authorization: asService(), 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9/fuzz-hook', events: ['*'] }) });
+  ids['webhook-endpoints'] = ((await endpoint.json()) as { id: string }).id;
   ids.any = ids.tasks;
   for (const v of Object.values(ids)) expect(v).toMatch(/^[0-9a-f]{24}$/);
 });
@@ -150,6 +158,10 @@ test(`2,000 malformed requests across every route: only 4xx in the error shape, 
   const targets = Object.entries<any>(doc.paths).flatMap(([path, ops]) => Object.entries<any>(ops)
     .filter(([, op]) => op['x-dueflow-auth'] !== 'none')
     .map(([method, op]) => ({ method: method.toUpperCase(), path, op, auth: ({ service: asService(), feishu: FEISHU_SIGNED } as Record<string, string>)[op['x-dueflow-auth']] ?? userAuth })));
+
+  const syncRoutes = ['PUT /api/v1/users/{userId}/tasks/{externalId}', 'DELETE /api/v1/users/{userId}/tasks/{externalId}', 'PUT /api/v1/users/{userId}/blocks/{externalId}',
+    'DELETE /api/v1/users/{userId}/blocks/{externalId}', 'PUT /api/v1/users/{userId}/settings', 'POST /api/v1/sync'];
+  expect(targets.map((t) => `${t.method} ${t.path}`)).toEqual(expect.arrayContaining(syncRoutes));
 
   let sent = 0;
   const byStatus: Record<number, number> = {};

@@ -28,7 +28,7 @@ describe('tasks CRUD', () => {
     const created = await createTask(u, { deadline: '2031-05-01T18:00:00+08:00', urgencyThresholdAt: '2031-04-30T10:00:00Z', estimatedMinutes: 90, priority: 2 });
     expect(created).toEqual({
       id: expect.stringMatching(/^[0-9a-f]{24}$/), title: 'Write the report', priority: 2, deadline, urgencyThresholdAt: '2031-04-30T10:00:00.000Z',
-      estimatedMinutes: 90, status: 'todo', completedAt: null, createdAt: expect.any(String), updatedAt: expect.any(String),
+      estimatedMinutes: 90, status: 'todo', completedAt: null, externalId: null, createdAt: expect.any(String), updatedAt: expect.any(String),
     });
     expect((await api(u, 'GET', `${TASKS}/${created.id}`)).body).toEqual(created);
 

@@ -7,6 +7,7 @@ import type { AppContext } from '../context';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { createTrigger } from '../triggers/create';
 import { findUserTask } from './tasks';
+import { forgetExternalId, type SyncCtx } from '../sync/forget';
 import { BlockCreateBody, BlockPatchBody, BlockView, maxBlockMs } from './schemas';
 import { isoOrNull as iso } from '../time/iso';
 
@@ -14,7 +15,7 @@ import { isoOrNull as iso } from '../time/iso';
 export function toBlockView(b: ScheduleBlockDoc & { createdAt?: Date; updatedAt?: Date }): BlockView {
   return {
     id: String(b._id), taskId: b.taskId ?? null, title: b.title, start: iso(b.start)!, end: iso(b.end)!, status: b.status,
-    previewId: b.previewId ?? null, createdAt: iso(b.createdAt)!, updatedAt: iso(b.updatedAt)!,
+    previewId: b.previewId ?? null, externalId: b.externalId ?? null, createdAt: iso(b.createdAt)!, updatedAt: iso(b.updatedAt)!,
   };
 }
 
@@ -75,10 +76,13 @@ export async function updateBlock(ctx: AppContext, userId: string, id: string, b
   return { ok: true, block, feedbackTrigger };
 }
 
-export async function deleteBlock(ctx: Pick<AppContext, 'models'>, userId: string, id: string): Promise<boolean> {
+/** Removes the block; a synced one's externalId is released, so the host product's next PUT of it creates it again. */
+export async function deleteBlock(ctx: SyncCtx, userId: string, id: string): Promise<boolean> {
   if (!isId(id)) return false;
-  const { deletedCount } = await ctx.models.scheduleBlocks.deleteOne({ _id: id, userId });
-  return deletedCount > 0;
+  const block = await ctx.models.scheduleBlocks.findOneAndDelete({ _id: id, userId }).lean<ScheduleBlockDoc>();
+  if (!block) return false;
+  if (block.externalId) await forgetExternalId(ctx, 'block', { _id: block._id, userId, externalId: block.externalId });
+  return true;
 }
 
 /** Blocks overlapping [from, to), by start. Blocks last at most maxBlockMs, which bounds the index range. */
@@ -90,7 +94,8 @@ export async function listBlocks(ctx: Pick<AppContext, 'models'>, userId: string
     .lean<ScheduleBlockDoc[]>();
 }
 
-async function reportUnfinished(ctx: AppContext, block: ScheduleBlockDoc, note?: string) {
+/** Reports the block unfinished: an unfinished_feedback trigger (createTrigger dedupes). */
+export async function reportUnfinished(ctx: AppContext, block: ScheduleBlockDoc, note?: string) {
   const { trigger, created } = await createTrigger(ctx, {
     userId: block.userId,
     type: 'unfinished_feedback',

@@ -6,6 +6,7 @@ import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import type { TaskDoc } from '../db/task';
 import { syncDueJobForTask } from '../scheduling/dueJobs';
+import { forgetExternalId, type SyncCtx } from '../sync/forget';
 import type { TaskCreateBody, TaskPatchBody, TaskView } from './schemas';
 import { isoOrNull as iso } from '../time/iso';
 
@@ -15,7 +16,7 @@ type Ctx = Pick<AppContext, 'models'>;
 export function toTaskView(t: TaskDoc & { createdAt?: Date; updatedAt?: Date }): TaskView {
   return {
     id: String(t._id), title: t.title, priority: t.priority, deadline: iso(t.deadline), urgencyThresholdAt: iso(t.urgencyThresholdAt),
-    estimatedMinutes: t.estimatedMinutes ?? null, status: t.status, completedAt: iso(t.completedAt),
+    estimatedMinutes: t.estimatedMinutes ?? null, status: t.status, completedAt: iso(t.completedAt), externalId: t.externalId ?? null,
     createdAt: iso(t.createdAt)!, updatedAt: iso(t.updatedAt)!,
   };
 }
@@ -64,12 +65,14 @@ export async function updateTask(ctx: Ctx, userId: string, id: string, body: Tas
   return task;
 }
 
-export async function deleteTask(ctx: Ctx, userId: string, id: string, now = new Date()): Promise<boolean> {
+/** Deletes the task and cancels its due job; a synced one's externalId is released, so the host product's next PUT of it creates it again. */
+export async function deleteTask(ctx: SyncCtx, userId: string, id: string, now = new Date()): Promise<boolean> {
   const task = await findUserTask(ctx, userId, id);
   if (!task) return false;
   const { deletedCount } = await ctx.models.tasks.deleteOne({ _id: id, userId });
   if (!deletedCount) return false;
   await syncDueJobForTask(ctx, { ...task, deleted: true }, now);
+  if (task.externalId) await forgetExternalId(ctx, 'task', { _id: task._id, userId, externalId: task.externalId }, now);
   return true;
 }
 

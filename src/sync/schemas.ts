@@ -47,20 +47,31 @@ export const syncItemEnvelope = z.strictObject({
 
 export const dataSchemas = { task: taskCreateBody, block: blockSyncBody } as const;
 
-/** The item as documented. Items are validated one by one (a bad one is answered in its result, the others still apply), so here it never fails. */
-const syncItemDocumented = syncItemEnvelope
-  .extend({
+/** The item as documented (its data by kind); JSON Schema, as OpenAPI cannot say "data follows kind". */
+const documentedItem = (() => {
+  const item = syncItemEnvelope.extend({
     data: z.union([taskCreateBody, blockSyncBody]).optional()
-      .meta({ description: 'upsert only, required there: the body of PUT /api/v1/users/{userId}/tasks/{externalId} (kind task) or .../blocks/{externalId} (kind block)' }),
-  })
-  .catch((c) => c.input as never)
-  .meta({ title: 'SyncItem', description: 'upsert creates or replaces (the data is the whole resource); delete removes it (404 when there is none)' });
+      .meta({ description: 'upsert only, and required there: the body of PUT /api/v1/users/{userId}/tasks/{externalId} (kind task) or .../blocks/{externalId} (kind block)' }),
+  });
+  const { $schema: _ignored, ...json } = z.toJSONSchema(item, { io: 'input' });
+  return json;
+})();
+
+/**
+ * Items are validated one by one by runSync (a bad one is answered 400 in its result, the others
+ * still apply), so at the request level an item is anything: only the envelope can fail here.
+ */
+const syncItem = z.unknown().meta({
+  ...documentedItem,
+  id: 'SyncItem',
+  description: 'upsert creates or replaces (data is the whole resource: what it leaves out goes back to its default); delete removes it (404 when there is none)',
+});
 
 export const syncBody = z
   .strictObject({
-    items: z.array(syncItemDocumented).max(maxSyncItems, `at most ${maxSyncItems} items per request`),
+    items: z.array(syncItem).max(maxSyncItems, `at most ${maxSyncItems} items per request`),
   })
-  .meta({ title: 'SyncRequest', description: 'Task items are applied before block items (a block may name a task of the same request); items of one externalId in order' });
+  .meta({ id: 'SyncRequest', description: 'Task items are applied before block items (a block may name a task of the same request); items of one externalId in their order' });
 
 const itemError = z.object({
   code: z.string(),
@@ -68,23 +79,16 @@ const itemError = z.object({
   details: z.array(z.object({ field: z.string(), message: z.string() })).nullable().meta({ description: 'For 400: each field, named from the request (items[3].data.deadline)' }),
 });
 
-export const syncStatuses = [200, 201, 204, 400, 404, 409] as const;
-export type SyncStatus = (typeof syncStatuses)[number];
-
 export const syncResult = z
   .object({
-    status: z.literal(syncStatuses).meta({
+    status: z.union([z.literal(200), z.literal(201), z.literal(204), z.literal(400), z.literal(404), z.literal(409)]).meta({
       description: '201 created, 200 replaced (or already as sent), 204 deleted, 400 invalid (error names the field), 404 nothing to delete, 409 busy: try the item again',
     }),
     id: z.string().optional().meta({ description: "dueflow's id of the task or block" }),
     error: itemError.optional(),
   })
-  .meta({ title: 'SyncResult' });
-export interface SyncItemError {
-  code: string;
-  message: string;
-  details: { field: string; message: string }[] | null;
-}
-export type SyncResult = { status: SyncStatus; id?: string; error?: SyncItemError };
+  .meta({ id: 'SyncResult' });
+export type SyncResult = z.infer<typeof syncResult>;
+export type SyncStatus = SyncResult['status'];
 
-export const syncAnswer = z.object({ results: z.array(syncResult).meta({ description: 'One per item, in the order of the items' }) }).meta({ title: 'SyncResponse' });
+export const syncAnswer = z.object({ results: z.array(syncResult).meta({ description: 'One per item, in the order of the items' }) }).meta({ id: 'SyncResponse' });
