@@ -42,6 +42,8 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   /** Largest JSON body the API accepts. */
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/, 'like 100kb'),
+  /** Largest body of POST /api/v1/sync (up to 500 items). */
+  SYNC_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/, 'like 2mb'),
   /** Time a SIGTERM gives active jobs and requests before the process exits anyway (Heroku kills at 30 s). */
   SHUTDOWN_TIMEOUT_MS: int(1000, 28_000),
   WORKER_CONCURRENCY: int(1, 1000),
@@ -162,6 +164,7 @@ const defaults: Record<string, string> = {
   REDIS_TLS_REJECT_UNAUTHORIZED: 'false',
   LOG_LEVEL: 'info',
   BODY_LIMIT: '100kb',
+  SYNC_BODY_LIMIT: '2mb',
   SHUTDOWN_TIMEOUT_MS: '20000',
   WORKER_CONCURRENCY: '50',
   NOTIFY_ATTEMPTS: '5',

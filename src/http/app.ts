@@ -64,6 +64,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(feishuCallbackRouter(ctx, cardActions)); // before the API's JSON parser: the signature covers the raw bytes
 
   const api = Router();
+  // A sync of 500 items is bigger than any other body: it has its own limit.
+  api.use('/api/v1/sync', express.json({ limit: ctx.config.SYNC_BODY_LIMIT }));
   api.use(express.json({ limit: ctx.config.BODY_LIMIT }));
   const perUser = createLimiter(redis, { prefix, name: 'user', points: config.USER_RATE_LIMIT_PER_MINUTE, durationSec: 60 });
   const perService = createLimiter(redis, { prefix, name: 'service', points: config.SERVICE_RATE_LIMIT_PER_MINUTE, durationSec: 60 });
