@@ -73,7 +73,7 @@ test('worker mode schedules the reconciler and the purge of old idempotency keys
   const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '5000' }, { cleanup: false });
   try {
     const schedulers = await api.ctx.queues.maintenance.getJobSchedulers();
-    expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([['purge-expired', 3600_000], ['reconciler', 5000]]);
+    expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([['purge-expired', 3600_000], ['reconciler', 5000], ['relay-record-events', 1000]]);
   } finally {
     await worker.stop();
   }

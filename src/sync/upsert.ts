@@ -24,7 +24,9 @@ import type { BlockSyncBody } from './schemas';
 import { claimExternalId, insertResourceAt, replaceResourceAt } from './transitions';
 
 /** Races lost in a row before giving up with StoreBusyError (answered 409: try again). */
-const maxRounds = 3;
+const maxRounds = 10;
+/** A loaded store can hold a mapping's lock a while: wait for it rather than answer 409 at once. */
+const lockWaitMs = 10_000;
 
 type Stored = { _id: Types.ObjectId; userId: string; createdAt?: Date };
 
@@ -64,7 +66,7 @@ async function mappingOf(ctx: SyncCtx, kind: ExternalKind, ref: ExternalRef): Pr
   for (let round = 0; round < maxRounds; round++) {
     const found = await ExternalIds.findById(key).lean<ExternalIdDoc>();
     if (found) return found;
-    const claimed = await guardedTransition(ctx, externalIdLock(key), () => claimExternalId(ExternalIds, kind, ref, new Types.ObjectId()));
+    const claimed = await guardedTransition(ctx, externalIdLock(key), () => claimExternalId(ExternalIds, kind, ref, new Types.ObjectId()), lockWaitMs);
     if (claimed) return claimed;
     // A concurrent upsert claimed it first: read its mapping (gone again only if a delete raced too).
   }
