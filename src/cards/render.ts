@@ -5,10 +5,9 @@
  * the redraw in a callback's answer and a later PATCH all draw the same card for the same state.
  * Button values name the action and the record only: the callback proves who pressed, not them.
  */
-import type { Language } from '../workflow/message';
 import { formatClock, formatSlot } from '../workflow/message';
 import { fitMessage } from '../providers/http';
-import type { NotificationMessage } from '../providers/types';
+import type { CardState, CardView, NotificationMessage } from '../providers/types';
 
 /** Feishu refuses cards over 30 KB; the margin covers the JSON string's escaping inside the request. */
 export const MAX_CARD_BYTES = 30 * 1024 - 1024;
@@ -17,25 +16,7 @@ export const cardActions = ['confirm', 'reject', 'done', 'snooze_10m', 'snooze_1
 export type CardAction = (typeof cardActions)[number];
 export const snoozeMs: Record<'snooze_10m' | 'snooze_1h', number> = { snooze_10m: 10 * 60_000, snooze_1h: 60 * 60_000 };
 
-export type CardState =
-  | { kind: 'message' }
-  | { kind: 'test' }
-  | { kind: 'preview'; status: 'ready' }
-  | { kind: 'preview'; status: 'confirmed'; slot?: { start: Date; end: Date } }
-  | { kind: 'preview'; status: 'rejected' | 'expired' }
-  | { kind: 'reminder'; status: 'open' }
-  | { kind: 'reminder'; status: 'done'; at: Date }
-  | { kind: 'reminder'; status: 'snoozed'; until: Date }
-  | { kind: 'anomaly'; status: 'open'; severity?: string; buzzedAt?: Date }
-  | { kind: 'anomaly'; status: 'acknowledged'; at: Date; severity?: string };
-
-export interface CardView {
-  recordId: string;
-  language: Language;
-  timeZone: string;
-  message: NotificationMessage;
-  state: CardState;
-}
+export type { CardState, CardView };
 
 const text = {
   'zh-CN': {

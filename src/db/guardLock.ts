@@ -8,9 +8,10 @@
  * On MongoDB, where the update alone is atomic, it costs a round trip and changes nothing.
  */
 import { randomUUID } from 'node:crypto';
-import type { AppContext } from '../context';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config';
 
-type Ctx = Pick<AppContext, 'redis' | 'config'>;
+type Ctx = { redis: Redis; config: Pick<Config, 'QUEUE_PREFIX'> };
 
 /** Long enough for one guarded update. */
 const lockTtlMs = 15_000;

@@ -18,8 +18,31 @@ export interface Delivery {
   triggerId?: string;
   previewId?: string;
   /** For the app channel's card: the user's language and clock, and the state it is drawn in. */
-  card?: import('../cards/render').CardView;
+  card?: CardView;
 }
+
+/** What a card shows (cards/render.ts draws it): the message, in the state of what it asks about. */
+export type CardState =
+  | { kind: 'message' }
+  | { kind: 'test' }
+  | { kind: 'preview'; status: 'ready' }
+  | { kind: 'preview'; status: 'confirmed'; slot?: { start: Date; end: Date } }
+  | { kind: 'preview'; status: 'rejected' | 'expired' }
+  | { kind: 'reminder'; status: 'open' }
+  | { kind: 'reminder'; status: 'done'; at: Date }
+  | { kind: 'reminder'; status: 'snoozed'; until: Date }
+  | { kind: 'anomaly'; status: 'open'; severity?: string; buzzedAt?: Date }
+  | { kind: 'anomaly'; status: 'acknowledged'; at: Date; severity?: string };
+
+export interface CardView {
+  recordId: string;
+  language: 'zh-CN' | 'en';
+  timeZone: string;
+  message: NotificationMessage;
+  state: CardState;
+}
+
+
 
 export type OutcomeKind = 'sent' | 'temporary' | 'permanent';
 

@@ -9,7 +9,7 @@ import { requestNotification } from '../notifications/request';
 import { notificationDedupeKey } from '../triggers/dedupe';
 import { closeUnprocessed, markNotified } from '../triggers/transitions';
 import { guardedTransition, lockName } from '../db/guarded';
-import type { WorkflowOutcome } from '../workflow/run';
+import type { WorkflowOutcome } from '../workflow/outcome';
 import { reminderTriggerType, type ReminderTriggerDetail } from './fire';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;

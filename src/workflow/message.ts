@@ -3,7 +3,9 @@
  * suggested slot ("周四 14:00–15:00" / "Thu 14:00–15:00"), the deadline and the link to confirm.
  * Pure; dates are formatted by hand so the text does not depend on the runtime's ICU data.
  */
-import type { CandidateKind } from './candidates';
+import type { candidateKinds } from '../db/preview';
+
+type CandidateKind = (typeof candidateKinds)[number];
 import { DAY, wallClock } from '../time/zonedTime';
 
 export const languages = ['zh-CN', 'en'] as const;

@@ -21,18 +21,13 @@ import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
 import { isDuplicateKey } from '../db/errors';
 import { isReminderTrigger, notifyReminder } from '../reminders/notify';
+import type { WorkflowOutcome } from './outcome';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
 const triggerLock = (id: unknown) => lockName('trigger', id);
 
-export type WorkflowOutcome =
-  | { status: 'preview_generated'; previewId: string; notificationId: string }
-  /** An anomaly: no preview, its notification is requested. */
-  | { status: 'notified'; notificationId: string }
-  | { status: 'closed'; reason: string }
-  /** Not claimable: already done, or another run holds it until `leaseEndsAt`. */
-  | { status: 'not_claimed'; current: string; leaseEndsAt?: Date };
+export type { WorkflowOutcome };
 
 
 function parseDetail(detail: string | null | undefined): Record<string, unknown> | undefined {
