@@ -1,7 +1,7 @@
-/** The one entry point: `node dist/src/main.js`; DUEFLOW_MODE says api, worker or all. */
-import { ConfigError, loadConfig } from './config';
-import { createContext } from './context';
-import { createLogger } from './logger';
+/** The one entry point: `node dist/processors/main.js`; DUEFLOW_MODE says api, worker or all. */
+import { ConfigError, loadConfig } from '../src/config';
+import { createContext } from '../src/context';
+import { createLogger } from '../src/logger';
 import { startDueflow } from './runtime';
 
 async function main(): Promise<void> {

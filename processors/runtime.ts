@@ -5,10 +5,10 @@
  */
 import http from 'node:http';
 import type { Worker } from 'bullmq';
-import type { AppContext } from './context';
-import { closeContext } from './context';
-import { createApp } from './http/app';
-import { startWorkers } from '../processors';
+import type { AppContext } from '../src/context';
+import { closeContext } from '../src/context';
+import { createApp } from '../src/http/app';
+import { startWorkers } from './index';
 import { upsertJobSchedulers } from '../queues/schedulers';
 
 export interface Running {

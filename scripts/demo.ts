@@ -145,7 +145,7 @@ async function main() {
     ...(process.env.MONGODB_URI ? {} : { WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY ?? '4' }),
   };
   const config = loadConfig(env);
-  const dueflow = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], { env, stdio: 'inherit' });
+  const dueflow = spawn(process.execPath, [path.join(root, 'dist/processors/main.js')], { env, stdio: 'inherit' });
   const stopAll = async () => {
     dueflow.kill('SIGTERM');
     await new Promise((r) => dueflow.once('exit', r));

@@ -2,7 +2,7 @@
 import type { Config } from '../../src/config';
 import { AppContext, closeContext, createContext } from '../../src/context';
 import { createLogger } from '../../src/logger';
-import { Running, startDueflow } from '../../src/runtime';
+import { Running, startDueflow } from '../../processors/runtime';
 import { testConfig } from './env';
 import { capture } from './leakScan';
 

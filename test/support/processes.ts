@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { capture } from './leakScan';
 
-const mainJs = path.resolve(__dirname, '../../dist/src/main.js');
+const mainJs = path.resolve(__dirname, '../../dist/processors/main.js');
 
 export interface DueflowProcess {
   child: ChildProcess;
