@@ -141,7 +141,7 @@ async function whenNotClaimable(ctx: Ctx, recordId: string, job: JobAttempt, dep
   const decision = decideDelivery({ record, settings, channel, now: now() });
   switch (decision.kind) {
     case 'skip':
-      return finishSkipped(ctx, record, await t.markSkipped(Records, record._id, now(), decision.reason), decision.reason);
+      return finishSkipped(ctx, record, await t.markSkipped(Records, record._id, now(), decision.reason));
     case 'defer':
       await t.markDeferred(Records, record._id, now(), decision.until);
       return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
@@ -163,7 +163,7 @@ async function replayNotification(ctx: Ctx, record: RecordDoc, job: JobAttempt, 
   const recordId = String(record._id);
   const [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
   const decision = decideDelivery({ record, settings, channel, now: now(), replay: true });
-  if (decision.kind === 'skip') return finishSkipped(ctx, record, await t.markReplaySkipped(Records, record._id, now(), decision.reason), decision.reason);
+  if (decision.kind === 'skip') return finishSkipped(ctx, record, await t.markReplaySkipped(Records, record._id, now(), decision.reason));
   const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimForReplay(Records, record._id, now()));
   if (!claimed) {
     const current = await Records.findById(recordId, { status: 1 }).lean<{ status: string }>();
@@ -262,11 +262,11 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
 }
 
 async function skipClaimed(ctx: Ctx, record: RecordFacts, claimedAt: Date, reason: SkipReason): Promise<DeliveryStep> {
-  return finishSkipped(ctx, record, await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason), reason);
+  return finishSkipped(ctx, record, await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason));
 }
 
-/** A skip written (updated) or lost to another writer (null): counted and told once. */
-async function finishSkipped(ctx: Ctx, record: RecordFacts, updated: { status?: string | null } | null, reason: SkipReason): Promise<DeliveryStep> {
+/** A skip written (updated) or lost to another writer (null): counted once (its event rides in the skip's own update). */
+async function finishSkipped(ctx: Ctx, record: RecordFacts, updated: { status?: string | null } | null): Promise<DeliveryStep> {
   if (updated) {
     ctx.metrics.notificationsFinal.inc({ status: 'skipped', channel: record.channel });
   }
