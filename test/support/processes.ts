@@ -55,7 +55,7 @@ export function spawnDueflow(env: Record<string, string>): DueflowProcess {
           if (hit) { clearTimeout(timer); listeners.delete(listener); resolve(hit); }
         };
         listeners.add(listener);
-        exited.then(() => { clearTimeout(timer); listeners.delete(listener); reject(new Error(`process exited before log "${msg}"; output:\n${output.join('\n')}`)); });
+        void exited.then(() => { clearTimeout(timer); listeners.delete(listener); reject(new Error(`process exited before log "${msg}"; output:\n${output.join('\n')}`)); });
       });
     },
     waitForExit(timeoutMs = 30_000) {
