@@ -1,6 +1,7 @@
 /**
  * The active-schedule-triggered worker, two job kinds:
- * - `due-job` (from the scanner): fire the due job; its trigger's workflow job is queued by createTrigger;
+ * - `due-job` (from the scanner, delayed until the occurrence's triggerAt): fire the due job; its
+ *   trigger's workflow job is queued by createTrigger;
  * - `trigger`: run the workflow of one trigger.
  * Payloads are validated (versioned); an invalid one fails at once. Errors retry with backoff;
  * a trigger held by another run (a worker that died mid-run) waits, without spending an attempt,
@@ -30,8 +31,14 @@ export function createActiveScheduleWorker(ctx: AppContext): Worker {
   const process = async (job: Job, token?: string) => {
     switch (job.name) {
       case dueJobJobName: {
-        const { dueJobId } = parse(dueJobPayloadSchema, job);
-        return fireDueJob(ctx, dueJobId);
+        const { dueJobId, triggerAt } = parse(dueJobPayloadSchema, job);
+        const outcome = await fireDueJob(ctx, dueJobId, new Date(), new Date(triggerAt));
+        // Run before its triggerAt by this host's clock (the scanner's clock ahead, a job added without its delay): wait, no attempt spent.
+        if (outcome.notBefore) {
+          await job.moveToDelayed(Date.parse(outcome.notBefore), token);
+          throw new DelayedError(`due job ${dueJobId} is due at ${outcome.notBefore}`);
+        }
+        return outcome;
       }
       case triggerJobName: {
         const { triggerId } = parse(triggerJobSchema, job);

@@ -1,7 +1,8 @@
 /**
  * The due-job scanner and fireDueJob on real Redis (BullMQ) and real FerretDB: each outcome of
- * firing, claim leases, two scanners racing over the same jobs, the claim query's plan, and the
- * Job Scheduler of worker mode claiming a due job on its own.
+ * firing, claim leases, two scanners racing over the same jobs, the claim query's plan, the
+ * Job Scheduler of worker mode claiming a due job on its own, and on-time firing: a job claimed
+ * ahead of its triggerAt fires then, whatever happened to its task, its reminder or Redis meanwhile.
  */
 import { randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
@@ -16,7 +17,9 @@ import { fireDueJob } from '../src/scheduling/fireDueJob';
 import { dueFilter, scanDueJobs } from '../src/scheduling/scanner';
 import { dueJobJobId } from '../src/scheduling/schemas';
 import { dueJobMaxAttempts } from '../src/scheduling/transitions';
-import { dueJobScannerId } from '../queues/schedulers';
+import { dueJobScannerId, upsertJobSchedulers } from '../queues/schedulers';
+import { createReminder, updateReminder } from '../src/reminders/store';
+import type { ReminderCreateBody } from '../src/reminders/schemas';
 import { startTestDueflow, type TestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 
@@ -285,5 +288,182 @@ describe('worker mode', () => {
     // The active-schedule-triggered worker fires it: triggered, with its trigger.
     const fired = await waitFor(async () => { const d = await worker.ctx.models.dueJobs.findById(job._id).lean(); return d?.status === 'triggered' ? d : undefined; }, 10_000, 'the due job to be triggered');
     expect(await worker.ctx.models.triggers.findById(fired.triggerId).lean()).toMatchObject({ userId, type: 'important_urgent_task', source: 'worker_due_job', dueJobId: String(job._id) });
+  });
+});
+
+describe('on-time firing: a scan claims what falls due before the next one, BullMQ runs it at triggerAt', () => {
+  // Lateness is measured at the trigger's creation (the worker's clock), from the due job's triggerAt.
+  const onTimeMs = 250;
+  let w: TestDueflow;
+  beforeAll(async () => { w = await startTestDueflow('worker', { SCAN_INTERVAL_MS: '2000', DUE_JOB_LEASE_MS: '1000' }); });
+  afterAll(async () => { await w?.stop(); });
+
+  const wJobs = () => w.ctx.models.dueJobs;
+  const wQueue = () => w.ctx.queues['active-schedule-triggered'];
+  const wReload = async (id: unknown) => (await wJobs().findById(id).lean<DueJobDoc>())!;
+  const at = (ms: number) => new Date(Date.now() + ms);
+  const sleepUntil = (t: Date) => new Promise((r) => setTimeout(r, Math.max(0, t.getTime() - Date.now())));
+  /** One scan, as the scanner's Job Scheduler runs it (which runs too, every 2 s: claims are guarded). */
+  const scan = () => scanDueJobs(w.ctx);
+  const triggersOf = (targetId: string) => w.ctx.models.triggers.find({ 'target.id': targetId }).lean();
+  const firstTrigger = (targetId: string, timeoutMs = 5000) => waitFor(async () => (await triggersOf(targetId))[0], timeoutMs, `a trigger of ${targetId}`);
+  /** The BullMQ job of one claim, once it has run: its outcome. */
+  const outcomeOfJob = (job: Pick<DueJobDoc, '_id' | 'triggerAt'>) =>
+    waitFor(async () => { const j = await wQueue().getJob(dueJobJobId(String(job._id), job.triggerAt)); return j && (await j.isCompleted()) ? j.returnvalue : undefined; }, 5000, 'the due-job job to run');
+
+  async function urgentTask(inMs: number) {
+    const task = await w.ctx.models.tasks.create({ userId: `ot-${randomUUID()}`, title: 'Hand in the thesis', priority: 1, urgencyThresholdAt: at(inMs) });
+    const job = (await syncDueJobForTask(w.ctx, task.toObject()))!;
+    return { task, job, taskId: String(task._id) };
+  }
+  /** The task moved as the API moves it: the task, then its due job (a new occurrence, pending). */
+  async function moveTask(task: { _id: unknown }, to: Date) {
+    const moved = await w.ctx.models.tasks.findOneAndUpdate({ _id: task._id }, { $set: { urgencyThresholdAt: to } }, { returnDocument: 'after' }).lean();
+    return (await syncDueJobForTask(w.ctx, moved as any))!;
+  }
+  /**
+   * Claimed ahead by a scan: leased until triggerAt + DUE_JOB_LEASE_MS, its BullMQ job delayed. (The
+   * scheduler's scan may hold the job's lock when the test's runs: then it is that scan's claim, a moment later.)
+   */
+  async function expectClaimedAhead(job: Pick<DueJobDoc, '_id' | 'triggerAt'>) {
+    const jobId = dueJobJobId(String(job._id), job.triggerAt);
+    await waitFor(async () => (await (await wQueue().getJob(jobId))?.getState()) === 'delayed', 300, `${jobId} delayed`);
+    expect(await wReload(job._id)).toMatchObject({ status: 'claimed', triggerAt: job.triggerAt, leaseUntil: new Date(job.triggerAt.getTime() + 1000) });
+  }
+  const lateness = (trigger: { createdAt?: Date }, due: Date) => trigger.createdAt!.getTime() - due.getTime();
+
+  test('a job due in 700 ms, claimed by a scan (SCAN_INTERVAL_MS 2000), fires within 250 ms of its triggerAt', async () => {
+    const { job, taskId } = await urgentTask(700);
+    await scan();
+    await expectClaimedAhead(job);
+    const trigger = await firstTrigger(taskId);
+    process.stdout.write(`on-time firing: trigger ${lateness(trigger, job.triggerAt)} ms after triggerAt\n`);
+    expect(lateness(trigger, job.triggerAt)).toBeGreaterThanOrEqual(0);
+    expect(lateness(trigger, job.triggerAt)).toBeLessThan(onTimeMs);
+    expect(await outcomeOfJob(job)).toEqual({ status: 'triggered', triggerId: String(trigger._id) });
+  });
+
+  test('claimed ahead, then the task moved later (as the API does): fires at the new time, not the old', async () => {
+    const { task, job, taskId } = await urgentTask(700);
+    await scan();
+    await expectClaimedAhead(job);
+    const moved = await moveTask(task, at(2200));
+    expect(moved).toMatchObject({ status: 'pending', triggerAt: moved.thresholdAt });
+    await scan(); // the new time is claimed ahead too, while the old time's job still waits
+    await expectClaimedAhead(moved);
+
+    // The old time's job runs, finds its occurrence superseded and does nothing.
+    expect(await outcomeOfJob(job)).toEqual({ status: 'superseded' });
+    expect(await triggersOf(taskId)).toHaveLength(0);
+    const trigger = await firstTrigger(taskId);
+    expect(lateness(trigger, moved.triggerAt)).toBeGreaterThanOrEqual(0);
+    expect(lateness(trigger, moved.triggerAt)).toBeLessThan(onTimeMs);
+    await sleepUntil(at(300));
+    expect(await triggersOf(taskId)).toHaveLength(1);
+  });
+
+  test('claimed ahead, then the task moved later behind the API (its due job still claimed): postponed at the old time, fired at the new', async () => {
+    const { task, job, taskId } = await urgentTask(700);
+    await scan();
+    await expectClaimedAhead(job);
+    const later = at(1800);
+    await w.ctx.models.tasks.updateOne({ _id: task._id }, { $set: { urgencyThresholdAt: later } });
+    expect(await outcomeOfJob(job)).toEqual({ status: 'pending', reason: 'threshold_moved' });
+    expect(await wReload(job._id)).toMatchObject({ status: 'pending', triggerAt: later, thresholdAt: later });
+    expect(await triggersOf(taskId)).toHaveLength(0);
+    await scan();
+    const trigger = await firstTrigger(taskId);
+    expect(lateness(trigger, later)).toBeGreaterThanOrEqual(0);
+    expect(lateness(trigger, later)).toBeLessThan(onTimeMs);
+  });
+
+  test('claimed ahead, then the task moved earlier: fires at the new time; the old time fires nothing', async () => {
+    const { task, job, taskId } = await urgentTask(2200);
+    await scan();
+    await expectClaimedAhead(job);
+    const moved = await moveTask(task, at(700));
+    await scan();
+    await expectClaimedAhead(moved);
+    const trigger = await firstTrigger(taskId);
+    expect(lateness(trigger, moved.triggerAt)).toBeGreaterThanOrEqual(0);
+    expect(lateness(trigger, moved.triggerAt)).toBeLessThan(onTimeMs);
+    expect(await outcomeOfJob(job)).toEqual({ status: 'superseded' });
+    expect(await triggersOf(taskId)).toHaveLength(1);
+    expect(await wReload(job._id)).toMatchObject({ status: 'triggered', triggerAt: moved.triggerAt });
+  });
+
+  test('claimed ahead, then the task deleted: skipped task_not_found at its triggerAt, as today', async () => {
+    const { task, job, taskId } = await urgentTask(700);
+    await scan();
+    await expectClaimedAhead(job);
+    await w.ctx.models.tasks.deleteOne({ _id: task._id }); // behind the API's back, as a race would
+    expect(await outcomeOfJob(job)).toEqual({ status: 'skipped', reason: 'task_not_found' });
+    const doc = await wReload(job._id);
+    expect(doc).toMatchObject({ status: 'skipped', reason: 'task_not_found' });
+    expect((doc as any).updatedAt.getTime()).toBeGreaterThanOrEqual(job.triggerAt.getTime());
+    expect(await triggersOf(taskId)).toHaveLength(0);
+  });
+
+  test('claimed ahead, then the reminder edited to a later time: its message comes at the new time, once', async () => {
+    const userId = `ot-${randomUUID()}`;
+    const first = new Date(Date.now() + 700);
+    const reminder = await createReminder(w.ctx, userId, { message: { title: 'Stretch', summary: 'Stand up.' }, at: first } as ReminderCreateBody);
+    const reminderId = String(reminder._id);
+    const job = (await wJobs().findOne({ key: `reminder:${reminderId}` }).lean<DueJobDoc>())!;
+    await scan();
+    await expectClaimedAhead(job);
+    const later = new Date(Date.now() + 2200);
+    await updateReminder(w.ctx, userId, reminderId, { at: later } as any);
+    await scan();
+    const moved = await wReload(job._id);
+    expect(moved).toMatchObject({ status: 'claimed', triggerAt: later });
+
+    expect(await outcomeOfJob(job)).toEqual({ status: 'superseded' });
+    expect(await triggersOf(reminderId)).toHaveLength(0);
+    const trigger = await firstTrigger(reminderId);
+    expect(lateness(trigger, later)).toBeGreaterThanOrEqual(0);
+    expect(lateness(trigger, later)).toBeLessThan(onTimeMs);
+    expect(await triggersOf(reminderId)).toHaveLength(1);
+  });
+
+  test('two scanners (two contexts) claiming ahead over the same jobs: each job fires once', async () => {
+    const made = await Promise.all(Array.from({ length: 10 }, (_, i) => urgentTask(1200 + i * 100)));
+    const other = await createContext(w.config, createLogger('silent'));
+    try {
+      const results = await Promise.all([scanDueJobs(w.ctx), scanDueJobs(other), scanDueJobs(w.ctx), scanDueJobs(other)]);
+      expect(results.reduce((n, r) => n + r.claimed, 0)).toBeLessThanOrEqual(made.length);
+    } finally {
+      await closeContext(other);
+    }
+    for (const { job } of made) expect(await wReload(job._id)).toMatchObject({ status: 'claimed' }); // by these scans or the scheduler's
+    for (const { job } of made) expect(await outcomeOfJob(job)).toEqual({ status: 'triggered', triggerId: expect.any(String) });
+    await sleepUntil(at(500));
+    for (const { taskId, job } of made) {
+      const triggers = await triggersOf(taskId);
+      expect(triggers).toHaveLength(1);
+      expect(lateness(triggers[0], job.triggerAt)).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  test('claimed ahead, then the Redis keys of the queue prefix deleted: the lease runs out and a later scan fires it', async () => {
+    const { job, taskId } = await urgentTask(700);
+    await scan();
+    await expectClaimedAhead(job);
+    const leaseUntil = (await wReload(job._id)).leaseUntil!;
+    // Nothing else of this dueflow is running; then everything under its prefix goes (Job Schedulers too).
+    await waitFor(async () => (await wQueue().getActiveCount()) === 0, 5000, 'the queue to be idle');
+    const keys = await w.ctx.redis.keys(`${w.config.QUEUE_PREFIX}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await w.ctx.redis.del(...keys);
+    expect(await wQueue().getJob(dueJobJobId(String(job._id), job.triggerAt))).toBeUndefined();
+    try {
+      // The scanner's ticks (its Job Scheduler went with the keys), until the job fires.
+      const trigger = await waitFor(async () => { await scan(); await new Promise((r) => setTimeout(r, 200)); return (await triggersOf(taskId))[0]; }, 10_000, 'the job to fire after its lease');
+      expect(trigger.createdAt!.getTime()).toBeGreaterThanOrEqual(leaseUntil.getTime());
+      const fired = await waitFor(async () => { const d = await wReload(job._id); return d.status === 'triggered' ? d : undefined; }, 5000, 'the due job to be triggered');
+      expect(fired).toMatchObject({ attempts: 1, lastError: 'claim lease expired; its job was missing' });
+    } finally {
+      await upsertJobSchedulers(w.ctx);
+    }
   });
 });

@@ -405,7 +405,7 @@ export function setWorkerPreload(files: string[]): void {
 }
 export const whatIfIdOnlyModule = () => path.join(root, 'dist/scripts/bench/whatIfIdOnly.js');
 
-/** A real dueflow worker process (the compiled build, `node dist/src/main.js`), ready when it logs "dueflow started". */
+/** A real dueflow worker process (the compiled build, `node dist/processors/main.js`), ready when it logs "dueflow started". */
 export async function startDueflowWorker(space: RunSpace, opts: WorkerOptions = {}): Promise<BenchProcess> {
   const nodeArgs: string[] = [];
   const env = { ...space.env };
@@ -415,7 +415,7 @@ export async function startDueflowWorker(space: RunSpace, opts: WorkerOptions = 
   }
   for (const p of opts.preload ?? bench_preload) nodeArgs.push('-r', p);
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
-  const proc = spawnNode(path.join(root, 'dist/src/main.js'), env, nodeArgs);
+  const proc = spawnNode(path.join(root, 'dist/processors/main.js'), env, nodeArgs);
   await proc.waitForLine(/"msg":"dueflow started"/, 60_000);
   return proc;
 }

@@ -6,7 +6,7 @@
  * dueflow: U users, each with a signed feishu_bot channel (card) on its own webhook of the
  * Feishu-compatible server. The bench process requests the N notifications with
  * requestNotification (what dueflow's workflows and POST /api/v1/notifications call), 16 at a time,
- * while one real worker process (`node dist/src/main.js`, worker mode, defaults) delivers them.
+ * while one real worker process (`node dist/processors/main.js`, worker mode, defaults) delivers them.
  * Time: from the first request to the Feishu server accepting the last message.
  */
 import path from 'node:path';

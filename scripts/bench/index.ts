@@ -209,6 +209,10 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
     // Critical anomalies during a burst of reminders on the app channel, under the app's real limits.
     results.priority.push(await benchPriority(bench, store, args.priorityN));
     save();
+    if (tunedBench) {
+      results.priority.push(await benchPriority(tunedBench, store, args.priorityN, { variant: tunedLabel }));
+      save();
+    }
   }
   if (args.only.has('firing')) {
     let last: FiringRun | undefined;

@@ -13,6 +13,7 @@
  * real BullMQ jobs with `bulkPriority`). The step stops once every anomaly's card arrived (or after
  * a bounded wait) and the burst ran at least MIN_BURST_S: it does not drain the whole backlog.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { deliveryJobId } from '../../src/notifications/schemas';
@@ -48,6 +49,8 @@ export interface PriorityRun {
   delivered?: number;
   /** Where an anomaly's time went (medians, seconds): see stage() below */
   stages?: { api: number; workflow: number; queue: number; delivery: number; maxQueue: number };
+  /** The same stages of the slowest anomaly (seconds) */
+  slowest?: { latency: number; api: number; workflow: number; queue: number; delivery: number };
   bulk?: {
     /** Reminders accepted from the first one to the end of the measurement */
     accepted: number;
@@ -70,6 +73,8 @@ export interface PriorityRun {
   workerProbe?: ProbeSummary;
   warnings?: Record<string, number>;
   note?: string;
+  /** 1-minute load average when the anomalies were posted and at the end (the machine is shared: read rates with it) */
+  loadAvg?: [number, number];
   error?: string;
 }
 
@@ -130,7 +135,7 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     ctx = await producerContext(space);
     const token = space.config.SERVICE_TOKEN;
     const port = await freePort();
-    api = spawnNode(path.join(root, 'dist/src/main.js'), { ...space.env, DUEFLOW_MODE: 'api', PORT: String(port) });
+    api = spawnNode(path.join(root, 'dist/processors/main.js'), { ...space.env, DUEFLOW_MODE: 'api', PORT: String(port) });
     await api.waitForLine(/"msg":"dueflow started"/, 60_000);
     const baseUrl = `http://127.0.0.1:${port}`;
 
@@ -180,6 +185,7 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     const posts: Array<Promise<void>> = [];
     const a0 = Date.now();
     run.backlogAtFirstAnomaly = n - bulkCount();
+    const loadAtAnomalies = round(os.loadavg()[0], 1);
     for (let k = 0; k < ANOMALIES; k++) {
       const wait = a0 + k * ANOMALY_SPACING_MS - Date.now();
       if (wait > 0) await delay(wait);
@@ -219,6 +225,7 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     }
     const end = Date.now();
     bulkCount();
+    run.loadAvg = [loadAtAnomalies, round(os.loadavg()[0], 1)];
 
     // Results, from the server's own records.
     const lat = Array.from({ length: ANOMALIES }, (_, k) => { const m = anomalyMsg(k); return m ? (m.sentAt - postedAt[k]) / 1000 : null; });
@@ -244,7 +251,7 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
 
     // Where each anomaly's time went: POST → trigger stored (api), → record stored (workflow job),
     // → its delivery job taken by the worker (the notification queue: what priority decides), → card at the server.
-    const stages: Array<{ api: number; workflow: number; queue: number; delivery: number }> = [];
+    const stages: Array<{ latency: number; api: number; workflow: number; queue: number; delivery: number }> = [];
     for (let k = 0; k < ANOMALIES; k++) {
       const m = anomalyMsg(k);
       if (!m || !triggerIds[k]) continue;
@@ -253,15 +260,17 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
       const job = trigger?.notificationId ? await ctx.queues.notifications.getJob(deliveryJobId(trigger.notificationId)) : undefined;
       if (!trigger?.createdAt || !record?.createdAt || !job?.processedOn) continue;
       stages.push({
-        api: trigger.createdAt.getTime() - postedAt[k], workflow: record.createdAt.getTime() - trigger.createdAt.getTime(),
+        latency: m.sentAt - postedAt[k], api: trigger.createdAt.getTime() - postedAt[k], workflow: record.createdAt.getTime() - trigger.createdAt.getTime(),
         queue: job.processedOn - record.createdAt.getTime(), delivery: m.sentAt - job.processedOn,
       });
     }
     if (stages.length) {
       const med = (key: keyof (typeof stages)[0]) => round(percentile(stages.map((s) => s[key]).sort((a, b) => a - b), 50) / 1000, 3);
       run.stages = { api: med('api'), workflow: med('workflow'), queue: med('queue'), delivery: med('delivery'), maxQueue: round(Math.max(...stages.map((s) => s.queue)) / 1000, 3) };
+      const worst = stages.reduce((a, b) => (b.latency > a.latency ? b : a));
+      run.slowest = { latency: round(worst.latency / 1000, 3), api: round(worst.api / 1000, 3), workflow: round(worst.workflow / 1000, 3), queue: round(worst.queue / 1000, 3), delivery: round(worst.delivery / 1000, 3) };
     }
-    log(`${label}: anomalies p50 ${run.latency?.p50} s, p95 ${run.latency?.p95} s, p99 ${run.latency?.p99} s, max ${run.latency?.max} s (${got.length}/${ANOMALIES} arrived); stages (median s) ${JSON.stringify(run.stages)}; bulk ${run.bulk.accepted} accepted in ${run.bulk.seconds} s = ${run.bulk.perSecond}/s (${run.bulk.duringAnomaliesPerSecond}/s during the anomalies; max ${run.bulk.maxPerSecond} in 1 s, ${run.bulk.maxPerMinute} in 60 s); 99991400 ×${run.refused99991400}, 230020 ×${run.refused230020}; target ${run.targetMet ? 'met' : 'missed'}`);
+    log(`${label}: anomalies p50 ${run.latency?.p50} s, p95 ${run.latency?.p95} s, p99 ${run.latency?.p99} s, max ${run.latency?.max} s (${got.length}/${ANOMALIES} arrived); stages (median s) ${JSON.stringify(run.stages)}, slowest ${JSON.stringify(run.slowest)}; bulk ${run.bulk.accepted} accepted in ${run.bulk.seconds} s = ${run.bulk.perSecond}/s (${run.bulk.duringAnomaliesPerSecond}/s during the anomalies; max ${run.bulk.maxPerSecond} in 1 s, ${run.bulk.maxPerMinute} in 60 s); 99991400 ×${run.refused99991400}, 230020 ×${run.refused230020}; target ${run.targetMet ? 'met' : 'missed'}; load average ${run.loadAvg.join(' → ')} on ${os.cpus().length} cores`);
 
     run.warnings = worker.warningSummary();
     run.worker = await worker.stop();

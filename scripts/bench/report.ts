@@ -85,10 +85,10 @@ export function renderResults(r: BenchResults): string {
         `${p.store}${vtag(p.variant)}`, `${f(p.n, 0)} (${f(p.users, 0)})`, p.queueSeconds !== undefined ? `${f(p.queueSeconds, 1)} s` : '–',
         p.backlogAtFirstAnomaly !== undefined ? `${f(p.backlogAtFirstAnomaly, 0)} / ${f(p.backlogAtLastAnomaly, 0)}` : '–',
         p.latency ? `${f(p.latency.p50, 2)} s` : '–', p.latency ? `${f(p.latency.p95, 2)} s` : '–', p.latency ? `**${f(p.latency.p99, 2)} s**` : '–', p.latency ? `${f(p.latency.max, 2)} s` : '–',
-        p.stages ? `${f(p.stages.api, 2)} / ${f(p.stages.workflow, 2)} / ${f(p.stages.queue, 2)} (${f(p.stages.maxQueue, 2)}) / ${f(p.stages.delivery, 2)} s` : '–',
+        p.stages ? `${f(p.stages.api, 2)} / ${f(p.stages.workflow, 2)} / ${f(p.stages.queue, 2)} (${f(p.stages.maxQueue, 2)}) / ${f(p.stages.delivery, 2)} s${p.slowest ? `; slowest (${f(p.slowest.latency, 2)} s): ${f(p.slowest.api, 2)} / ${f(p.slowest.workflow, 2)} / ${f(p.slowest.queue, 2)} / ${f(p.slowest.delivery, 2)} s` : ''}` : '–',
         p.bulk ? `${f(p.bulk.accepted, 0)} in ${f(p.bulk.seconds, 1)} s (${f(p.bulk.perSecond)})` : '–', p.bulk ? f(p.bulk.duringAnomaliesPerSecond) : '–',
         p.bulk ? `${f(p.bulk.maxPerSecond, 0)} / ${f(p.bulk.maxPerMinute, 0)}` : '–', f(p.refused99991400, 0), f(p.refused230020, 0), ok(p.error && !p.latency ? undefined : p.targetMet),
-        [p.error, p.delivered !== undefined && p.delivered < p.anomalies ? `${p.anomalies - p.delivered} anomalies never arrived` : '', p.note, p.warnings && Object.keys(p.warnings).length ? `worker warnings: ${Object.entries(p.warnings).map(([k, v]) => `${k} ×${v}`).join(', ')}` : ''].filter(Boolean).join('; '),
+        [p.error, p.loadAvg ? `load average ${p.loadAvg.join(' → ')}` : '', p.apiErrors?.length ? `POST /api/v1/anomalies answered 5xx ×${p.apiErrors.length} (retried): ${[...new Set(p.apiErrors.map((e) => e.replace(/^anomaly \d+, attempt \d+: /, '').slice(0, 120)))].join('; ')}` : '', p.delivered !== undefined && p.delivered < p.anomalies ? `${p.anomalies - p.delivered} anomalies never arrived` : '', p.note, p.warnings && Object.keys(p.warnings).length ? `worker warnings: ${Object.entries(p.warnings).map(([k, v]) => `${k} ×${v}`).join(', ')}` : ''].filter(Boolean).join('; '),
       ]),
     ));
     out.push('');

@@ -7,6 +7,8 @@ export interface FireOutcome {
   triggerId?: string;
   /** A reminder that rolled forward: its next occurrence (ISO). */
   nextAt?: string;
+  /** Not fired: its time has not come (ISO); the processor delays its BullMQ job until then. */
+  notBefore?: string;
 }
 
 /** The due job's state as an outcome (`missing` when it is gone). */

@@ -1,11 +1,15 @@
 /**
- * The due-job scan: take back claims whose lease ran out, claim what is due (pending and
- * triggerAt <= now, oldest first, in batches), and hand each claim to the active-schedule-triggered
- * queue as one `due-job` job whose id names the occurrence, so a claim is enqueued once.
+ * The due-job scan: take back claims whose lease ran out, claim what falls due before the next
+ * scan (pending and triggerAt <= now + lookahead, oldest first, in batches), and hand each claim
+ * to the active-schedule-triggered queue as one `due-job` job, delayed until its triggerAt, whose
+ * id names the occurrence, so a claim is enqueued once. A job thus fires at its time, not up to
+ * one SCAN_INTERVAL_MS later; what changed meanwhile is checked when it runs (fireDueJob).
  *
  * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). Each
  * claim is a guarded update under a short per-job Redis lock (see db/guardLock.ts: FerretDB v1's
- * guarded updates are not atomic), so two scanners never claim one job.
+ * guarded updates are not atomic), so two scanners never claim one job. A claim made ahead is
+ * leased until triggerAt + DUE_JOB_LEASE_MS: if its delayed job is lost (Redis flushed), a scan
+ * after that takes it back and it fires then.
  */
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
@@ -18,6 +22,8 @@ import { giveUpReminderOccurrence } from '../reminders/fire';
 export interface ScanResult {
   /** pending → claimed by this run */
   claimed: number;
+  /** of those, claimed ahead of their triggerAt (their jobs wait in BullMQ as delayed jobs) */
+  ahead: number;
   /** claimed with an expired lease → pending (or failed after too many attempts) */
   reclaimed: number;
   /** `due-job` jobs added */
@@ -33,7 +39,7 @@ const parallelUpdates = 8;
 /** BullMQ states in which the claim's job will still run: its lease is renewed, not taken back. */
 const liveJobStates = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'redis' | 'config' | 'logger'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'redis' | 'config' | 'logger' | 'store'>;
 
 /** Runs fn over items, at most `limit` at a time; results in order. */
 async function inParallel<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -49,20 +55,29 @@ async function inParallel<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   return results;
 }
 
-/** The claim filter: pending and due, oldest first (exported so tests can explain it). */
-export const dueFilter = (now: Date) => ({ status: 'pending' as const, triggerAt: { $lte: now } });
+/** The claim filter: pending and due by `until`, oldest first (exported so tests can explain it). */
+export const dueFilter = (until: Date) => ({ status: 'pending' as const, triggerAt: { $lte: until } });
 export const expiredClaimFilter = (now: Date) => ({ status: 'claimed' as const, leaseUntil: { $lt: now } });
 
+/**
+ * How far ahead a scan claims: the next scan is one interval later, and half an interval more
+ * covers one that starts late (a long scan before it, a busy scanner worker), so no job falls
+ * between two scans' horizons and fires late.
+ */
+export const scanLookaheadMs = (config: Pick<Ctx['config'], 'SCAN_INTERVAL_MS'>) => Math.ceil(config.SCAN_INTERVAL_MS * 1.5);
+
 export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResult> {
-  const result: ScanResult = { claimed: 0, reclaimed: 0, enqueued: 0, leaseExtended: 0 };
+  const result: ScanResult = { claimed: 0, ahead: 0, reclaimed: 0, enqueued: 0, leaseExtended: 0 };
   await takeBackExpiredClaims(ctx, now, result);
 
   const batchSize = ctx.config.SCAN_BATCH_SIZE;
+  const horizon = new Date(now.getTime() + scanLookaheadMs(ctx.config));
   for (let batch = 0; batch < maxBatchesPerRun; batch++) {
-    const candidates = await ctx.models.dueJobs.find(dueFilter(now), { _id: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean();
+    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), { _id: 1, triggerAt: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
     if (!candidates.length) break;
-    const claimed = await claimBatch(ctx, candidates.map((c) => String(c._id)), now);
+    const claimed = await claimBatch(ctx, candidates, now);
     result.claimed += claimed.length;
+    result.ahead += claimed.filter((j) => j.triggerAt.getTime() > now.getTime()).length;
     result.enqueued += await enqueueClaims(ctx, claimed);
     // Fewer than a batch: that was all. None claimed: another scanner holds them.
     if (candidates.length < batchSize || !claimed.length) break;
@@ -74,27 +89,36 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
 const dueJobLockName = (id: string) => `due-job:${id}`;
 const idOfLock = (name: string) => name.slice('due-job:'.length);
 
-async function claimBatch(ctx: Ctx, ids: string[], now: Date): Promise<DueJobDoc[]> {
-  const { locked, release } = await lockMany(ctx, ids.map(dueJobLockName));
+type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt'>;
+
+async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise<DueJobDoc[]> {
+  const byId = new Map(candidates.map((c) => [String(c._id), c]));
+  const { locked, release } = await lockMany(ctx, [...byId.keys()].map(dueJobLockName));
   try {
-    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) => claimDueJob(ctx.models.dueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS));
+    // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
+    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) => claimDueJob(ctx.models.dueJobs, byId.get(id)!, now, ctx.config.DUE_JOB_LEASE_MS));
     return claims.filter((c): c is DueJobDoc => c !== null);
   } finally {
     await release();
   }
 }
 
-/** One `due-job` job per claim; if Redis refuses them, the claims are given back at once. */
+/**
+ * One `due-job` job per claim, delayed until its triggerAt (none for one already due); if Redis
+ * refuses them, the claims are given back at once.
+ */
 async function enqueueClaims(ctx: Ctx, claims: DueJobDoc[]): Promise<number> {
   if (!claims.length) return 0;
   const retention = ctx.config.JOB_RETENTION_SECONDS;
   const opts: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: retention }, removeOnFail: { age: retention } };
+  // BullMQ times a delay from when it adds the job, on this clock: read it as late as possible.
+  const clock = Date.now();
   try {
     await ctx.queues['active-schedule-triggered'].addBulk(
       claims.map((job) => ({
         name: dueJobJobName,
         data: { v: 1, dueJobId: String(job._id), triggerAt: job.triggerAt.toISOString() } satisfies DueJobPayload,
-        opts: { ...opts, jobId: dueJobJobId(String(job._id), job.triggerAt) },
+        opts: { ...opts, jobId: dueJobJobId(String(job._id), job.triggerAt), delay: Math.max(0, job.triggerAt.getTime() - clock) },
       })),
     );
   } catch (err) {

@@ -6,14 +6,21 @@
  *      ▲                  │ └──────────► pending (threshold moved later, or a reminder's next occurrence: a new occurrence)
  *      └──retry (attempts+1, triggerAt later)──┤   (an error, or a lease that ran out)
  *                         └──────────► failed (after dueJobMaxAttempts; lastError says why)
+ *
+ * A claim can be made ahead of time (the scanner claims what falls due before its next run and
+ * hands BullMQ a delayed job for triggerAt): its lease then runs from triggerAt, not from the claim.
+ * Transitions out of `claimed` given the claim itself (`_id` and `claimedAt`) match only that
+ * claim, so a stale firing cannot settle a later claim of the same job.
  */
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import { retryDelayMs } from '../notifications/backoff';
 
 type DueJobs = AppContext['models']['dueJobs'];
 type Id = Types.ObjectId | string;
+/** A claim to move: the job's id (any claim of it), or the claim as read (that claim only). */
+export type ClaimRef = Id | { _id: Id; claimedAt?: Date | null };
 
 /** A due job that failed this many times (errors or expired claims) is `failed` for good. */
 export const dueJobMaxAttempts = 5;
@@ -22,21 +29,39 @@ export const dueJobRetryDelayMs = (failedAttempts: number) => retryDelayMs(faile
 
 const after = { returnDocument: 'after' as const };
 
-/** pending and due → claimed, leased until now + leaseMs. */
-export function claimDueJob(DueJobs: DueJobs, id: Id, now: Date, leaseMs: number) {
-  return DueJobs.findOneAndUpdate(
-    { _id: id, status: 'pending', triggerAt: { $lte: now } },
-    { $set: { status: 'claimed', claimedAt: now, leaseUntil: new Date(now.getTime() + leaseMs) } },
-    after,
-  ).lean<DueJobDoc>();
+/** The guard of a transition out of `claimed`: that job claimed, by the given claim when there is one. */
+function claimedFilter(ref: ClaimRef): Record<string, unknown> {
+  if (typeof ref === 'string' || ref instanceof Types.ObjectId) return { _id: ref, status: 'claimed' };
+  return ref.claimedAt ? { _id: ref._id, status: 'claimed', claimedAt: ref.claimedAt } : { _id: ref._id, status: 'claimed' };
 }
 
-/** claimed → pending, unchanged otherwise: the claim was never handed on (enqueueing failed). */
+/**
+ * pending → claimed.
+ * Guard: given an id, pending and due (triggerAt <= now); given `{_id, triggerAt}` as the scan read
+ * it, pending at exactly that triggerAt (it may lie ahead of now: a claim ahead of time; a job moved
+ * since the read is not claimed, the next scan sees it where it is now).
+ * Lease: until max(now, triggerAt) + leaseMs, so a claim ahead covers its wait until triggerAt.
+ * Returns the claimed job, or null (not pending, moved, or another scanner claimed it).
+ */
+export function claimDueJob(DueJobs: DueJobs, job: Id | Pick<DueJobDoc, '_id' | 'triggerAt'>, now: Date, leaseMs: number) {
+  const byId = typeof job === 'string' || job instanceof Types.ObjectId;
+  const filter: Record<string, unknown> = byId ? { _id: job, status: 'pending', triggerAt: { $lte: now } } : { _id: job._id, status: 'pending', triggerAt: job.triggerAt };
+  const leaseFrom = byId ? now.getTime() : Math.max(now.getTime(), job.triggerAt.getTime());
+  return DueJobs.findOneAndUpdate(filter, { $set: { status: 'claimed', claimedAt: now, leaseUntil: new Date(leaseFrom + leaseMs) } }, after).lean<DueJobDoc>();
+}
+
+/**
+ * claimed → pending, nothing else changed: the claim was never handed on (enqueueing failed).
+ * Guard: claimed by this claim (claimedAt). Returns the pending job, or null.
+ */
 export function releaseDueJobClaim(DueJobs: DueJobs, id: Id, claimedAt: Date) {
   return DueJobs.findOneAndUpdate({ _id: id, status: 'claimed', claimedAt }, { $set: { status: 'pending' }, $unset: { claimedAt: '', leaseUntil: '' } }, after).lean<DueJobDoc>();
 }
 
-/** claimed with an expired lease → claimed until now + leaseMs: its job is still queued or running. */
+/**
+ * claimed → claimed until now + leaseMs: its job is still queued or running.
+ * Guard: claimed with the lease run out (leaseUntil < now). Returns the job, or null.
+ */
 export function extendDueJobLease(DueJobs: DueJobs, id: Id, now: Date, leaseMs: number) {
   return DueJobs.findOneAndUpdate(
     { _id: id, status: 'claimed', leaseUntil: { $lt: now } },
@@ -46,21 +71,23 @@ export function extendDueJobLease(DueJobs: DueJobs, id: Id, now: Date, leaseMs: 
 }
 
 /**
- * A failed attempt: back to pending at now + backoff with attempts + 1, or failed for good once
- * attempts reach dueJobMaxAttempts.
+ * claimed → pending at now + backoff with attempts + 1 (a failed attempt), or → failed for good
+ * once attempts reach dueJobMaxAttempts. Guard: claimed (by this claim when `job` carries
+ * claimedAt). Returns the job as written, or null.
  */
-export function retryOrFailDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'attempts'>, now: Date, error: string) {
+export function retryOrFailDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'attempts'> & { claimedAt?: Date | null }, now: Date, error: string) {
   const attempts = (job.attempts ?? 0) + 1;
   const update =
     attempts >= dueJobMaxAttempts
       ? { $set: { status: 'failed', attempts, lastError: error, reason: 'attempts_exhausted' }, $unset: { claimedAt: '', leaseUntil: '' } }
       : { $set: { status: 'pending', attempts, lastError: error, triggerAt: new Date(now.getTime() + dueJobRetryDelayMs(attempts)) }, $unset: { claimedAt: '', leaseUntil: '' } };
-  return DueJobs.findOneAndUpdate({ _id: job._id, status: 'claimed' }, update, after).lean<DueJobDoc>();
+  return DueJobs.findOneAndUpdate(claimedFilter(job), update, after).lean<DueJobDoc>();
 }
 
 /**
- * claimed whose lease ran out → pending, still due (the same scan claims it again), attempts + 1;
- * failed for good once attempts reach dueJobMaxAttempts (a job whose every run dies stops there).
+ * claimed → pending, still due (the same scan claims it again), attempts + 1; → failed for good
+ * once attempts reach dueJobMaxAttempts (a job whose every run dies stops there).
+ * Guard: claimed with the lease run out (leaseUntil < now). Returns the job as written, or null.
  */
 export function takeBackExpiredClaim(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'attempts'>, now: Date, error: string) {
   const attempts = (job.attempts ?? 0) + 1;
@@ -69,8 +96,9 @@ export function takeBackExpiredClaim(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id
 }
 
 /**
- * claimed (this claim) → pending at `until`, attempts unchanged: the job could not be looked at now
- * (its reminder is being written). A later triggerAt gives its next claim a new BullMQ job id.
+ * claimed → pending at `until`, attempts unchanged: the job could not be looked at now (its
+ * reminder is being written). A later triggerAt gives its next claim a new BullMQ job id.
+ * Guard: claimed by this claim (claimedAt). Returns the pending job, or null.
  */
 export function deferDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'claimedAt'>, until: Date) {
   return DueJobs.findOneAndUpdate(
@@ -80,15 +108,18 @@ export function deferDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'clai
   ).lean<DueJobDoc>();
 }
 
-/** claimed → triggered | skipped | canceled, with why (and the trigger it created). */
-export function finishDueJob(DueJobs: DueJobs, id: Id, status: 'triggered' | 'skipped' | 'canceled', fields: { reason?: string; triggerId?: string }) {
+/**
+ * claimed → triggered | skipped | canceled, with why (and the trigger it created; an undefined
+ * field is removed). Guard: claimed (by this claim when given one). Returns the job, or null.
+ */
+export function finishDueJob(DueJobs: DueJobs, claim: ClaimRef, status: 'triggered' | 'skipped' | 'canceled', fields: { reason?: string; triggerId?: string }) {
   const set: Record<string, unknown> = { status };
   const unset: Record<string, ''> = { claimedAt: '', leaseUntil: '' };
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) unset[k] = '';
     else set[k] = v;
   }
-  return DueJobs.findOneAndUpdate({ _id: id, status: 'claimed' }, { $set: set, $unset: unset }, after).lean<DueJobDoc>();
+  return DueJobs.findOneAndUpdate(claimedFilter(claim), { $set: set, $unset: unset }, after).lean<DueJobDoc>();
 }
 
 /** The update that starts a fresh occurrence at `at` (pending, no attempts, nothing left of the last one). */
@@ -99,7 +130,10 @@ export function newOccurrence(at: Date) {
   };
 }
 
-/** claimed → pending at the task's new (later) threshold: a new occurrence. */
-export function postponeDueJob(DueJobs: DueJobs, id: Id, at: Date) {
-  return DueJobs.findOneAndUpdate({ _id: id, status: 'claimed' }, newOccurrence(at), after).lean<DueJobDoc>();
+/**
+ * claimed → pending at `at` as a new occurrence (the task's threshold or the reminder moved).
+ * Guard: claimed (by this claim when given one). Returns the pending job, or null.
+ */
+export function postponeDueJob(DueJobs: DueJobs, claim: ClaimRef, at: Date) {
+  return DueJobs.findOneAndUpdate(claimedFilter(claim), newOccurrence(at), after).lean<DueJobDoc>();
 }
