@@ -7,7 +7,8 @@
  * a trigger held by another run (a worker that died mid-run) waits, without spending an attempt,
  * until that run's lease ends.
  */
-import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { ZodType } from 'zod';
 import type { AppContext } from '../src/context';
 import { fireDueJob } from '../src/scheduling/fireDueJob';

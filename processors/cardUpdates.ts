@@ -1,5 +1,6 @@
 /** The card redraw worker: turns redrawCard's step into BullMQ's language. */
-import { DelayedError, Job, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import { DelayedError } from 'bullmq';
 import { z } from 'zod';
 import type { AppContext } from '../src/context';
 import { redrawCard } from '../src/cards/updates';

@@ -4,7 +4,8 @@
  * and Worker, so a slow endpoint never holds up notifications; EVENT_ENDPOINT_CONCURRENCY keeps
  * it from holding up the other endpoints.
  */
-import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { guardedTransition } from '../src/db/guarded';
 import { retryDelayMs } from '../src/notifications/backoff';

@@ -2,9 +2,11 @@
  * The notifications worker: validates the job payload and turns deliverNotification's step
  * into BullMQ's language (return, delay without an attempt, retry with backoff, fail for good).
  */
-import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { AppContext } from '../src/context';
-import { deliverNotification, DeliveryDeps } from '../src/notifications/deliver';
+import type { DeliveryDeps } from '../src/notifications/deliver';
+import { deliverNotification } from '../src/notifications/deliver';
 import { backoffType } from '../src/notifications/enqueue';
 import { retryDelayMs } from '../src/notifications/backoff';
 import { deliveryJobSchema } from '../src/notifications/schemas';

@@ -1,5 +1,6 @@
 /** One way to start a dueflow worker: its own Redis connection (closed with it), errors logged. */
-import { Processor, Worker, WorkerOptions } from 'bullmq';
+import type { Processor, WorkerOptions } from 'bullmq';
+import { Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { createRedis } from '../queues/connection';
 import type { QueueName } from '../queues/names';

@@ -5,7 +5,8 @@
  * - producers (API requests adding jobs) fail fast while Redis is away, so a request answers
  *   503 instead of hanging.
  */
-import { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 
 export type RedisRole = 'worker' | 'producer';

@@ -1,7 +1,8 @@
 /** dueflow's Queue instances (producers). Workers live in processors/. */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { allQueueNames, QueueName, queueNames } from './names';
+import type { QueueName} from './names';
+import { allQueueNames, queueNames } from './names';
 
 export { queueNames, allQueueNames };
 export type { QueueName };

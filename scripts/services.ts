@@ -7,7 +7,8 @@
  * - MongoDB: MONGODB_URI when set; else FerretDB (built by scripts/build-ferretdb.sh) with
  *   its SQLite backend on a free port, data under the given folder.
  */
-import { execFileSync, spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

@@ -7,16 +7,21 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config';
 import type { Logger } from './logger';
 import { connectMongo } from './db/connection';
-import { createModels, initModels, Models } from './db/models';
+import type { Models } from './db/models';
+import { createModels, initModels } from './db/models';
 import { detectStore, type StoreInfo } from './db/guarded';
-import { createMetrics, Metrics } from './metrics';
-import { createSecretBox, SecretBox } from './secrets';
-import { createProviders, Providers } from './providers';
+import type { Metrics } from './metrics';
+import { createMetrics } from './metrics';
+import type { SecretBox } from './secrets';
+import { createSecretBox } from './secrets';
+import type { Providers } from './providers';
+import { createProviders } from './providers';
 import { feishuAppEnabled } from './config';
 import { createFeishuAppApi } from './feishuApp/client';
 import type { FeishuAppApi } from './feishuApp/types';
 import { createRedis, waitForReady } from '../queues/connection';
-import { closeQueues, createQueues, Queues } from '../queues';
+import type { Queues } from '../queues';
+import { closeQueues, createQueues } from '../queues';
 
 export interface AppContext {
   config: Config;

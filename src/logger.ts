@@ -1,5 +1,6 @@
 /** Structured JSON logs (pino). Secrets are redacted by key wherever they appear. */
-import pino, { Logger } from 'pino';
+import type { Logger } from 'pino';
+import pino from 'pino';
 
 export type { Logger };
 

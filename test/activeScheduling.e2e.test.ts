@@ -6,11 +6,14 @@
  * is for an event (a message, a state).
  */
 import { randomUUID } from 'node:crypto';
-import { startFeishuServer, FeishuServer, AcceptedMessage } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer, AcceptedMessage } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { testEnv, waitFor } from './support/env';
 import { asUser, call } from './support/api';
-import { spawnDueflow, DueflowProcess } from './support/processes';
+import type { DueflowProcess } from './support/processes';
+import { spawnDueflow } from './support/processes';
 import { formatSlot } from '../src/workflow/message';
 
 const SCAN_INTERVAL_MS = 500;

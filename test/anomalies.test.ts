@@ -4,8 +4,10 @@
  * Real dueflow (all mode), real Redis and database, the Feishu-compatible server.
  */
 import { randomUUID } from 'node:crypto';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asService, asUser, call, userWithBot as newBotUser } from './support/api';
 

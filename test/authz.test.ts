@@ -7,8 +7,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { asService, asUser, call, notificationBody } from './support/api';
 import { waitFor } from './support/env';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 let df: TestDueflow;
 let feishu: FeishuServer;

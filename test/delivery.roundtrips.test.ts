@@ -7,8 +7,10 @@
  * Feishu-compatible server; the delivery is called directly (api mode: no worker of its own).
  */
 import mongoose, { type Connection } from 'mongoose';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { notificationBody, userWithBot as newBotUser } from './support/api';
 import { createModels } from '../src/db/models';
 import { deliverNotification } from '../src/notifications/deliver';

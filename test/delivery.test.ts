@@ -3,10 +3,13 @@
  * in the real MongoDB-compatible server, messages to the Feishu-compatible server.
  */
 import { randomUUID } from 'node:crypto';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import { asAdmin, asService, asUser, BotUserOptions, call, notificationBody, userWithBot as newBotUser } from './support/api';
+import type { BotUserOptions} from './support/api';
+import { asAdmin, asService, asUser, call, notificationBody, userWithBot as newBotUser } from './support/api';
 
 const userWithBot = (opts: BotUserOptions = {}) => newBotUser(df.baseUrl, feishu, opts);
 import { deliveryJobId } from '../src/notifications/schemas';

@@ -5,7 +5,8 @@
  * here on an api-mode dueflow so no Job Scheduler scan runs besides the test's own.
  */
 import type { Worker } from 'bullmq';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { testConfig, waitFor } from './support/env';
 import { detectorsRunKey, runDetectorsIfDue } from '../src/detectors';
 import type { Detector } from '../src/detectors/types';

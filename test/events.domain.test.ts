@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { reconcileDomainEvents } from '../src/events/domainReconcile';
 import { relayRecordEvents } from '../src/notifications/events';
 import { eventIdFor } from '../src/events/ids';

@@ -6,8 +6,10 @@
  * and database, the Feishu-compatible server over real HTTP, callbacks signed and encrypted by it.
  */
 import { randomUUID } from 'node:crypto';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asService, asUser, call, notificationBody } from './support/api';
 import { closeContext, createContext } from '../src/context';

@@ -8,11 +8,13 @@ import http from 'node:http';
 import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import express from 'express';
 import type { CardActionEvent, CardActionHandler } from '../src/cards/actions';
-import { AppContext, closeContext, createContext } from '../src/context';
+import type { AppContext} from '../src/context';
+import { closeContext, createContext } from '../src/context';
 import { createLogger } from '../src/logger';
 import { feishuCallbackRouter } from '../src/http/routes/feishuCallback';
 import { testConfig, waitFor } from './support/env';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 const feishuEnv = {
   FEISHU_APP_ID: 'cli_callbacktest01',

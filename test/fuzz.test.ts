@@ -6,7 +6,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { asService, asUser, call, notificationBody } from './support/api';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 let df: TestDueflow;
 let doc: any;

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { lockMany } from '../src/db/guardLock';
 import { detectStore, guardedOrNull, lockName } from '../src/db/guarded';
 import { claimUnreadForSending } from '../src/notifications/transitions';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 let df: TestDueflow;
 beforeAll(async () => { df = await startTestDueflow('api'); });

@@ -2,7 +2,8 @@ import path from 'node:path';
 import os from 'node:os';
 import fs from 'node:fs';
 import { startRedisServer } from '../scripts/services';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { testSecrets, userToken } from './support/env';
 
 describe('HTTP foundation', () => {

@@ -1,7 +1,8 @@
 /** Request limits: body size, per-user and per-token rates (Redis-backed), admin login attempts. */
 import { asAdmin, asService, asUser, call, notificationBody } from './support/api';
 import { testSecrets } from './support/env';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 let df: TestDueflow;
 beforeAll(async () => {

@@ -3,7 +3,8 @@
  * Real dueflow (all mode) on real Redis and the database; previews come from real triggers.
  */
 import { randomUUID } from 'node:crypto';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asUser, call } from './support/api';
 

@@ -6,9 +6,12 @@ import { freePort } from '../scripts/services';
 import { deliveryJobId } from '../src/notifications/schemas';
 import { asService, asUser, call, notificationBody } from './support/api';
 import { testEnv, waitFor } from './support/env';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
-import { spawnDueflow, DueflowProcess } from './support/processes';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
+import type { DueflowProcess } from './support/processes';
+import { spawnDueflow } from './support/processes';
 
 const refused = (port: number) => new Promise<boolean>((resolve) => {
   const socket = net.connect({ port, host: '127.0.0.1' });

@@ -3,8 +3,10 @@ import { purgeExpired } from '../src/maintenance/purge';
 import { reconcileNotifications } from '../src/reconciler/notifications';
 import { asService, call, notificationBody, userWithBot as newBotUser } from './support/api';
 import { waitFor } from './support/env';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 let feishu: FeishuServer;
 let api: TestDueflow;

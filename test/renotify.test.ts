@@ -9,8 +9,10 @@ import { queueNames } from '../queues/names';
 import { reconcileJobName } from '../queues/schedulers';
 import { asUser, call } from './support/api';
 import { waitFor } from './support/env';
-import { FeishuServer, startFeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer} from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 const TTL = 3600_000;
 const BEFORE = 600_000;

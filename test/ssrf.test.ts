@@ -2,8 +2,10 @@
 import { createProviders } from '../src/providers';
 import { isAllowedAddress } from '../src/providers/addressGuard';
 import { asUser, call } from './support/api';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 
 const delivery = { notificationId: 'n1', userId: 'u1', triggerType: 't', target: { type: 'task', id: '1' }, message: { title: 'Hello', summary: 'World' } };
 

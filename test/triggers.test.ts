@@ -5,8 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
-import { startFeishuServer, FeishuServer } from './support/feishuServer';
-import { startTestDueflow, TestDueflow } from './support/harness';
+import type { FeishuServer } from './support/feishuServer';
+import { startFeishuServer } from './support/feishuServer';
+import type { TestDueflow } from './support/harness';
+import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asUser, call, userWithBot as newBotUser } from './support/api';
 import { createTrigger } from '../src/triggers/create';

@@ -5,7 +5,8 @@
 import { Queue } from 'bullmq';
 import { Types } from 'mongoose';
 import { createRedis, waitForReady } from '../queues/connection';
-import { AppContext, closeContext, createContext } from '../src/context';
+import type { AppContext} from '../src/context';
+import { closeContext, createContext } from '../src/context';
 import { createLogger } from '../src/logger';
 import { generateCandidates, observe, type PlanningContext } from '../src/workflow/candidates';
 import { freeSlots, workingIntervals } from '../src/workflow/freeSlots';

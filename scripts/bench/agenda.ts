@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Agenda } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { buildFeishuBotBody } from '../../src/providers/feishuBot';
-import { BenchEnv, ProcStats, Store, lanes, log, percentile, round, root, sleep, spawnNode, waitUntil } from './common';
+import type { BenchEnv, ProcStats, Store} from './common';
+import { lanes, log, percentile, round, root, sleep, spawnNode, waitUntil } from './common';
 import { benchMessage } from './delivery';
 import type { Lateness } from './firing';
 

@@ -3,7 +3,8 @@
  * (FerretDB over SQLite, FerretDB over PostgreSQL, or MONGODB_URI), real dueflow worker processes
  * with their peak RSS, the Feishu-compatible server, a producer-side dueflow context, and cleanup.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess} from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -18,8 +18,9 @@ import { requestNotification } from '../../src/notifications/request';
 import * as t from '../../src/notifications/transitions';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import {
-  BenchEnv, Store, ProcStats, clearSpace, closeContext, lanes, log, producerContext, readJson, round, runSpace,
+import type {
+  BenchEnv, Store, ProcStats} from './common';
+import { clearSpace, closeContext, lanes, log, producerContext, readJson, round, runSpace,
   spawnNode, startDueflowWorker, root, waitUntil,
 } from './common';
 import { summarizeProbe, type ProbeSummary } from './profile';

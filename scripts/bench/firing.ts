@@ -14,8 +14,9 @@
  */
 import path from 'node:path';
 import { Types } from 'mongoose';
-import {
-  BenchEnv, ProcStats, Store, clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep,
+import type {
+  BenchEnv, ProcStats, Store} from './common';
+import { clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep,
   startDueflowWorker, waitUntil,
 } from './common';
 import { seedBotUsers } from './delivery';

@@ -26,38 +26,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServices } from '../services';
-import { benchAgenda, type AgendaRun } from './agenda';
-import { BenchEnv, Store, StoreKind, benchDir, killChildren, log, machineInfo, postgresAvailable, root, setWorkerPreload, startBenchFeishu, startStore, whatIfIdOnlyModule, type MachineInfo } from './common';
-import { benchDelivery, type DeliveryResult } from './delivery';
+import { benchAgenda } from './agenda';
+import type { BenchEnv, Store, StoreKind} from './common';
+import { benchDir, killChildren, log, machineInfo, postgresAvailable, root, setWorkerPreload, startBenchFeishu, startStore, whatIfIdOnlyModule } from './common';
+import { benchDelivery } from './delivery';
 import { benchFiring, type FiringRun } from './firing';
-import { benchPriority, type PriorityRun } from './priority';
-import { summarizeCpuProfile, type CpuSummary, type ProbeSummary } from './profile';
+import { benchPriority } from './priority';
+import { summarizeCpuProfile } from './profile';
 import { writeReport } from './report';
-import { benchScan, type ScanResult } from './scan';
+import { benchScan } from './scan';
 
-export interface ProfileRun { store: string; what: string; n: number; perSecond?: number; cpu?: CpuSummary; probe?: ProbeSummary; error?: string }
-
-export interface BenchResults {
-  command: string;
-  quick: boolean;
-  startedAt: string;
-  durationS?: number;
-  machine: MachineInfo;
-  settings: Record<string, string | number>;
-  stores: string[];
-  delivery: DeliveryResult[];
-  firing: FiringRun[];
-  firingSkipped: Array<{ store: string; n: number; reason: string }>;
-  scan: ScanResult[];
-  agenda: AgendaRun[];
-  profiles: ProfileRun[];
-  /** Priority on the app channel (priority.ts) */
-  priority: PriorityRun[];
-  memory: Array<{ store: string; n: number; setting: string; peakBefore?: number; peakAfter?: number; rateBefore?: number; rateAfter?: number; error?: string }>;
-  whatIf: Array<{ store: string; settings: string; n: number; deliveryBefore?: number; deliveryAfter?: number; firingBefore?: number; firingAfter?: number; p99Before?: number; p99After?: number }>;
-  /** Per store: which sizes ran */
-  plans: Record<string, string>;
-}
+export type { BenchResults, ProfileRun } from './results';
+import type { BenchResults } from './results';
 
 function parseArgs(argv: string[]) {
   const flags = new Map<string, string>();

@@ -19,8 +19,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { deliveryJobId } from '../../src/notifications/schemas';
 import { startFeishuServer, type AppMessage, type FeishuServer } from '../../test/support/feishuServer';
 import { freePort } from '../services';
-import {
-  BenchEnv, ProcStats, Store, clearSpace, closeContext, lanes, log, percentile, producerContext, readJson, root, round, runSpace,
+import type {
+  BenchEnv, ProcStats, Store} from './common';
+import { clearSpace, closeContext, lanes, log, percentile, producerContext, readJson, root, round, runSpace,
   sleep, spawnNode, startDueflowWorker, type BenchProcess,
 } from './common';
 import { benchMessage } from './delivery';

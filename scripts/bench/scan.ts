@@ -9,7 +9,8 @@
  * projection from the measured query and claim times is shown instead, labelled as such.
  */
 import { Types } from 'mongoose';
-import { BenchEnv, Store, clearSpace, closeContext, log, median, producerContext, round, runSpace } from './common';
+import type { BenchEnv, Store} from './common';
+import { clearSpace, closeContext, log, median, producerContext, round, runSpace } from './common';
 import { installProbe, probeReport, resetProbe } from './probe';
 import { dueFilter, scanDueJobs } from '../../src/scheduling/scanner';
 import { claimDueJob } from '../../src/scheduling/transitions';

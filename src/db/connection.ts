@@ -1,5 +1,6 @@
 /** MongoDB connection (real MongoDB, Atlas, or FerretDB). Only features both support are used. */
-import mongoose, { Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
+import mongoose from 'mongoose';
 import type { Config } from '../config';
 
 export async function connectMongo(config: Pick<Config, 'MONGODB_URI' | 'MONGODB_DB'>): Promise<Connection> {

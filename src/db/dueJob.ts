@@ -4,7 +4,8 @@
  * workers never fire one job, and a claim whose holder died is taken back when the lease ends.
  * Reminders reuse the same collection and claim (kind `reminder`, one rolling due job each).
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const dueJobStatuses = ['pending', 'claimed', 'triggered', 'skipped', 'canceled', 'failed'] as const;
 export const dueJobKinds = ['task_urgency', 'reminder'] as const;

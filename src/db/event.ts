@@ -4,7 +4,8 @@
  * once; `seq` (an ObjectId taken at insert) orders GET /api/v1/events. `data` is stored as JSON
  * text: FerretDB v1 cannot store every shape of nested arrays as a document.
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 import { webhookEndpointModel } from './webhookEndpoint';
 import { eventDeliveryModel } from './eventDelivery';
 

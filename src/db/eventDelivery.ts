@@ -3,7 +3,8 @@
  * (unique, and the one kind of lookup FerretDB v1 serves from its index). Every attempt is
  * appended to `history` with its status, duration and the first 1 KB of the answer.
  */
-import { Connection, InferSchemaType, Schema } from 'mongoose';
+import type { Connection, InferSchemaType} from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const deliveryStatuses = ['pending', 'sending', 'delivered', 'failed', 'dead'] as const;
 export type DeliveryStatus = (typeof deliveryStatuses)[number];

@@ -5,7 +5,8 @@
  * every resource without an externalId as one duplicate null (FerretDB v1 has no partial indexes).
  * An externalId never contains `|`, so the last `|` ends the userId: no two triples share an _id.
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const externalKinds = ['task', 'block'] as const;
 export type ExternalKind = (typeof externalKinds)[number];

@@ -5,7 +5,8 @@
  * The key is the _id, so two racing requests with one key cannot both win.
  * FerretDB has no TTL indexes: old keys are purged by the worker, not by MongoDB.
  */
-import { Connection, Schema } from 'mongoose';
+import type { Connection} from 'mongoose';
+import { Schema } from 'mongoose';
 
 const idempotencySchema = new Schema(
   {

@@ -2,7 +2,8 @@
  * notification_records: one per (channel, dedupeKey). The unique index on that pair, not memory,
  * is the dedupe; every delivery attempt is appended to `history`.
  */
-import { Connection, InferSchemaType, Schema } from 'mongoose';
+import type { Connection, InferSchemaType} from 'mongoose';
+import { Schema } from 'mongoose';
 
 /** `digested`: final; the message went out inside the digest record named by `digestId`. */
 export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed', 'dead', 'digested'] as const;

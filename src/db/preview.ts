@@ -3,7 +3,8 @@
  * PREVIEW_TTL_MS). Confirming is guarded: ready → confirming (a lease) → confirmed, so two confirms
  * never both create a block; a confirming one whose lease ran out may be taken over.
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 import { answerPlaces } from './trigger';
 
 export const previewStatuses = ['ready', 'confirming', 'confirmed', 'expired', 'rejected'] as const;

@@ -4,7 +4,8 @@
  * due job (key `reminder:<id>`), rolled forward after it fires. `nextAt` is the occurrence its due
  * job waits for (null once finished); a canceled reminder (DELETE) is kept, invisible to the API.
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const reminderStatuses = ['active', 'completed', 'canceled'] as const;
 export const occurrenceOutcomes = ['sent', 'skipped'] as const;

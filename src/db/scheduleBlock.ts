@@ -1,5 +1,6 @@
 /** schedule_blocks: a slot in the user's plan, optionally for a task. Overlaps may exist (an anomaly). */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const blockStatuses = ['planned', 'done', 'unfinished'] as const;
 

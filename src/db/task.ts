@@ -1,5 +1,6 @@
 /** tasks: what the user plans to do. Priority 1 important+urgent, 2 important, 3 urgent, 4 neither. */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 export const taskStatuses = ['todo', 'done'] as const;
 

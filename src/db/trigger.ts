@@ -3,7 +3,8 @@
  * dedupe key of user, type, target and window (both unique), so two different tasks in one window
  * are two triggers.
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 /** The workflow's own types (planned into a preview); an anomaly from another service may carry any type matching triggerTypePattern. */
 export const triggerTypes = ['important_urgent_task', 'unfinished_feedback', 'missed_block'] as const;

@@ -2,7 +2,8 @@
  * webhook_endpoints: where the host product wants dueflow's events, and the secret that signs
  * them (sealed with SECRETS_KEY; shown once, when created or rotated).
  */
-import { Connection, InferSchemaType, Schema, Types } from 'mongoose';
+import type { Connection, InferSchemaType, Types } from 'mongoose';
+import { Schema } from 'mongoose';
 
 const endpointSchema = new Schema(
   {

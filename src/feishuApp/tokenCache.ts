@@ -62,6 +62,7 @@ export interface TokenCacheOptions {
 }
 
 /** As the SDK types it: its keys are strings or Symbols (CTenantAccessToken). */
+// eslint-disable-next-line @typescript-eslint/no-wrapper-object-types -- mirrors the SDK's Cache key type
 type CacheKey = string | Symbol;
 interface CacheOptions { namespace?: string }
 

@@ -1,6 +1,7 @@
 /** The Express app: health, metrics, API routes, OpenAPI + docs, Bull Board. */
 import { randomUUID } from 'node:crypto';
-import express, { Express, Router } from 'express';
+import type { Express} from 'express';
+import express, { Router } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import type { AppContext } from '../context';
@@ -9,7 +10,8 @@ import { adminAuth, serviceAuth, userAuth } from './auth';
 import { createLimiter, limitRequests, tokenKey } from './rateLimit';
 import { errorHandler, HttpError } from './errors';
 import { buildOpenApiDocument } from './openapi';
-import { mountRoute, RouteDef } from './route';
+import type { RouteDef } from './route';
+import { mountRoute } from './route';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
 import { channelRoutes } from './routes/channels';

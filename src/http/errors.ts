@@ -1,6 +1,6 @@
 /** Every error the API answers has one shape: {error: {code, message, details}}. */
 import type { ErrorRequestHandler } from 'express';
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 import type { Logger } from '../logger';
 
 export class HttpError extends Error {

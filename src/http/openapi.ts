@@ -1,6 +1,7 @@
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { registerOpenApi, RouteDef } from './route';
+import type { RouteDef } from './route';
+import { registerOpenApi } from './route';
 
 export function buildOpenApiDocument(routes: RouteDef[], serverUrl: string) {
   const registry = new OpenAPIRegistry();

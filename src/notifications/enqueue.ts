@@ -1,6 +1,7 @@
 /** One BullMQ job per record, with an id derived from the record: enqueueing twice adds one job. */
 import type { AppContext } from '../context';
-import { deliveryJobId, DeliveryJob } from './schemas';
+import type { DeliveryJob } from './schemas';
+import { deliveryJobId } from './schemas';
 
 export const backoffType = 'dueflow';
 

@@ -6,7 +6,7 @@
 import type { AppContext } from '../context';
 import { defaultChannelKind } from '../channels/store';
 import { enqueueDelivery } from './enqueue';
-import { NotificationRequest, RequestResult } from './schemas';
+import type { NotificationRequest, RequestResult } from './schemas';
 import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;

@@ -8,7 +8,8 @@ import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { createTrigger } from '../triggers/create';
 import { findUserTask } from './tasks';
 import { forgetExternalId, type SyncCtx } from '../sync/forget';
-import { BlockCreateBody, BlockPatchBody, BlockView, maxBlockMs } from './schemas';
+import type { BlockCreateBody, BlockPatchBody, BlockView} from './schemas';
+import { maxBlockMs } from './schemas';
 import { isoOrNull as iso } from '../time/iso';
 
 

@@ -15,7 +15,8 @@ import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import { lockMany } from '../db/guardLock';
-import { DueJobPayload, dueJobJobId, dueJobJobName } from './schemas';
+import type { DueJobPayload} from './schemas';
+import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
 import { giveUpReminderOccurrence } from '../reminders/fire';
 

@@ -1,6 +1,7 @@
 /** One workflow job per trigger, with an id derived from it: enqueueing twice adds one job. */
 import type { AppContext } from '../context';
-import { triggerJobId, triggerJobName, TriggerJob } from './schemas';
+import type { TriggerJob } from './schemas';
+import { triggerJobId, triggerJobName } from './schemas';
 
 export const WORKFLOW_ATTEMPTS = 5;
 export const WORKFLOW_BACKOFF_MS = 1000;

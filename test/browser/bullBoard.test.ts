@@ -9,8 +9,10 @@ import { deliveryJobId } from '../../src/notifications/schemas';
 import { asService, asUser, call, notificationBody, userWithBot } from '../support/api';
 import { launchBrowser, openPage, screenshot } from '../support/browser';
 import { testSecrets, waitFor } from '../support/env';
-import { FeishuServer, startFeishuServer } from '../support/feishuServer';
-import { startTestDueflow, TestDueflow } from '../support/harness';
+import type { FeishuServer} from '../support/feishuServer';
+import { startFeishuServer } from '../support/feishuServer';
+import type { TestDueflow } from '../support/harness';
+import { startTestDueflow } from '../support/harness';
 
 let feishu: FeishuServer;
 let df: TestDueflow;

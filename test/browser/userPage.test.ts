@@ -18,8 +18,10 @@ import { createWebAppRouter } from '../../src/http/routes/app';
 import { asService, asUser, call, notificationBody, userWithBot } from '../support/api';
 import { buildUserPage, horizontalOverflow, launchBrowser, openPage, screenshot, viewports } from '../support/browser';
 import { userToken, waitFor } from '../support/env';
-import { FeishuServer, startFeishuServer } from '../support/feishuServer';
-import { startTestDueflow, TestDueflow } from '../support/harness';
+import type { FeishuServer} from '../support/feishuServer';
+import { startFeishuServer } from '../support/feishuServer';
+import type { TestDueflow } from '../support/harness';
+import { startTestDueflow } from '../support/harness';
 
 const app = { appId: 'cli_userpage_app', appSecret: 'userpage-app-secret-never-shown' };
 

@@ -12,9 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { asService, asUser, call } from '../support/api';
 import { testEnv } from '../support/env';
-import { FeishuServer, startFeishuServer } from '../support/feishuServer';
-import { startTestDueflow, TestDueflow } from '../support/harness';
-import { DueflowProcess, spawnDueflow } from '../support/processes';
+import type { FeishuServer} from '../support/feishuServer';
+import { startFeishuServer } from '../support/feishuServer';
+import type { TestDueflow } from '../support/harness';
+import { startTestDueflow } from '../support/harness';
+import type { DueflowProcess} from '../support/processes';
+import { spawnDueflow } from '../support/processes';
 
 export interface ChaosOptions {
   scenario: string;

@@ -3,8 +3,10 @@
  * Feishu-compatible server, whose scanner runs an hour apart so that the tests' own calls (with a
  * chosen `now`) are the only detector runs; and that fixed `now`.
  */
-import { startFeishuServer, FeishuServer } from './feishuServer';
-import { startTestDueflow, TestDueflow } from './harness';
+import type { FeishuServer } from './feishuServer';
+import { startFeishuServer } from './feishuServer';
+import type { TestDueflow } from './harness';
+import { startTestDueflow } from './harness';
 import { userWithBot } from './api';
 import { waitFor } from './env';
 

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { Config, loadConfig } from '../../src/config';
+import type { Config} from '../../src/config';
+import { loadConfig } from '../../src/config';
 
 export const testSecrets = {
   JWT_SECRET: 'test-jwt-secret-0123456789abcdef0123456789',

@@ -1,8 +1,10 @@
 /** A whole dueflow in the test process, against the real services, torn down without a trace. */
 import type { Config } from '../../src/config';
-import { AppContext, closeContext, createContext } from '../../src/context';
+import type { AppContext} from '../../src/context';
+import { closeContext, createContext } from '../../src/context';
 import { createLogger } from '../../src/logger';
-import { Running, startDueflow } from '../../processors/runtime';
+import type { Running} from '../../processors/runtime';
+import { startDueflow } from '../../processors/runtime';
 import { testConfig } from './env';
 import { capture } from './leakScan';
 

@@ -1,5 +1,6 @@
 /** Real dueflow processes (the compiled build), as a dyno would run them. */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess} from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { capture } from './leakScan';
 

@@ -1,7 +1,8 @@
 /** My schedule blocks, and reporting one unfinished (which creates an unfinished_feedback trigger). */
 import { z } from 'zod';
 import type { AppContext } from '../../context';
-import { BlockWrite, createBlock, deleteBlock, listBlocks, toBlockView, updateBlock } from '../../planning/blocks';
+import type { BlockWrite} from '../../planning/blocks';
+import { createBlock, deleteBlock, listBlocks, toBlockView, updateBlock } from '../../planning/blocks';
 import { blockCreateBody, blockFeedbackBody, blockPatchBody, blockRangeQuery, blockView, blockWithTriggerView, idParams } from '../../planning/schemas';
 import { HttpError, notFound } from '../errors';
 import { defineRoute } from '../route';

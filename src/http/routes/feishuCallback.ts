@@ -7,7 +7,8 @@
  * each event_id is answered once by the handler (the answer is kept 48 h in Redis and replayed),
  * and a slow handler is answered for with an info toast while it finishes.
  */
-import express, { Request, Response, Router } from 'express';
+import type { Request, Response} from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import type { CardActionAnswer, CardActionEvent, CardActionHandler } from '../../cards/actions';
@@ -16,7 +17,8 @@ import {
 } from '../../feishuApp/callback';
 import { safeEqual } from '../auth';
 import { errorHandler, HttpError, unauthorized, validationError } from '../errors';
-import { defineRoute, HandlerResult, RouteDef } from '../route';
+import type { HandlerResult, RouteDef } from '../route';
+import { defineRoute } from '../route';
 
 export const feishuCallbackPath = '/api/v1/feishu/callback';
 

@@ -4,7 +4,8 @@
  * changes one. A webhook URL is a secret: the API never gives it back, so it is pasted again for
  * every change, and cleared from the form once saved.
  */
-import { Api, describeError } from '../api';
+import type { Api} from '../api';
+import { describeError } from '../api';
 import { h, replaceChildren } from '../dom';
 import { busy, checkbox, field, FormErrors, onSubmit, select } from '../forms';
 import { channelLabels, formatDateTime, receiveIdTypeLabels } from '../format';

@@ -3,7 +3,8 @@
  * opened), escalation steps included. An anomaly not acknowledged yet has Acknowledge, which stops
  * its escalation.
  */
-import { Api, ApiError, describeError } from '../api';
+import type { Api} from '../api';
+import { ApiError, describeError } from '../api';
 import { h, replaceChildren, safeHref } from '../dom';
 import { busy, select } from '../forms';
 import { channelLabels, formatDateTime, formatMoment, statusLabels } from '../format';

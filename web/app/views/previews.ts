@@ -3,7 +3,8 @@
  * There is no list of previews in the API: they are found through my recent notifications, plus the
  * one a message linked to (/app/previews/<id>), which is shown first whatever its state.
  */
-import { Api, ApiError } from '../api';
+import type { Api} from '../api';
+import { ApiError } from '../api';
 import { h, replaceChildren } from '../dom';
 import { busy } from '../forms';
 import { formatDateTime, formatSlot, statusLabels } from '../format';

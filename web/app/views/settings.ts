@@ -2,7 +2,7 @@
  * Quiet hours, time zone, language, working hours, which channel is used first and which one is the
  * fallback (with the escalation delay of critical alerts), and the trigger types I do not want to hear about.
  */
-import { Api } from '../api';
+import type { Api } from '../api';
 import { h, replaceChildren } from '../dom';
 import { checkbox, field, FormErrors, onSubmit, select } from '../forms';
 import { channelLabels, prefs, triggerTypeLabels } from '../format';
