@@ -21,7 +21,9 @@ import { startWorker } from './worker';
 function parse<T>(schema: ZodType<T>, job: Job): T {
   const payload = schema.safeParse(job.data);
   if (!payload.success) {
-    throw new UnrecoverableError(`invalid ${job.name} job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new UnrecoverableError(
+      `invalid ${job.name} job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return payload.data;
 }
@@ -58,7 +60,8 @@ export function createActiveScheduleWorker(ctx: AppContext): Worker {
 
   const worker = startWorker(ctx, queueNames.activeScheduleTriggered, process, { concurrency: config.WORKER_CONCURRENCY });
   worker.on('failed', (job, err) => {
-    if (job && !(err instanceof DelayedError)) logger.warn({ jobId: job.id, name: job.name, attemptsMade: job.attemptsMade, err: err.message }, 'active-schedule job failed');
+    if (job && !(err instanceof DelayedError))
+      logger.warn({ jobId: job.id, name: job.name, attemptsMade: job.attemptsMade, err: err.message }, 'active-schedule job failed');
   });
   return worker;
 }

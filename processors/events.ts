@@ -21,7 +21,10 @@ import { startWorker } from './worker';
 
 /** A failed attempt whose delay deliverEvent already chose (and wrote on the delivery). */
 class RetryLater extends Error {
-  constructor(readonly delayMs: number, message: string) {
+  constructor(
+    readonly delayMs: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'RetryLater';
   }
@@ -31,7 +34,9 @@ export function createEventWorker(ctx: AppContext, overrides: Partial<EventDeliv
   const { config, logger } = ctx;
   const deps: EventDeliveryDeps = {
     sender: overrides.sender ?? createEventSender({ allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, timeoutMs: config.EVENT_TIMEOUT_MS }),
-    slots: overrides.slots ?? createEndpointSlots(ctx.redis, { prefix: config.QUEUE_PREFIX, limit: config.EVENT_ENDPOINT_CONCURRENCY, holdMs: sendingLeaseMs(config) }),
+    slots:
+      overrides.slots ??
+      createEndpointSlots(ctx.redis, { prefix: config.QUEUE_PREFIX, limit: config.EVENT_ENDPOINT_CONCURRENCY, holdMs: sendingLeaseMs(config) }),
     now: overrides.now,
   };
 
@@ -40,7 +45,8 @@ export function createEventWorker(ctx: AppContext, overrides: Partial<EventDeliv
     if (!payload.success) {
       const detail = `invalid job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`;
       const id = typeof job.data?.deliveryId === 'string' && deliveryIdPattern.test(job.data.deliveryId) ? job.data.deliveryId : undefined;
-      if (id) await guardedTransition(ctx, deliveryLock(id), () => markDead(ctx.models.eventDeliveries, { id, now: new Date(), reason: 'payload_invalid', detail }));
+      if (id)
+        await guardedTransition(ctx, deliveryLock(id), () => markDead(ctx.models.eventDeliveries, { id, now: new Date(), reason: 'payload_invalid', detail }));
       throw new UnrecoverableError(detail);
     }
     const { step } = await deliverEvent(ctx, payload.data.deliveryId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, deps);

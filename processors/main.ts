@@ -24,8 +24,17 @@ async function main(): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'signal received');
     // Last resort: a dyno is killed 30 s after SIGTERM; leave before that whatever hangs.
-    setTimeout(() => { logger.error('shutdown took too long; exiting'); process.exit(1); }, config.SHUTDOWN_TIMEOUT_MS + 4000).unref();
-    running.stop().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS + 4000).unref();
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);

@@ -21,9 +21,14 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
     switch (job.name) {
       case reconcileJobName:
         return {
-          notifications: await reconcileNotifications(ctx), triggers: await recoverTriggers(ctx), previewReminders: await renotifyExpiringPreviews(ctx),
-          escalations: await escalateAnomalies(ctx), expiredPreviews: await expirePreviews(ctx), snoozeCopies: await requestMissingSnoozeCopies(ctx),
-          events: await reconcileEvents(ctx), eventsOfChanges: await reconcileDomainEvents(ctx),
+          notifications: await reconcileNotifications(ctx),
+          triggers: await recoverTriggers(ctx),
+          previewReminders: await renotifyExpiringPreviews(ctx),
+          escalations: await escalateAnomalies(ctx),
+          expiredPreviews: await expirePreviews(ctx),
+          snoozeCopies: await requestMissingSnoozeCopies(ctx),
+          events: await reconcileEvents(ctx),
+          eventsOfChanges: await reconcileDomainEvents(ctx),
         };
       case purgeJobName:
         return { ...(await purgeExpired(ctx)), ...(await purgeExpiredEvents(ctx)) };

@@ -17,7 +17,10 @@ import { startWorker } from './worker';
 
 /** A temporary failure whose delay deliverNotification already chose (and wrote on the record). */
 class RetryLater extends Error {
-  constructor(readonly delayMs: number, message: string) {
+  constructor(
+    readonly delayMs: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'RetryLater';
   }
@@ -25,10 +28,19 @@ class RetryLater extends Error {
 
 export function createNotificationWorker(ctx: AppContext, deps: Partial<DeliveryDeps> = {}): Worker {
   const { config, logger } = ctx;
-  const limiter = deps.limiter ?? createWebhookRateLimiter(ctx.redis, {
-    prefix: config.QUEUE_PREFIX, perSecond: config.FEISHU_RATE_PER_SECOND, perMinute: config.FEISHU_RATE_PER_MINUTE,
-    app: { perSecond: config.FEISHU_APP_RATE_PER_SECOND, perMinute: config.FEISHU_APP_RATE_PER_MINUTE, recipientPerSecond: config.FEISHU_APP_RECIPIENT_RATE_PER_SECOND, urgentPerSecond: config.FEISHU_APP_URGENT_PER_SECOND },
-  });
+  const limiter =
+    deps.limiter ??
+    createWebhookRateLimiter(ctx.redis, {
+      prefix: config.QUEUE_PREFIX,
+      perSecond: config.FEISHU_RATE_PER_SECOND,
+      perMinute: config.FEISHU_RATE_PER_MINUTE,
+      app: {
+        perSecond: config.FEISHU_APP_RATE_PER_SECOND,
+        perMinute: config.FEISHU_APP_RATE_PER_MINUTE,
+        recipientPerSecond: config.FEISHU_APP_RECIPIENT_RATE_PER_SECOND,
+        urgentPerSecond: config.FEISHU_APP_URGENT_PER_SECOND,
+      },
+    });
 
   const process = async (job: Job, token?: string) => {
     const payload = deliveryJobSchema.safeParse(job.data);
@@ -38,7 +50,12 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
       if (recordId) await markDead(ctx.models.notificationRecords, recordId, new Date(), 'payload_invalid', detail);
       throw new UnrecoverableError(detail);
     }
-    const step = await deliverNotification(ctx, payload.data.recordId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, { ...deps, limiter });
+    const step = await deliverNotification(
+      ctx,
+      payload.data.recordId,
+      { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 },
+      { ...deps, limiter },
+    );
     switch (step.kind) {
       case 'done':
         return { status: step.status };

@@ -52,27 +52,34 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
   logger.info({ mode, port, workers: workers.map((w) => w.name) }, 'dueflow started');
 
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    const started = Date.now();
-    logger.info('shutting down: no new requests or jobs');
-    clearInterval(schedulerRefresh);
-    const httpClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
-    server?.closeIdleConnections();
+  const stop = () =>
+    (stopping ??= (async () => {
+      const started = Date.now();
+      logger.info('shutting down: no new requests or jobs');
+      clearInterval(schedulerRefresh);
+      const httpClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+      server?.closeIdleConnections();
 
-    const stillOpen = new Set(workers.map((w) => w.name));
-    const workersClosed = Promise.all(workers.map((w) => w.close().then(() => { stillOpen.delete(w.name); })));
-    if ((await Promise.race([workersClosed, timeout(config.SHUTDOWN_TIMEOUT_MS)])) === 'timeout') {
-      // Out of time: drop the workers' connections and leave. Their unfinished jobs keep a lock that
-      // expires, and BullMQ's stall check hands them to another worker. (`close(true)` cannot do
-      // this: after `close()` it returns the same promise, which waits for the jobs.)
-      logger.warn({ workers: [...stillOpen] }, 'active jobs did not finish in time; leaving them to the stall check');
-      await Promise.race([Promise.all(workers.map((w) => w.disconnect().catch(() => undefined))), timeout(2000)]);
-    }
-    server?.closeAllConnections();
-    await httpClosed;
-    await closeContext(ctx);
-    logger.info({ ms: Date.now() - started }, 'shut down');
-  })());
+      const stillOpen = new Set(workers.map((w) => w.name));
+      const workersClosed = Promise.all(
+        workers.map((w) =>
+          w.close().then(() => {
+            stillOpen.delete(w.name);
+          }),
+        ),
+      );
+      if ((await Promise.race([workersClosed, timeout(config.SHUTDOWN_TIMEOUT_MS)])) === 'timeout') {
+        // Out of time: drop the workers' connections and leave. Their unfinished jobs keep a lock that
+        // expires, and BullMQ's stall check hands them to another worker. (`close(true)` cannot do
+        // this: after `close()` it returns the same promise, which waits for the jobs.)
+        logger.warn({ workers: [...stillOpen] }, 'active jobs did not finish in time; leaving them to the stall check');
+        await Promise.race([Promise.all(workers.map((w) => w.disconnect().catch(() => undefined))), timeout(2000)]);
+      }
+      server?.closeAllConnections();
+      await httpClosed;
+      await closeContext(ctx);
+      logger.info({ ms: Date.now() - started }, 'shut down');
+    })());
 
   return { port, workers, stop };
 }

@@ -27,9 +27,18 @@ export function createRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_TLS_REJECT
 export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`Redis not ready within ${timeoutMs} ms`)); }, timeoutMs);
-    const onReady = () => { cleanup(); resolve(); };
-    const cleanup = () => { clearTimeout(timer); redis.off('ready', onReady); };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
     redis.on('ready', onReady);
   });
 }

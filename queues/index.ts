@@ -1,7 +1,7 @@
 /** dueflow's Queue instances (producers). Workers live in processors/. */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueName} from './names';
+import type { QueueName } from './names';
 import { allQueueNames, queueNames } from './names';
 
 export { queueNames, allQueueNames };

@@ -14,9 +14,17 @@ export const relayJobName = 'relay';
 
 export async function upsertJobSchedulers(ctx: Pick<AppContext, 'queues' | 'config'>): Promise<void> {
   const keepFew = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
-  await ctx.queues[queueNames.maintenance].upsertJobScheduler(reconcilerId, { every: ctx.config.RECONCILE_INTERVAL_MS }, { name: reconcileJobName, data: { v: 1 }, opts: keepFew });
+  await ctx.queues[queueNames.maintenance].upsertJobScheduler(
+    reconcilerId,
+    { every: ctx.config.RECONCILE_INTERVAL_MS },
+    { name: reconcileJobName, data: { v: 1 }, opts: keepFew },
+  );
   await ctx.queues[queueNames.maintenance].upsertJobScheduler(purgeId, { every: 3600_000 }, { name: purgeJobName, data: { v: 1 }, opts: keepFew });
-  await ctx.queues[queueNames.maintenance].upsertJobScheduler(relayId, { every: ctx.config.EVENT_RELAY_INTERVAL_MS }, { name: relayJobName, data: { v: 1 }, opts: { removeOnComplete: { count: 20 }, removeOnFail: { count: 100 } } });
+  await ctx.queues[queueNames.maintenance].upsertJobScheduler(
+    relayId,
+    { every: ctx.config.EVENT_RELAY_INTERVAL_MS },
+    { name: relayJobName, data: { v: 1 }, opts: { removeOnComplete: { count: 20 }, removeOnFail: { count: 100 } } },
+  );
   await ctx.queues[queueNames.scanner].upsertJobScheduler(
     dueJobScannerId,
     { every: ctx.config.SCAN_INTERVAL_MS },

@@ -28,7 +28,9 @@ async function waitReady(url: string, timeoutMs = 30_000): Promise<unknown> {
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.ok) return await res.json();
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`dueflow not ready at ${url} within ${timeoutMs} ms`);
@@ -38,7 +40,12 @@ async function waitReady(url: string, timeoutMs = 30_000): Promise<unknown> {
  * The host product's own event receiver: verifies each event's Standard Webhooks signature with
  * the `standardwebhooks` package (as a product would) and prints it; refuses a bad signature.
  */
-async function startEventReceiver(): Promise<{ url: string; setSecret(secret: string): void; events: Array<{ type: string; data: any }>; close(): Promise<void> }> {
+async function startEventReceiver(): Promise<{
+  url: string;
+  setSecret(secret: string): void;
+  events: Array<{ type: string; data: any }>;
+  close(): Promise<void>;
+}> {
   let verifier: Webhook | undefined;
   const events: Array<{ type: string; data: any }> = [];
   const server = http.createServer((req, res) => {
@@ -60,8 +67,11 @@ async function startEventReceiver(): Promise<{ url: string; setSecret(secret: st
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}/dueflow-events`, events,
-    setSecret: (secret) => { verifier = new Webhook(secret); },
+    url: `http://127.0.0.1:${port}/dueflow-events`,
+    events,
+    setSecret: (secret) => {
+      verifier = new Webhook(secret);
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -75,7 +85,11 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
 }
 
 async function api(baseUrl: string, method: string, p: string, auth: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${baseUrl}${p}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${baseUrl}${p}`, {
+    method,
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const json = await res.json().catch(() => undefined);
   if (!res.ok) throw new Error(`${method} ${p} answered ${res.status}: ${JSON.stringify(json)}`);
   return json;
@@ -104,10 +118,18 @@ async function clearEarlierRun(mongodbUri: string, db: string, redisUrl: string,
 async function main() {
   const services = await startServices({ dataDir: path.join(root, '.data/demo'), log });
   // The host product's Feishu app, as the Feishu-compatible server plays it: any open_id is a user there.
-  const app = { appId: 'cli_demo_app', appSecret: 'demo-app-secret', encryptKey: 'demo-encrypt-key', verificationToken: 'demo-verification-token', autoRegisterUsers: true };
+  const app = {
+    appId: 'cli_demo_app',
+    appSecret: 'demo-app-secret',
+    encryptKey: 'demo-encrypt-key',
+    verificationToken: 'demo-verification-token',
+    autoRegisterUsers: true,
+  };
   const feishu = await startFeishuServer({
     app,
-    log: (msg) => { if (/app (send|update|urgent)/.test(msg)) log(`Feishu app API: ${msg}`); },
+    log: (msg) => {
+      if (/app (send|update|urgent)/.test(msg)) log(`Feishu app API: ${msg}`);
+    },
     onMessage: (m) => {
       const body = m.body;
       const title = body.card?.header?.title?.content ?? body.content?.post?.zh_cn?.title ?? body.content?.text ?? body.message?.title;
@@ -138,7 +160,10 @@ async function main() {
     DETECTOR_INTERVAL_MS: process.env.DETECTOR_INTERVAL_MS ?? '1000',
     // The maintenance job (reconciler, escalation, card redraws of expired suggestions) every second.
     RECONCILE_INTERVAL_MS: process.env.RECONCILE_INTERVAL_MS ?? '1000',
-    FEISHU_APP_ID: app.appId, FEISHU_APP_SECRET: app.appSecret, FEISHU_ENCRYPT_KEY: app.encryptKey, FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_ENCRYPT_KEY: app.encryptKey,
+    FEISHU_VERIFICATION_TOKEN: app.verificationToken,
     FEISHU_API_BASE: feishu.url,
     // The bundled FerretDB over SQLite serialises writes: 4 jobs at once deliver about 3x faster
     // there than the default 50 (BENCHMARKS.md). A real MongoDB (MONGODB_URI) keeps the default.
@@ -155,7 +180,12 @@ async function main() {
   };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
-  dueflow.once('exit', (code) => { if (code) { log(`dueflow exited with ${code}`); void services.stop().then(() => process.exit(1)); } });
+  dueflow.once('exit', (code) => {
+    if (code) {
+      log(`dueflow exited with ${code}`);
+      void services.stop().then(() => process.exit(1));
+    }
+  });
 
   const ready = await waitReady(baseUrl);
   log(`readyz: ${JSON.stringify(ready)}`);
@@ -168,14 +198,33 @@ async function main() {
   const userId = 'demo-user';
   const openId = 'ou_demo0123456789';
   const service = `Bearer ${config.SERVICE_TOKEN}`;
-  const userToken = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setExpirationTime('30d').sign(new TextEncoder().encode(config.JWT_SECRET));
+  const userToken = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setExpirationTime('30d')
+    .sign(new TextEncoder().encode(config.JWT_SECRET));
   const user = `Bearer ${userToken}`;
-  await api(baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, service, { enabled: true, receiveIdType: 'open_id', receiveId: openId });
+  await api(baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, service, {
+    enabled: true,
+    receiveIdType: 'open_id',
+    receiveId: openId,
+  });
   const botToken = 'demoBotToken0123456789';
   const signingSecret = 'demo-signing-secret';
   feishu.registerBot(botToken, { secret: signingSecret });
-  await api(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', user, { enabled: true, webhookUrl: feishu.botUrl(botToken), signingSecret, format: 'card' });
-  await api(baseUrl, 'PUT', `/api/v1/users/${userId}/settings`, service, { timeZone: 'Asia/Shanghai', language: 'en', primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 0.1 } });
+  await api(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', user, {
+    enabled: true,
+    webhookUrl: feishu.botUrl(botToken),
+    signingSecret,
+    format: 'card',
+  });
+  await api(baseUrl, 'PUT', `/api/v1/users/${userId}/settings`, service, {
+    timeZone: 'Asia/Shanghai',
+    language: 'en',
+    primaryChannel: 'feishu_app',
+    fallbackChannel: 'feishu_bot',
+    escalation: { afterMinutes: 0.1 },
+  });
   // The host product registers where it wants to hear what happens (the secret is shown once).
   const receiver = await startEventReceiver();
   const endpoint = await api(baseUrl, 'POST', '/api/v1/webhook-endpoints', service, { url: receiver.url, events: ['*'], description: 'the demo host product' });
@@ -185,12 +234,27 @@ async function main() {
   const nextCard = async (after: number) => {
     await waitUntil(() => cards().length > after, 30_000, 'a card from the app bot');
     const m = cards()[after];
-    log(`Feishu app bot → ${openId}: "${m.card?.header?.title?.content}" [buttons: ${feishu.app.buttons(m.messageId).map((b) => b.text).join(', ') || 'none'}]`);
+    log(
+      `Feishu app bot → ${openId}: "${m.card?.header?.title?.content}" [buttons: ${
+        feishu.app
+          .buttons(m.messageId)
+          .map((b) => b.text)
+          .join(', ') || 'none'
+      }]`,
+    );
     return m;
   };
   const sent = await api(baseUrl, 'POST', '/api/v1/notifications', `Bearer ${config.SERVICE_TOKEN}`, {
-    userId, dedupeKey: `demo-${Date.now()}`, triggerType: 'important_urgent_task', target: { type: 'task', id: 'demo-task' },
-    message: { title: 'Finish the quarterly report', summary: 'Due today at 18:00 and not in your schedule yet.', actionText: 'Open dueflow', actionUrl: `${baseUrl}/docs` },
+    userId,
+    dedupeKey: `demo-${Date.now()}`,
+    triggerType: 'important_urgent_task',
+    target: { type: 'task', id: 'demo-task' },
+    message: {
+      title: 'Finish the quarterly report',
+      summary: 'Due today at 18:00 and not in your schedule yet.',
+      actionText: 'Open dueflow',
+      actionUrl: `${baseUrl}/docs`,
+    },
   });
   let record = await api(baseUrl, 'GET', `/api/v1/notification/records/${sent.id}`, user);
   for (let i = 0; i < 150 && !['sent', 'skipped', 'dead'].includes(record.status); i++) {
@@ -207,8 +271,26 @@ async function main() {
   // The host product syncs its tasks by its own ids (one request, one result per item).
   const synced = await api(baseUrl, 'POST', '/api/v1/sync', service, {
     items: [
-      { op: 'upsert', kind: 'task', userId, externalId: 'plan-task-42', data: { title: 'Prepare the board presentation', priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 20 * hour).toISOString(), urgencyThresholdAt: new Date(Date.now() + 2000).toISOString() } },
-      { op: 'upsert', kind: 'task', userId, externalId: 'plan-task-43', data: { title: 'Renew the domain', priority: 3, deadline: new Date(Date.now() + 72 * hour).toISOString() } },
+      {
+        op: 'upsert',
+        kind: 'task',
+        userId,
+        externalId: 'plan-task-42',
+        data: {
+          title: 'Prepare the board presentation',
+          priority: 1,
+          estimatedMinutes: 60,
+          deadline: new Date(Date.now() + 20 * hour).toISOString(),
+          urgencyThresholdAt: new Date(Date.now() + 2000).toISOString(),
+        },
+      },
+      {
+        op: 'upsert',
+        kind: 'task',
+        userId,
+        externalId: 'plan-task-43',
+        data: { title: 'Renew the domain', priority: 3, deadline: new Date(Date.now() + 72 * hour).toISOString() },
+      },
     ],
   });
   log(`synced 2 tasks by externalId: ${JSON.stringify(synced.results)}`);
@@ -217,22 +299,39 @@ async function main() {
   const suggestion = await nextCard(received);
   const previewId = /previews\/([0-9a-f]{24})/.exec(JSON.stringify(suggestion.card))?.[1];
   const pressed = await feishu.app.press({ messageId: suggestion.messageId, action: 'confirm' });
-  log(`pressed Confirm in the chat: answered in ${pressed.ms} ms, toast "${pressed.body.toast?.content}"; the card now has buttons: [${feishu.app.buttons(suggestion.messageId).map((b) => b.text).join(', ') || 'none'}]`);
+  log(
+    `pressed Confirm in the chat: answered in ${pressed.ms} ms, toast "${pressed.body.toast?.content}"; the card now has buttons: [${
+      feishu.app
+        .buttons(suggestion.messageId)
+        .map((b) => b.text)
+        .join(', ') || 'none'
+    }]`,
+  );
   if (previewId) {
     const preview = await api(baseUrl, 'GET', `/api/v1/active-schedule/previews/${previewId}`, user);
     log(`preview ${previewId}: ${preview.status}, block ${preview.blockId}; on the page: ${baseUrl}/app/previews/${previewId}#token=${userToken}`);
   }
   await waitUntil(() => receiver.events.some((e) => e.type === 'preview.confirmed'), 30_000, 'preview.confirmed at the host product');
   const confirmedEvent = receiver.events.find((e) => e.type === 'preview.confirmed')!;
-  log(`the host product puts block ${confirmedEvent.data.block?.id} (${confirmedEvent.data.block?.start} – ${confirmedEvent.data.block?.end}) for its task ${confirmedEvent.data.task?.externalId} into its own calendar`);
+  log(
+    `the host product puts block ${confirmedEvent.data.block?.id} (${confirmedEvent.data.block?.start} – ${confirmedEvent.data.block?.end}) for its task ${confirmedEvent.data.task?.externalId} into its own calendar`,
+  );
 
   // A missed block: a planned block for a task that ended 20 minutes ago and was not marked done.
   // The missed-block detector (run after each scan) raises it; the message asks whether to reschedule.
   const minute = 60_000;
-  const makeup = await api(baseUrl, 'POST', '/api/v1/tasks', user, { title: 'Review the contract draft', priority: 2, estimatedMinutes: 45, deadline: new Date(Date.now() + 30 * hour).toISOString() });
+  const makeup = await api(baseUrl, 'POST', '/api/v1/tasks', user, {
+    title: 'Review the contract draft',
+    priority: 2,
+    estimatedMinutes: 45,
+    deadline: new Date(Date.now() + 30 * hour).toISOString(),
+  });
   const atMissed = cards().length;
   await api(baseUrl, 'POST', '/api/v1/schedule/blocks', user, {
-    taskId: makeup.id, title: 'Review the contract draft', start: new Date(Date.now() - 65 * minute).toISOString(), end: new Date(Date.now() - 20 * minute).toISOString(),
+    taskId: makeup.id,
+    title: 'Review the contract draft',
+    start: new Date(Date.now() - 65 * minute).toISOString(),
+    end: new Date(Date.now() - 20 * minute).toISOString(),
   });
   log('added a block that ended 20 min ago and is still "planned"; waiting for the missed-block detector...');
   await nextCard(atMissed);
@@ -240,8 +339,14 @@ async function main() {
   // An anomaly reported by another service (service token): one message built from its title and detail.
   const atAnomaly = cards().length;
   const reported = await api(baseUrl, 'POST', '/api/v1/anomalies', `Bearer ${config.SERVICE_TOKEN}`, {
-    userId, type: 'checkin_missed', severity: 'warning', targetType: 'checkin', targetId: 'daily-standup',
-    title: 'Daily check-in missed', detail: 'You did not check in for the 09:30 stand-up today.', occurredAt: new Date().toISOString(),
+    userId,
+    type: 'checkin_missed',
+    severity: 'warning',
+    targetType: 'checkin',
+    targetId: 'daily-standup',
+    title: 'Daily check-in missed',
+    detail: 'You did not check in for the 09:30 stand-up today.',
+    occurredAt: new Date().toISOString(),
     idempotencyKey: `demo-checkin-${Date.now()}`,
   });
   log(`another service reported anomaly ${reported.id}; it waits ${env.DIGEST_HOLD_MS} ms for others to group with...`);
@@ -257,7 +362,8 @@ async function main() {
   // A reminder the user set directly: a due job claimed by the same scanner, sent as written.
   const atReminder = cards().length;
   const reminder = await api(baseUrl, 'POST', '/api/v1/reminders', user, {
-    message: { title: 'Stand up and stretch', summary: 'Two hours at the desk: take five minutes.' }, at: new Date(Date.now() + 2000).toISOString(),
+    message: { title: 'Stand up and stretch', summary: 'Two hours at the desk: take five minutes.' },
+    at: new Date(Date.now() + 2000).toISOString(),
   });
   log(`set reminder ${reminder.id} for 2 s from now; waiting for the scanner...`);
   const reminderCard = await nextCard(atReminder);
@@ -268,8 +374,14 @@ async function main() {
   // sent to the fallback channel (the group bot) after as long again.
   const atCritical = cards().length;
   const critical = await api(baseUrl, 'POST', '/api/v1/anomalies', service, {
-    userId, type: 'payment_failed', severity: 'critical', targetType: 'invoice', targetId: 'inv-42',
-    title: 'Payment to the venue failed', detail: 'The card was declined; the booking lapses at noon.', occurredAt: new Date().toISOString(),
+    userId,
+    type: 'payment_failed',
+    severity: 'critical',
+    targetType: 'invoice',
+    targetId: 'inv-42',
+    title: 'Payment to the venue failed',
+    detail: 'The card was declined; the booking lapses at noon.',
+    occurredAt: new Date().toISOString(),
     idempotencyKey: `demo-critical-${Date.now()}`,
   });
   const criticalCard = await nextCard(atCritical);
@@ -289,7 +401,9 @@ async function main() {
   log(`Feishu-compatible server: ${feishu.url} (every message it accepts is printed here)`);
   log(`Demo user token (Authorization: Bearer ...): ${userToken}`);
   log(`Try: curl -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/v1/notification/records`);
-  log(`The host product's view: curl -H "Authorization: Bearer ${config.SERVICE_TOKEN}" ${baseUrl}/api/v1/events  (every event, in order; ${receiver.events.length} pushed to its endpoint so far)`);
+  log(
+    `The host product's view: curl -H "Authorization: Bearer ${config.SERVICE_TOKEN}" ${baseUrl}/api/v1/events  (every event, in order; ${receiver.events.length} pushed to its endpoint so far)`,
+  );
   log('Ctrl-C stops dueflow and the services the demo started.');
 }
 

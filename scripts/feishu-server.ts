@@ -10,7 +10,11 @@ import { maskSecret } from '../src/providers/mask';
 import { startFeishuServer } from '../test/support/feishuServer';
 
 function list(value: string | undefined): string[][] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((entry) => entry.split(':'));
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => entry.split(':'));
 }
 
 function line(event: Record<string, unknown>): void {
@@ -26,7 +30,8 @@ async function main(): Promise<void> {
     log: (msg) => process.stderr.write(`[feishu] ${msg}\n`),
     onMessage: (m) => line({ event: 'message', ...m, token: maskSecret(m.token), receivedAt: new Date(m.receivedAt).toISOString() }),
   });
-  for (const [token, secret, keyword] of list(process.env.FEISHU_BOTS)) server.registerBot(token, { secret: secret || undefined, keyword: keyword || undefined });
+  for (const [token, secret, keyword] of list(process.env.FEISHU_BOTS))
+    server.registerBot(token, { secret: secret || undefined, keyword: keyword || undefined });
   for (const [id, bearerToken] of list(process.env.FEISHU_FLOWS)) server.registerFlow(id, { bearerToken: bearerToken || undefined });
 
   line({ event: 'listening', url: server.url });

@@ -44,7 +44,10 @@ export function freePort(): Promise<number> {
 function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -53,7 +56,10 @@ function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
 function redisAnswers(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(1000, () => done(false));
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
@@ -75,7 +81,10 @@ function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
@@ -103,11 +112,26 @@ export async function startRedisServer(dataDir: string, port?: number): Promise<
   const bin = ensureRedisServerBinary();
   const usePort = port ?? (await freePort());
   fs.mkdirSync(dataDir, { recursive: true });
-  const child = spawn(bin, [
-    '--port', String(usePort), '--bind', '127.0.0.1', '--dir', dataDir,
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
-    '--maxmemory-policy', 'noeviction',
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    bin,
+    [
+      '--port',
+      String(usePort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dataDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { stdio: 'ignore' },
+  );
   await waitForPort(usePort, child, 'redis-server');
   return { url: `redis://127.0.0.1:${usePort}`, port: usePort, child };
 }
@@ -116,9 +140,9 @@ export async function startFerretDB(dataDir: string, port?: number): Promise<{ u
   const bin = execFileSync(path.join(root, 'scripts/build-ferretdb.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const usePort = port ?? (await freePort());
   fs.mkdirSync(dataDir, { recursive: true });
-  const child = spawn(bin, [
-    `-listen-addr=127.0.0.1:${usePort}`, `-sqlite-url=file:${dataDir.replace(/\/?$/, '/')}`, '-log-level=error',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(bin, [`-listen-addr=127.0.0.1:${usePort}`, `-sqlite-url=file:${dataDir.replace(/\/?$/, '/')}`, '-log-level=error'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   await waitForPort(usePort, child, 'ferretdb');
   return { uri: `mongodb://127.0.0.1:${usePort}/`, port: usePort, child };
 }
@@ -152,6 +176,8 @@ export async function startServices(opts: { dataDir: string; env?: NodeJS.Proces
   return {
     redisUrl,
     mongodbUri,
-    stop: async () => { await Promise.all(started.map(stopChild)); },
+    stop: async () => {
+      await Promise.all(started.map(stopChild));
+    },
   };
 }

@@ -5,9 +5,7 @@
  */
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -32,7 +30,10 @@ export const configSchema = z.object({
   /** Whether the store applies a guarded update atomically (MongoDB) or needs a Redis lock around it (FerretDB v1); auto asks the server. */
   STORE_GUARDED_UPDATES: z.enum(['auto', 'atomic', 'locked']),
   /** Database name; overrides the one in MONGODB_URI (tests give each file its own). */
-  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only').optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only')
+    .optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
   SERVICE_TOKEN: z.string().min(24, 'must be at least 24 characters'),
   ADMIN_USER: z.string().min(1),
@@ -57,7 +58,12 @@ export const configSchema = z.object({
   FEISHU_RATE_PER_MINUTE: int(1, 60_000),
   WEBHOOK_ALLOWED_HOSTS: z
     .string()
-    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^[a-z0-9.-]+$/, 'comma-separated host names')).min(1)),
   WEBHOOK_ALLOW_LOOPBACK: bool,
   /** How often the reconciler compares MongoDB (the truth) with Redis (the transport) and repairs. */
@@ -99,7 +105,10 @@ export const configSchema = z.object({
   /** In a flood, at most one digest per this interval. */
   DIGEST_INTERVAL_MS: int(1000, 86_400_000),
   /** The host product's Feishu/Lark app (feishu_app channels and card callbacks); unset: the app channel is off. */
-  FEISHU_APP_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (like cli_a1b2c3d4e5f6)').optional(),
+  FEISHU_APP_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (like cli_a1b2c3d4e5f6)')
+    .optional(),
   FEISHU_APP_SECRET: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
   /** Card callbacks are refused without it: it keys their signature and their encryption. */
   FEISHU_ENCRYPT_KEY: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
@@ -124,7 +133,12 @@ export const configSchema = z.object({
   /** Hosts webhook endpoints may use (exact names, or *.example.com); empty: any public host. */
   EVENT_ALLOWED_HOSTS: z
     .string()
-    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+$/, 'comma-separated host names (or *.example.com)'))),
   /** Requests in flight to one endpoint, across all workers; a slow endpoint holds at most this many worker slots. */
   EVENT_ENDPOINT_CONCURRENCY: int(1, 100),
@@ -143,7 +157,8 @@ export type Config = z.infer<typeof configSchema>;
 /** Rules between variables: each issue names the variable to fix. */
 function crossFieldRules(c: Config, ctx: z.RefinementCtx): void {
   if (c.FEISHU_APP_ID && !c.FEISHU_APP_SECRET) ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_SECRET'], message: 'required when FEISHU_APP_ID is set' });
-  if (c.FEISHU_APP_URGENT_PER_SECOND >= c.FEISHU_APP_RATE_PER_SECOND) ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_URGENT_PER_SECOND'], message: 'must be below FEISHU_APP_RATE_PER_SECOND' });
+  if (c.FEISHU_APP_URGENT_PER_SECOND >= c.FEISHU_APP_RATE_PER_SECOND)
+    ctx.addIssue({ code: 'custom', path: ['FEISHU_APP_URGENT_PER_SECOND'], message: 'must be below FEISHU_APP_RATE_PER_SECOND' });
   const base = new URL(c.FEISHU_API_BASE);
   const loopback = base.protocol === 'http:' && base.hostname === '127.0.0.1';
   if (base.protocol !== 'https:' && !(loopback && c.WEBHOOK_ALLOW_LOOPBACK)) {

@@ -67,7 +67,8 @@ export async function closeContext(ctx: AppContext): Promise<void> {
 async function warnUnlessNoEviction(redis: Redis, logger: Logger): Promise<void> {
   try {
     const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
-    if (policy && policy !== 'noeviction') logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: queued jobs may be evicted under memory pressure');
+    if (policy && policy !== 'noeviction')
+      logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: queued jobs may be evicted under memory pressure');
   } catch (err) {
     logger.debug({ err: (err as Error).message }, 'could not read Redis maxmemory-policy');
   }

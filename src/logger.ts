@@ -5,10 +5,27 @@ import pino from 'pino';
 export type { Logger };
 
 export const redactedKeys = [
-  'authorization', 'password', 'token', 'bearerToken', 'signingSecret', 'secret', 'sign',
-  'webhookUrl', 'SECRETS_KEY', 'JWT_SECRET', 'SERVICE_TOKEN', 'ADMIN_PASSWORD',
-  'app_secret', 'appSecret', 'tenant_access_token', 'tenantAccessToken', 'encrypt', 'encryptKey',
-  'FEISHU_APP_SECRET', 'FEISHU_ENCRYPT_KEY', 'FEISHU_VERIFICATION_TOKEN',
+  'authorization',
+  'password',
+  'token',
+  'bearerToken',
+  'signingSecret',
+  'secret',
+  'sign',
+  'webhookUrl',
+  'SECRETS_KEY',
+  'JWT_SECRET',
+  'SERVICE_TOKEN',
+  'ADMIN_PASSWORD',
+  'app_secret',
+  'appSecret',
+  'tenant_access_token',
+  'tenantAccessToken',
+  'encrypt',
+  'encryptKey',
+  'FEISHU_APP_SECRET',
+  'FEISHU_ENCRYPT_KEY',
+  'FEISHU_VERIFICATION_TOKEN',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -32,7 +32,12 @@ export function createMetrics(queues: Queues): Metrics {
 
   return {
     registry,
-    notificationsFinal: new Counter({ name: 'dueflow_notifications_total', help: 'Notifications by final status and channel', labelNames: ['status', 'channel'], registers: [registry] }),
+    notificationsFinal: new Counter({
+      name: 'dueflow_notifications_total',
+      help: 'Notifications by final status and channel',
+      labelNames: ['status', 'channel'],
+      registers: [registry],
+    }),
     deliveryLatency: new Histogram({
       name: 'dueflow_notification_delivery_seconds',
       help: 'Time from a notification being requested to it being sent',
@@ -40,7 +45,12 @@ export function createMetrics(queues: Queues): Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
       registers: [registry],
     }),
-    providerErrors: new Counter({ name: 'dueflow_provider_errors_total', help: 'Provider error codes', labelNames: ['channel', 'code'], registers: [registry] }),
+    providerErrors: new Counter({
+      name: 'dueflow_provider_errors_total',
+      help: 'Provider error codes',
+      labelNames: ['channel', 'code'],
+      registers: [registry],
+    }),
     repairs: new Counter({ name: 'dueflow_repairs_total', help: 'Repairs made by the reconciler', labelNames: ['kind'], registers: [registry] }),
   };
 }

@@ -38,7 +38,10 @@ async function user(baseUrl: string, settings: Record<string, unknown> = {}) {
   const auth = await asUser(userId);
   const channel = await call(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
   expect(channel.status).toBe(200);
-  const put = await call(baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en', ...settings } });
+  const put = await call(baseUrl, 'PUT', '/api/v1/me/settings', {
+    auth,
+    body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en', ...settings },
+  });
   expect(put.status).toBe(200);
   return { userId, token, auth };
 }
@@ -46,7 +49,14 @@ async function user(baseUrl: string, settings: Record<string, unknown> = {}) {
 async function urgentTask(baseUrl: string, auth: string, title: string, inMs: number, extra: Record<string, unknown> = {}) {
   const res = await call(baseUrl, 'POST', '/api/v1/tasks', {
     auth,
-    body: { title, priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000).toISOString(), urgencyThresholdAt: new Date(Date.now() + inMs).toISOString(), ...extra },
+    body: {
+      title,
+      priority: 1,
+      estimatedMinutes: 30,
+      deadline: new Date(Date.now() + 20 * 3600_000).toISOString(),
+      urgencyThresholdAt: new Date(Date.now() + inMs).toISOString(),
+      ...extra,
+    },
   });
   expect(res.status).toBe(201);
   return res.body as { id: string; title: string };
@@ -87,7 +97,9 @@ test('an urgent task: one card naming the task and a free slot, within the scan 
   expect(confirmed.status).toBe(200);
   const q = `from=${encodeURIComponent(preview.body.candidate.start)}&to=${encodeURIComponent(preview.body.candidate.end)}`;
   const blocks = await call(df.baseUrl, 'GET', `/api/v1/schedule/blocks?${q}`, { auth });
-  expect(blocks.body.items).toEqual([expect.objectContaining({ id: confirmed.body.block.id, taskId: task.id, previewId, start: preview.body.candidate.start })]);
+  expect(blocks.body.items).toEqual([
+    expect.objectContaining({ id: confirmed.body.block.id, taskId: task.id, previewId, start: preview.body.candidate.start }),
+  ]);
   expect(messagesTo(token)).toHaveLength(1);
 });
 
@@ -130,7 +142,11 @@ describe('two worker processes on the same due jobs', () => {
   let api: TestDueflow;
   const procs: DueflowProcess[] = [];
   afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null) { p.kill('SIGTERM'); await p.waitForExit().catch(() => p.kill('SIGKILL')); }
+    for (const p of procs)
+      if (p.child.exitCode === null) {
+        p.kill('SIGTERM');
+        await p.waitForExit().catch(() => p.kill('SIGKILL'));
+      }
     await api?.stop();
   });
 
@@ -141,23 +157,34 @@ describe('two worker processes on the same due jobs', () => {
     await Promise.all(procs.map((p) => p.waitForLog('dueflow started')));
 
     const users = await Promise.all([0, 1, 2, 3].map(() => user(api.baseUrl)));
-    const tasks = (await Promise.all(users.map((u, i) => Promise.all([
-      urgentTask(api.baseUrl, u.auth, `Task ${i}-a`, 1500),
-      urgentTask(api.baseUrl, u.auth, `Task ${i}-b`, 1500),
-    ])))).flat();
+    const tasks = (
+      await Promise.all(
+        users.map((u, i) => Promise.all([urgentTask(api.baseUrl, u.auth, `Task ${i}-a`, 1500), urgentTask(api.baseUrl, u.auth, `Task ${i}-b`, 1500)])),
+      )
+    ).flat();
 
     await Promise.all(users.map((u) => waitForMessages(u.token, 2, 15_000)));
     // Every due job has ended (triggered), every trigger's record is sent: nothing more can come.
-    await waitFor(async () => (await api.ctx.models.dueJobs.countDocuments({ taskId: { $in: tasks.map((t) => t.id) }, status: 'triggered' })) === tasks.length, 10_000, 'all due jobs triggered');
+    await waitFor(
+      async () => (await api.ctx.models.dueJobs.countDocuments({ taskId: { $in: tasks.map((t) => t.id) }, status: 'triggered' })) === tasks.length,
+      10_000,
+      'all due jobs triggered',
+    );
     // The server has the messages a moment before the records say sent.
-    const records = await waitFor(async () => {
-      const rs = await api.ctx.models.notificationRecords.find({ userId: { $in: users.map((u) => u.userId) } }).lean();
-      return rs.every((r) => r.status === 'sent') ? rs : undefined;
-    }, 10_000, 'all records sent');
+    const records = await waitFor(
+      async () => {
+        const rs = await api.ctx.models.notificationRecords.find({ userId: { $in: users.map((u) => u.userId) } }).lean();
+        return rs.every((r) => r.status === 'sent') ? rs : undefined;
+      },
+      10_000,
+      'all records sent',
+    );
     expect(records).toHaveLength(tasks.length);
     expect(await api.ctx.models.triggers.countDocuments({ userId: { $in: users.map((u) => u.userId) } })).toBe(tasks.length);
     for (const [i, u] of users.entries()) {
-      const titles = messagesTo(u.token).map((m) => m.body.card.header.title.content).sort();
+      const titles = messagesTo(u.token)
+        .map((m) => m.body.card.header.title.content)
+        .sort();
       expect(titles).toEqual([`Schedule "Task ${i}-a"?`, `Schedule "Task ${i}-b"?`]);
     }
     // Both processes did work (the due jobs were shared out, not run by one of them only) — when there was enough of it.

@@ -23,7 +23,6 @@ afterAll(async () => {
   await feishu.close();
 });
 
-
 const userWithBot = (settings?: Record<string, unknown>) => newBotUser(df.baseUrl, feishu, { format: 'text', settings });
 
 /** A minute-aligned moment ten minutes ago, so the expected local time is exact. */
@@ -31,9 +30,16 @@ const recentMinute = () => new Date(Math.floor((Date.now() - 10 * 60_000) / 60_0
 
 function anomaly(userId: string, over: Record<string, unknown> = {}) {
   return {
-    userId, type: 'disk_almost_full', severity: 'warning', targetType: 'server', targetId: `srv-${randomUUID().slice(0, 8)}`,
-    title: 'Disk 95% full on db-1', detail: 'The data volume of db-1 is 95% full; writes stop at 100%.',
-    occurredAt: recentMinute().toISOString(), idempotencyKey: `k-${randomUUID()}`, actionUrl: 'https://ops.example.com/alerts/42',
+    userId,
+    type: 'disk_almost_full',
+    severity: 'warning',
+    targetType: 'server',
+    targetId: `srv-${randomUUID().slice(0, 8)}`,
+    title: 'Disk 95% full on db-1',
+    detail: 'The data volume of db-1 is 95% full; writes stop at 100%.',
+    occurredAt: recentMinute().toISOString(),
+    idempotencyKey: `k-${randomUUID()}`,
+    actionUrl: 'https://ops.example.com/alerts/42',
     ...over,
   };
 }
@@ -44,10 +50,14 @@ const textOf = (m: { body: any }) => String(m.body.content?.text ?? JSON.stringi
 const triggersOf = (userId: string) => df.ctx.models.triggers.find({ userId }).lean();
 const recordsOf = (userId: string) => df.ctx.models.notificationRecords.find({ userId }).lean();
 const settled = (id: string) =>
-  waitFor(async () => {
-    const r = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${id}`, { auth: asService() });
-    return r.body?.notification && !['pending', 'sending'].includes(r.body.notification.status) ? r.body : undefined;
-  }, 20_000, `anomaly ${id} to be delivered`);
+  waitFor(
+    async () => {
+      const r = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${id}`, { auth: asService() });
+      return r.body?.notification && !['pending', 'sending'].includes(r.body.notification.status) ? r.body : undefined;
+    },
+    20_000,
+    `anomaly ${id} to be delivered`,
+  );
 const pad = (n: number) => String(n).padStart(2, '0');
 
 test('an anomaly reaches Feishu as one message with its title, detail, local time (zh-CN by default) and link; GET shows it', async () => {
@@ -59,8 +69,17 @@ test('an anomaly reaches Feishu as one message with its title, detail, local tim
 
   const view = await settled(res.body.id);
   expect(view).toMatchObject({
-    id: res.body.id, status: 'sent',
-    trigger: { id: res.body.id, userId, type: 'disk_almost_full', source: 'api_trigger', target: { type: 'server', id: body.targetId }, status: 'closed', reason: 'notification_requested' },
+    id: res.body.id,
+    status: 'sent',
+    trigger: {
+      id: res.body.id,
+      userId,
+      type: 'disk_almost_full',
+      source: 'api_trigger',
+      target: { type: 'server', id: body.targetId },
+      status: 'closed',
+      reason: 'notification_requested',
+    },
     anomaly: { severity: 'info', title: body.title, detail: body.detail, occurredAt: body.occurredAt, actionUrl: body.actionUrl },
     notification: { status: 'sent', attemptCount: 1, sentAt: expect.any(String), deferredUntil: null, urgent: false },
   });
@@ -163,7 +182,9 @@ test.each([
 test('critical anomalies are sent in quiet hours; info and warning ones wait for their end', async () => {
   const hhmm = (d: Date) => d.toISOString().slice(11, 16);
   const { userId, token } = await userWithBot({
-    timeZone: 'UTC', quietHours: { start: hhmm(new Date(Date.now() - 3600_000)), end: hhmm(new Date(Date.now() + 3600_000)) }, optOutTriggerTypes: [],
+    timeZone: 'UTC',
+    quietHours: { start: hhmm(new Date(Date.now() - 3600_000)), end: hhmm(new Date(Date.now() + 3600_000)) },
+    optOutTriggerTypes: [],
   });
   const critical = await post(anomaly(userId, { severity: 'critical', type: 'db_down', title: 'db-1 is down' }));
   const info = await post(anomaly(userId, { severity: 'info', type: 'backup_slow', title: 'Backup is slow' }));
@@ -173,10 +194,14 @@ test('critical anomalies are sent in quiet hours; info and warning ones wait for
   const sent = await settled(critical.body.id);
   expect(sent).toMatchObject({ status: 'sent', notification: { status: 'sent', urgent: true, deferredUntil: null } });
   for (const deferred of [info, warning]) {
-    const view = await waitFor(async () => {
-      const r = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${deferred.body.id}`, { auth: asService() });
-      return r.body?.notification?.deferredUntil ? r.body : undefined;
-    }, 10_000, `anomaly ${deferred.body.id} to be deferred`);
+    const view = await waitFor(
+      async () => {
+        const r = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${deferred.body.id}`, { auth: asService() });
+        return r.body?.notification?.deferredUntil ? r.body : undefined;
+      },
+      10_000,
+      `anomaly ${deferred.body.id} to be deferred`,
+    );
     expect(view).toMatchObject({ status: 'pending', notification: { status: 'pending', attemptCount: 0, sentAt: null, urgent: false } });
     expect(Date.parse(view.notification.deferredUntil)).toBeGreaterThan(Date.now() + 30 * 60_000);
   }
@@ -189,7 +214,12 @@ test('GET: an unknown id or a trigger that is no anomaly is 404', async () => {
   expect((await call(df.baseUrl, 'GET', '/api/v1/anomalies/not-an-id', { auth: asService() })).status).toBe(404);
   expect((await call(df.baseUrl, 'GET', `/api/v1/anomalies/${'0'.repeat(24)}`, { auth: asService() })).status).toBe(404);
   const plain = await df.ctx.models.triggers.create({
-    userId: `u-${randomUUID()}`, type: 'important_urgent_task', source: 'api_trigger', target: { type: 'task', id: 'x' }, dedupeKey: `dk-${randomUUID()}`, status: 'closed',
+    userId: `u-${randomUUID()}`,
+    type: 'important_urgent_task',
+    source: 'api_trigger',
+    target: { type: 'task', id: 'x' },
+    dedupeKey: `dk-${randomUUID()}`,
+    status: 'closed',
   });
   expect((await call(df.baseUrl, 'GET', `/api/v1/anomalies/${plain._id}`, { auth: asService() })).status).toBe(404);
 });

@@ -6,8 +6,12 @@ import { asUser, call } from './support/api';
 const BLOCKS = '/api/v1/schedule/blocks';
 let df: TestDueflow;
 
-beforeAll(async () => { df = await startTestDueflow('api'); });
-afterAll(async () => { await df?.stop(); });
+beforeAll(async () => {
+  df = await startTestDueflow('api');
+});
+afterAll(async () => {
+  await df?.stop();
+});
 
 const user = () => `u-${randomUUID()}`;
 const api = async (userId: string, method: string, path: string, body?: unknown) => call(df.baseUrl, method, path, { auth: await asUser(userId), body });
@@ -32,8 +36,16 @@ describe('schedule blocks', () => {
     const taskId = await task(u);
     const b1 = await block(u, { taskId, title: undefined, start: '2031-03-10T17:00:00+08:00', end: at('10:00') });
     expect(b1).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), taskId, title: 'Study for the exam', start: at('09:00'), end: at('10:00'), status: 'planned',
-      previewId: null, externalId: null, createdAt: expect.any(String), updatedAt: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      taskId,
+      title: 'Study for the exam',
+      start: at('09:00'),
+      end: at('10:00'),
+      status: 'planned',
+      previewId: null,
+      externalId: null,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
     const b2 = await block(u, { start: at('09:30'), end: at('11:00') }); // overlaps b1
     const b3 = await block(u, { start: at('20:00'), end: at('08:00', '2031-03-11') }); // crosses midnight
@@ -84,8 +96,12 @@ describe('schedule blocks', () => {
   describe('bad input is a 400 naming the field, and changes nothing', () => {
     const u = `v-${randomUUID()}`;
     let stored: any;
-    beforeAll(async () => { stored = await block(u, {}); });
-    afterEach(async () => { expect((await range(u, at('00:00'), at('23:59'))).body.items).toEqual([stored]); });
+    beforeAll(async () => {
+      stored = await block(u, {});
+    });
+    afterEach(async () => {
+      expect((await range(u, at('00:00'), at('23:59'))).body.items).toEqual([stored]);
+    });
 
     test.each<[string, Record<string, unknown>, string, RegExp]>([
       ['end before start', { start: at('10:00'), end: at('09:00') }, 'body.end', /after start/],

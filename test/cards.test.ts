@@ -11,10 +11,17 @@ import { dueEscalationStep } from '../src/anomalies/escalation';
 import { messageUuid } from '../src/providers/feishuApp';
 
 const view = (over: Partial<CardView> = {}): CardView => ({
-  recordId: '0123456789abcdef01234567', language: 'en', timeZone: 'Asia/Shanghai',
-  message: { title: 'Write the plan', summary: 'Due at 18:00.', actionUrl: 'https://dueflow.example/app/previews/x' }, state: { kind: 'preview', status: 'ready' }, ...over,
+  recordId: '0123456789abcdef01234567',
+  language: 'en',
+  timeZone: 'Asia/Shanghai',
+  message: { title: 'Write the plan', summary: 'Due at 18:00.', actionUrl: 'https://dueflow.example/app/previews/x' },
+  state: { kind: 'preview', status: 'ready' },
+  ...over,
 });
-const buttons = (card: any) => JSON.stringify(card).match(/"action":"(\w+)"/g)?.map((m) => m.slice(10, -1)) ?? [];
+const buttons = (card: any) =>
+  JSON.stringify(card)
+    .match(/"action":"(\w+)"/g)
+    ?.map((m) => m.slice(10, -1)) ?? [];
 
 describe('cards', () => {
   test('a suggestion waiting: Confirm and Reject carrying only the action and the record, and the link; JSON 2.0 with update_multi', () => {
@@ -23,14 +30,21 @@ describe('cards', () => {
     expect(card.config.update_multi).toBe(true);
     expect(buttons(card)).toEqual(['confirm', 'reject']);
     const values = JSON.stringify(card).match(/"value":\{[^}]*\}/g);
-    expect(values).toEqual(['"value":{"action":"confirm","record":"0123456789abcdef01234567"}', '"value":{"action":"reject","record":"0123456789abcdef01234567"}']);
+    expect(values).toEqual([
+      '"value":{"action":"confirm","record":"0123456789abcdef01234567"}',
+      '"value":{"action":"reject","record":"0123456789abcdef01234567"}',
+    ]);
     expect(JSON.stringify(card)).toContain('"default_url":"https://dueflow.example/app/previews/x"');
   });
 
   test('each answered state is drawn without buttons, with its line in the user language and clock', () => {
     const at = new Date('2026-12-03T10:05:00Z'); // 18:05 in Shanghai
     const cases: Array<[CardView['state'], string, string]> = [
-      [{ kind: 'preview', status: 'confirmed', slot: { start: at, end: new Date(at.getTime() + 3600_000) } }, 'Added to your schedule: Thu 18:05–19:05', '已加入日程：周四 18:05–19:05'],
+      [
+        { kind: 'preview', status: 'confirmed', slot: { start: at, end: new Date(at.getTime() + 3600_000) } },
+        'Added to your schedule: Thu 18:05–19:05',
+        '已加入日程：周四 18:05–19:05',
+      ],
       [{ kind: 'preview', status: 'rejected' }, 'Rejected', '已拒绝'],
       [{ kind: 'preview', status: 'expired' }, 'This suggestion expired', '该建议已过期'],
       [{ kind: 'reminder', status: 'snoozed', until: at }, 'Snoozed until 18:05', '已推迟到 18:05'],
@@ -66,19 +80,32 @@ describe('cards', () => {
     const now = new Date('2026-12-03T10:00:00Z');
     const start = new Date('2026-12-03T11:00:00Z');
     const end = new Date('2026-12-03T12:00:00Z');
-    const preview = (status: string, expiresAt = new Date(now.getTime() + 60_000)) => ({ preview: { status, expiresAt, candidate: { kind: 'add_task_to_schedule', start, end } } as any });
+    const preview = (status: string, expiresAt = new Date(now.getTime() + 60_000)) => ({
+      preview: { status, expiresAt, candidate: { kind: 'add_task_to_schedule', start, end } } as any,
+    });
     expect(cardStateOf({ replyKind: 'preview' }, preview('ready'), now)).toEqual({ kind: 'preview', status: 'ready' });
     expect(cardStateOf({ replyKind: 'preview' }, preview('confirming'), now)).toEqual({ kind: 'preview', status: 'ready' });
     expect(cardStateOf({ replyKind: 'preview' }, preview('confirmed'), now)).toEqual({ kind: 'preview', status: 'confirmed', slot: { start, end } });
     expect(cardStateOf({ replyKind: 'preview' }, preview('ready', new Date(now.getTime() - 1)), now)).toEqual({ kind: 'preview', status: 'expired' });
-    expect(cardStateOf({ replyKind: 'reminder', reply: { kind: 'snoozed', at: now, until: end } as any }, {}, now)).toEqual({ kind: 'reminder', status: 'snoozed', until: end });
-    const anomaly = (extra: object) => ({ trigger: { anomaly: { severity: 'critical', ...extra }, escalation: { step: 1, buzz: { at: start, outcome: 'done' } } } as any });
+    expect(cardStateOf({ replyKind: 'reminder', reply: { kind: 'snoozed', at: now, until: end } as any }, {}, now)).toEqual({
+      kind: 'reminder',
+      status: 'snoozed',
+      until: end,
+    });
+    const anomaly = (extra: object) => ({
+      trigger: { anomaly: { severity: 'critical', ...extra }, escalation: { step: 1, buzz: { at: start, outcome: 'done' } } } as any,
+    });
     expect(cardStateOf({ replyKind: 'anomaly' }, anomaly({}), now)).toEqual({ kind: 'anomaly', status: 'open', severity: 'critical', buzzedAt: start });
-    expect(cardStateOf({ replyKind: 'anomaly' }, anomaly({ acknowledgedAt: end }), now)).toEqual({ kind: 'anomaly', status: 'acknowledged', at: end, severity: 'critical' });
+    expect(cardStateOf({ replyKind: 'anomaly' }, anomaly({ acknowledgedAt: end }), now)).toEqual({
+      kind: 'anomaly',
+      status: 'acknowledged',
+      at: end,
+      severity: 'critical',
+    });
     expect(cardStateOf({}, {}, now)).toEqual({ kind: 'message' });
   });
 
-  test('the uuid is the same for every attempt of one record, different across records, and fits Feishu\'s 50 characters', () => {
+  test("the uuid is the same for every attempt of one record, different across records, and fits Feishu's 50 characters", () => {
     expect(messageUuid('0123456789abcdef01234567')).toBe(messageUuid('0123456789abcdef01234567'));
     expect(messageUuid('0123456789abcdef01234567')).not.toBe(messageUuid('0123456789abcdef01234568'));
     expect(messageUuid(`channel-test-${'x'.repeat(36)}`).length).toBeLessThanOrEqual(50);
@@ -98,7 +125,7 @@ describe('where a message goes', () => {
 });
 
 describe('who may press', () => {
-  test('the recipient named by the channel\'s receive id; an email recipient by the message alone', () => {
+  test("the recipient named by the channel's receive id; an email recipient by the message alone", () => {
     const op = { openId: 'ou_a', unionId: 'on_a', userId: 'u_a' };
     expect(isRecipient(op, { receiveIdType: 'open_id', receiveId: 'ou_a' })).toBe(true);
     expect(isRecipient(op, { receiveIdType: 'open_id', receiveId: 'ou_b' })).toBe(false);

@@ -9,7 +9,11 @@ import { userToken } from './support/env';
 const CHANNELS = '/api/v1/notification/channels';
 const secret = (label: string) => `${label}${randomUUID().replace(/-/g, '')}`;
 
-interface Answer { status: number; body: any; text: string }
+interface Answer {
+  status: number;
+  body: any;
+  text: string;
+}
 
 function client(df: () => TestDueflow) {
   return async (user: string, method: string, path: string, body?: unknown, raw?: string): Promise<Answer> => {
@@ -43,9 +47,15 @@ describe('notification channels API', () => {
     const put = await api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(token), format: 'post', keyword: 'dueflow' });
     expect(put.status).toBe(200);
     expect(put.body).toEqual({
-      channel: 'feishu_bot', enabled: true, webhookUrl: `${feishu.url}/open-apis/bot/v2/hook/${token.slice(0, 4)}…${token.slice(-4)}`,
-      hasSigningSecret: false, format: 'post', keyword: 'dueflow', lastTest: null,
-      createdAt: expect.any(String), updatedAt: expect.any(String),
+      channel: 'feishu_bot',
+      enabled: true,
+      webhookUrl: `${feishu.url}/open-apis/bot/v2/hook/${token.slice(0, 4)}…${token.slice(-4)}`,
+      hasSigningSecret: false,
+      format: 'post',
+      keyword: 'dueflow',
+      lastTest: null,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
     expect((await api(user, 'GET', `${CHANNELS}/feishu_bot`)).body).toEqual(put.body);
     expect((await api(user, 'GET', CHANNELS)).body).toEqual({ items: [put.body] });
@@ -64,7 +74,12 @@ describe('notification channels API', () => {
 
   test('feishu (Flow webhook): PUT, GET, list, DELETE round trip', async () => {
     const user = `u-${randomUUID()}`;
-    const put = await api(user, 'PUT', `${CHANNELS}/feishu`, { enabled: true, webhookUrl: feishu.flowUrl(secret('flow')), authType: 'bearer', bearerToken: secret('bearer') });
+    const put = await api(user, 'PUT', `${CHANNELS}/feishu`, {
+      enabled: true,
+      webhookUrl: feishu.flowUrl(secret('flow')),
+      authType: 'bearer',
+      bearerToken: secret('bearer'),
+    });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ channel: 'feishu', enabled: true, authType: 'bearer', hasBearerToken: true, lastTest: null });
     expect((await api(user, 'GET', `${CHANNELS}/feishu`)).body).toEqual(put.body);
@@ -94,8 +109,11 @@ describe('notification channels API', () => {
 
   test('concurrent first PUTs of one channel leave one document', async () => {
     const user = `c-${randomUUID()}`;
-    const answers = await Promise.all(['text', 'post', 'card', 'text', 'post'].map((format) =>
-      api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(secret('bot')), format })));
+    const answers = await Promise.all(
+      ['text', 'post', 'card', 'text', 'post'].map((format) =>
+        api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(secret('bot')), format }),
+      ),
+    );
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     expect(await df.ctx.models.notificationChannels.countDocuments({ userId: user })).toBe(1);
   });
@@ -118,16 +136,39 @@ describe('notification channels API', () => {
     });
 
     const bot = (over: Record<string, unknown>) => ({ channel: 'feishu_bot', body: { enabled: true, webhookUrl: botUrl(), ...over } });
-    const flow = (over: Record<string, unknown>) => ({ channel: 'feishu', body: { enabled: true, webhookUrl: feishu.flowUrl('flowid'), authType: 'none', ...over } });
+    const flow = (over: Record<string, unknown>) => ({
+      channel: 'feishu',
+      body: { enabled: true, webhookUrl: feishu.flowUrl('flowid'), authType: 'none', ...over },
+    });
 
     test.each<[string, () => { channel: string; body: unknown }, string, RegExp]>([
       ['not a URL', () => bot({ webhookUrl: 'not a url' }), 'body.webhookUrl', /must be an absolute URL/],
       ['http to a Feishu host', () => bot({ webhookUrl: 'http://open.feishu.cn/open-apis/bot/v2/hook/abc' }), 'body.webhookUrl', /must use https/],
-      ['a host that is not allowed', () => bot({ webhookUrl: 'https://evil.example.com/open-apis/bot/v2/hook/abc' }), 'body.webhookUrl', /host must be one of open\.feishu\.cn, open\.larksuite\.com$/],
-      ['a Flow host for a bot', () => bot({ webhookUrl: 'https://www.feishu.cn/open-apis/bot/v2/hook/abc' }), 'body.webhookUrl', /host must be one of open\.feishu\.cn/],
-      ['a bot host for a Flow', () => flow({ webhookUrl: 'https://open.feishu.cn/flow/api/trigger-webhook/abc' }), 'body.webhookUrl', /host must be one of www\.feishu\.cn, feishu\.cn$/],
+      [
+        'a host that is not allowed',
+        () => bot({ webhookUrl: 'https://evil.example.com/open-apis/bot/v2/hook/abc' }),
+        'body.webhookUrl',
+        /host must be one of open\.feishu\.cn, open\.larksuite\.com$/,
+      ],
+      [
+        'a Flow host for a bot',
+        () => bot({ webhookUrl: 'https://www.feishu.cn/open-apis/bot/v2/hook/abc' }),
+        'body.webhookUrl',
+        /host must be one of open\.feishu\.cn/,
+      ],
+      [
+        'a bot host for a Flow',
+        () => flow({ webhookUrl: 'https://open.feishu.cn/flow/api/trigger-webhook/abc' }),
+        'body.webhookUrl',
+        /host must be one of www\.feishu\.cn, feishu\.cn$/,
+      ],
       ['a Flow path for a bot', () => bot({ webhookUrl: feishu.flowUrl('abc') }), 'body.webhookUrl', /path must be \/open-apis\/bot\/v2\/hook\/<token>/],
-      ['a bot path for a Flow', () => flow({ webhookUrl: 'https://www.feishu.cn/open-apis/bot/v2/hook/abc' }), 'body.webhookUrl', /path must be \/flow\/api\/trigger-webhook\/<id>/],
+      [
+        'a bot path for a Flow',
+        () => flow({ webhookUrl: 'https://www.feishu.cn/open-apis/bot/v2/hook/abc' }),
+        'body.webhookUrl',
+        /path must be \/flow\/api\/trigger-webhook\/<id>/,
+      ],
       ['a path with no token', () => bot({ webhookUrl: 'https://open.feishu.cn/open-apis/bot/v2/hook/' }), 'body.webhookUrl', /path must be/],
       ['a query string', () => bot({ webhookUrl: `${botUrl()}?x=1` }), 'body.webhookUrl', /query string/],
       ['an empty query string', () => bot({ webhookUrl: `${botUrl()}?` }), 'body.webhookUrl', /query string/],
@@ -155,7 +196,12 @@ describe('notification channels API', () => {
     });
 
     test('an unknown channel name is a 400 naming params.channel, on every channel route', async () => {
-      for (const [method, path] of [['GET', '/slack'], ['PUT', '/slack'], ['DELETE', '/slack'], ['POST', '/slack/test']]) {
+      for (const [method, path] of [
+        ['GET', '/slack'],
+        ['PUT', '/slack'],
+        ['DELETE', '/slack'],
+        ['POST', '/slack/test'],
+      ]) {
         const res = await api(user, method, `${CHANNELS}${path}`, method === 'PUT' ? bot({}).body : undefined);
         expect([method, res.status, fields(res)]).toEqual([method, 400, ['params.channel']]);
         expect(res.body.error.message).toMatch(/^params\.channel: Invalid option: expected one of "feishu"\|"feishu_bot"/);
@@ -180,7 +226,12 @@ describe('notification channels API', () => {
     try {
       const user = `s-${randomUUID()}`;
       const put = (channel: string, webhookUrl: string) =>
-        strictApi(user, 'PUT', `${CHANNELS}/${channel}`, channel === 'feishu' ? { enabled: true, webhookUrl, authType: 'none' } : { enabled: true, webhookUrl });
+        strictApi(
+          user,
+          'PUT',
+          `${CHANNELS}/${channel}`,
+          channel === 'feishu' ? { enabled: true, webhookUrl, authType: 'none' } : { enabled: true, webhookUrl },
+        );
       const refused = async (channel: string, url: string, message: RegExp) => {
         const res = await put(channel, url);
         expect([url, res.status, fields(res)]).toEqual([url, 400, ['body.webhookUrl']]);
@@ -192,8 +243,9 @@ describe('notification channels API', () => {
       await refused('feishu_bot', 'https://open.larksuite.com/open-apis/bot/v2/hook/abc', /^host must be one of open\.feishu\.cn, hooks\.example\.com$/);
       await refused('feishu', 'https://feishu.cn/flow/api/trigger-webhook/abc', /^host must be one of www\.feishu\.cn, hooks\.example\.com$/);
 
-      expect((await put('feishu_bot', 'https://OPEN.feishu.cn/open-apis/bot/v2/hook/abcdefghijklmnopqrstuvwxyz')).body.webhookUrl)
-        .toBe('https://open.feishu.cn/open-apis/bot/v2/hook/abcd…wxyz');
+      expect((await put('feishu_bot', 'https://OPEN.feishu.cn/open-apis/bot/v2/hook/abcdefghijklmnopqrstuvwxyz')).body.webhookUrl).toBe(
+        'https://open.feishu.cn/open-apis/bot/v2/hook/abcd…wxyz',
+      );
       expect((await put('feishu_bot', 'https://hooks.example.com/open-apis/bot/v2/hook/abc')).status).toBe(200);
       expect((await put('feishu', 'https://hooks.example.com/flow/api/trigger-webhook/abc')).status).toBe(200);
       expect((await put('feishu', 'https://www.feishu.cn/flow/api/trigger-webhook/abc')).status).toBe(200);
@@ -215,8 +267,17 @@ describe('notification channels API', () => {
         return a;
       };
 
-      const bot = await call(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(secrets.botToken), signingSecret: secrets.signingSecret });
-      const flow = await call(user, 'PUT', `${CHANNELS}/feishu`, { enabled: true, webhookUrl: feishu.flowUrl(secrets.flowId), authType: 'bearer', bearerToken: secrets.bearerToken });
+      const bot = await call(user, 'PUT', `${CHANNELS}/feishu_bot`, {
+        enabled: true,
+        webhookUrl: feishu.botUrl(secrets.botToken),
+        signingSecret: secrets.signingSecret,
+      });
+      const flow = await call(user, 'PUT', `${CHANNELS}/feishu`, {
+        enabled: true,
+        webhookUrl: feishu.flowUrl(secrets.flowId),
+        authType: 'bearer',
+        bearerToken: secrets.bearerToken,
+      });
       expect([bot.status, flow.status]).toEqual([200, 200]);
       await call(user, 'GET', `${CHANNELS}/feishu_bot`);
       await call(user, 'GET', `${CHANNELS}/feishu`);
@@ -232,7 +293,10 @@ describe('notification channels API', () => {
       expect(get.body.hasSigningSecret).toBe(true);
       expect(get.body).not.toHaveProperty('signingSecret');
       const flowGet = await api(user, 'GET', `${CHANNELS}/feishu`);
-      expect(flowGet.body).toMatchObject({ hasBearerToken: true, webhookUrl: `${feishu.url}/flow/api/trigger-webhook/${secrets.flowId.slice(0, 4)}…${secrets.flowId.slice(-4)}` });
+      expect(flowGet.body).toMatchObject({
+        hasBearerToken: true,
+        webhookUrl: `${feishu.url}/flow/api/trigger-webhook/${secrets.flowId.slice(0, 4)}…${secrets.flowId.slice(-4)}`,
+      });
       expect(flowGet.body).not.toHaveProperty('bearerToken');
 
       expect(df.logs.some((line) => line.includes('channel test message'))).toBe(true);
@@ -247,9 +311,13 @@ describe('notification channels API', () => {
 
       // The domain function the processor uses gets them back.
       const loaded = await loadChannel(df.ctx, user, 'feishu_bot');
-      expect(loaded).toEqual({ enabled: true, config: { kind: 'feishu_bot', webhookUrl: feishu.botUrl(secrets.botToken), signingSecret: secrets.signingSecret, format: 'card' } });
+      expect(loaded).toEqual({
+        enabled: true,
+        config: { kind: 'feishu_bot', webhookUrl: feishu.botUrl(secrets.botToken), signingSecret: secrets.signingSecret, format: 'card' },
+      });
       expect(await loadChannel(df.ctx, user, 'feishu')).toEqual({
-        enabled: true, config: { kind: 'feishu', webhookUrl: feishu.flowUrl(secrets.flowId), authType: 'bearer', bearerToken: secrets.bearerToken },
+        enabled: true,
+        config: { kind: 'feishu', webhookUrl: feishu.flowUrl(secrets.flowId), authType: 'bearer', bearerToken: secrets.bearerToken },
       });
       expect(await loadChannel(df.ctx, `nobody-${randomUUID()}`, 'feishu')).toBeNull();
     });
@@ -259,7 +327,8 @@ describe('notification channels API', () => {
       const [botToken, signingSecret, flowId, bearerToken] = [secret('bot'), secret('sig'), secret('flow'), secret('bearer')];
       feishu.registerBot(botToken, { secret: signingSecret });
       feishu.registerFlow(flowId, { bearerToken });
-      const putBot = (body: Record<string, unknown>) => api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(botToken), ...body });
+      const putBot = (body: Record<string, unknown>) =>
+        api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(botToken), ...body });
       const putFlow = (body: Record<string, unknown>) => api(user, 'PUT', `${CHANNELS}/feishu`, { enabled: true, webhookUrl: feishu.flowUrl(flowId), ...body });
       const testOf = async (channel: string) => (await api(user, 'POST', `${CHANNELS}/${channel}/test`)).body;
 
@@ -299,14 +368,22 @@ describe('notification channels API', () => {
       expect(afterOk.updatedAt).toBe(put.body.updatedAt); // a test is not a change of configuration
 
       // The wrong secret: Feishu refuses the signature.
-      const wrong = await api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(botToken), signingSecret: 'not-the-secret', keyword: '提醒' });
+      const wrong = await api(user, 'PUT', `${CHANNELS}/feishu_bot`, {
+        enabled: true,
+        webhookUrl: feishu.botUrl(botToken),
+        signingSecret: 'not-the-secret',
+        keyword: '提醒',
+      });
       expect(wrong.body.lastTest).toBeNull(); // a PUT clears the last result
       const failed = await api(user, 'POST', `${CHANNELS}/feishu_bot/test`);
       expect(failed.status).toBe(200);
       expect(failed.body).toMatchObject({ ok: false, code: 'feishu_19021', httpStatus: 400, detail: expect.stringContaining('signature') });
       expect(feishu.messages).toHaveLength(1);
       expect((await api(user, 'GET', `${CHANNELS}/feishu_bot`)).body.lastTest).toEqual({
-        status: 'failed', errorCode: 'feishu_19021', error: failed.body.detail, at: expect.any(String),
+        status: 'failed',
+        errorCode: 'feishu_19021',
+        error: failed.body.detail,
+        at: expect.any(String),
       });
 
       expect(await df.ctx.models.notificationRecords.countDocuments()).toBe(0);
@@ -345,7 +422,11 @@ describe('notification channels API', () => {
       await api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: false, webhookUrl: feishu.botUrl(token) });
       const disabled = await api(user, 'POST', `${CHANNELS}/feishu_bot/test`);
       expect(disabled.status).toBe(409);
-      expect(disabled.body.error).toEqual({ code: 'channel_disabled', message: expect.stringContaining('the feishu_bot channel is disabled; enable it'), details: null });
+      expect(disabled.body.error).toEqual({
+        code: 'channel_disabled',
+        message: expect.stringContaining('the feishu_bot channel is disabled; enable it'),
+        details: null,
+      });
       expect(feishu.requests).toHaveLength(0);
       expect((await api(user, 'GET', `${CHANNELS}/feishu_bot`)).body.lastTest).toBeNull();
     });
@@ -354,7 +435,12 @@ describe('notification channels API', () => {
   test('defaultChannelKind: the enabled one, feishu_bot first; else the first configured; else feishu_bot', async () => {
     const user = `d-${randomUUID()}`;
     const put = (channel: string, enabled: boolean) =>
-      api(user, 'PUT', `${CHANNELS}/${channel}`, channel === 'feishu' ? { enabled, webhookUrl: feishu.flowUrl('f'), authType: 'none' } : { enabled, webhookUrl: feishu.botUrl('b') });
+      api(
+        user,
+        'PUT',
+        `${CHANNELS}/${channel}`,
+        channel === 'feishu' ? { enabled, webhookUrl: feishu.flowUrl('f'), authType: 'none' } : { enabled, webhookUrl: feishu.botUrl('b') },
+      );
     expect(await defaultChannelKind(df.ctx, user)).toBe('feishu_bot');
     await put('feishu', false);
     expect(await defaultChannelKind(df.ctx, user)).toBe('feishu');
@@ -367,7 +453,7 @@ describe('notification channels API', () => {
   });
 
   test('the OpenAPI document describes the channel routes and both bodies', async () => {
-    const doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json() as any;
+    const doc = (await (await fetch(`${df.baseUrl}/openapi.json`)).json()) as any;
     const one = doc.paths['/api/v1/notification/channels/{channel}'];
     expect(Object.keys(one).sort()).toEqual(['delete', 'get', 'put']);
     expect(one.put.tags).toEqual(['notification channels']);

@@ -13,7 +13,9 @@ function problems(env: Record<string, string>): string[] {
 
 describe('config', () => {
   test('a complete environment parses into typed values', () => {
-    const config = loadConfig(testEnv({ PORT: '8080', REDIS_URL: 'rediss://:pw@redis.example.com:6380', WEBHOOK_ALLOWED_HOSTS: 'open.feishu.cn, Example.com' }));
+    const config = loadConfig(
+      testEnv({ PORT: '8080', REDIS_URL: 'rediss://:pw@redis.example.com:6380', WEBHOOK_ALLOWED_HOSTS: 'open.feishu.cn, Example.com' }),
+    );
     expect(config.PORT).toBe(8080);
     expect(config.REDIS_URL).toBe('rediss://:pw@redis.example.com:6380');
     expect(config.WEBHOOK_ALLOWED_HOSTS).toEqual(['open.feishu.cn', 'example.com']);

@@ -134,7 +134,7 @@ test('a record held for a digest is never taken by the first claim: the read-fir
   expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(1);
 });
 
-test('a dead record (an operator\'s replay) still goes through the read-first path with its replay entry; a live `sending` is left alone', async () => {
+test("a dead record (an operator's replay) still goes through the read-first path with its replay entry; a live `sending` is left alone", async () => {
   const { id } = await recordFor();
   await Records().updateOne({ _id: id }, { $set: { status: 'dead', statusReason: 'attempts_exhausted', attemptCount: 5 } });
   expect((await deliver(id)).step).toEqual({ kind: 'done', status: 'sent' });

@@ -8,7 +8,7 @@ import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
-import type { BotUserOptions} from './support/api';
+import type { BotUserOptions } from './support/api';
 import { asAdmin, asService, asUser, call, notificationBody, userWithBot as newBotUser } from './support/api';
 
 const userWithBot = (opts: BotUserOptions = {}) => newBotUser(df.baseUrl, feishu, opts);
@@ -29,7 +29,6 @@ afterAll(async () => {
 });
 beforeEach(() => feishu.reset());
 
-
 async function request(userId: string, overrides: Record<string, unknown> = {}) {
   const res = await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId, overrides) });
   expect(res.status).toBe(202);
@@ -49,11 +48,20 @@ const waitForJobState = (recordId: string, state: string) => {
 
 async function waitForStatus(id: string, ...statuses: string[]) {
   try {
-    return await waitFor(async () => { const r = await record(id); return r && statuses.includes(r.status) ? r : undefined; }, 20_000, `record ${id} to be ${statuses.join('|')}`);
+    return await waitFor(
+      async () => {
+        const r = await record(id);
+        return r && statuses.includes(r.status) ? r : undefined;
+      },
+      20_000,
+      `record ${id} to be ${statuses.join('|')}`,
+    );
   } catch (err) {
     // Say where it got stuck: the record and its job.
     const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-    throw new Error(`${(err as Error).message}\nrecord: ${JSON.stringify(await record(id))}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}`);
+    throw new Error(
+      `${(err as Error).message}\nrecord: ${JSON.stringify(await record(id))}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}`,
+    );
   }
 }
 
@@ -66,7 +74,10 @@ describe('the happy path', () => {
     expect(sent.status).toBe('sent');
     expect(sent.attemptCount).toBe(1);
     expect(sent.sentAt).toBeInstanceOf(Date);
-    expect(sent.history.map((h: any) => [h.event, h.outcome ?? null])).toEqual([['requested', null], ['attempt', 'sent']]);
+    expect(sent.history.map((h: any) => [h.event, h.outcome ?? null])).toEqual([
+      ['requested', null],
+      ['attempt', 'sent'],
+    ]);
     expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(1);
     const card = feishu.messages[0].body;
     expect(card.msg_type).toBe('interactive');
@@ -113,7 +124,10 @@ describe('Feishu error codes', () => {
     expect(sent.status).toBe('sent');
     expect(sent.attemptCount).toBe(2);
     const attempts = sent.history.filter((h: any) => h.event === 'attempt');
-    expect(attempts.map((h: any) => [h.outcome, h.code])).toEqual([['temporary', code], ['sent', 'ok']]);
+    expect(attempts.map((h: any) => [h.outcome, h.code])).toEqual([
+      ['temporary', code],
+      ['sent', 'ok'],
+    ]);
   });
 
   test.each([401, 403, 400])('HTTP %i is permanent', async (httpStatus) => {
@@ -200,7 +214,10 @@ describe('skipped', () => {
 
   test('an opted-out trigger type: skipped user_opted_out', async () => {
     const { userId } = await userWithBot();
-    const put = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth: await asUser(userId), body: { timeZone: 'Asia/Shanghai', optOutTriggerTypes: ['important_urgent_task'] } });
+    const put = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', {
+      auth: await asUser(userId),
+      body: { timeZone: 'Asia/Shanghai', optOutTriggerTypes: ['important_urgent_task'] },
+    });
     expect(put.status).toBe(200);
     const { id } = await request(userId);
     expect(await waitForStatus(id, 'skipped', 'sent', 'dead')).toMatchObject({ status: 'skipped', statusReason: 'user_opted_out' });
@@ -214,9 +231,19 @@ test('quiet hours defer the message to their end, and it is sent then', async ()
   const hhmm = (d: Date) => d.toISOString().slice(11, 16);
   const start = new Date(Date.now() - 3600_000);
   const end = new Date(Date.now() + 3600_000);
-  await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth: await asUser(userId), body: { timeZone: 'UTC', quietHours: { start: hhmm(start), end: hhmm(end) }, optOutTriggerTypes: [] } });
+  await call(df.baseUrl, 'PUT', '/api/v1/me/settings', {
+    auth: await asUser(userId),
+    body: { timeZone: 'UTC', quietHours: { start: hhmm(start), end: hhmm(end) }, optOutTriggerTypes: [] },
+  });
   const { id } = await request(userId);
-  const deferred = await waitFor(async () => { const r = await record(id); return r?.deferredUntil ? r : undefined; }, 10_000, 'deferral');
+  const deferred = await waitFor(
+    async () => {
+      const r = await record(id);
+      return r?.deferredUntil ? r : undefined;
+    },
+    10_000,
+    'deferral',
+  );
   expect(deferred.status).toBe('pending');
   expect(Math.abs(deferred.deferredUntil!.getTime() - Math.floor(end.getTime() / 60_000) * 60_000)).toBeLessThan(1000);
   const job = await waitForJobState(id, 'delayed');
@@ -268,14 +295,21 @@ test('a Feishu Flow webhook channel gets the JSON event, with its bearer token',
   const flowId = `flow${randomUUID().replace(/-/g, '')}`;
   feishu.registerFlow(flowId, { bearerToken: 'flow-bearer-token-123' });
   const put = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu', {
-    auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.flowUrl(flowId), authType: 'bearer', bearerToken: 'flow-bearer-token-123' },
+    auth: await asUser(userId),
+    body: { enabled: true, webhookUrl: feishu.flowUrl(flowId), authType: 'bearer', bearerToken: 'flow-bearer-token-123' },
   });
   expect(put.status).toBe(200);
   const { id } = await request(userId, { traceId: 'trace-flow' });
   const sent = await waitForStatus(id, 'sent', 'dead');
   expect(sent.status).toBe('sent');
   const event = feishu.messages.find((m) => m.token === flowId)!.body;
-  expect(event).toMatchObject({ event: 'notification.feishu.requested', notification_id: id, user_id: userId, trace_id: 'trace-flow', message: { title: 'Finish the report' } });
+  expect(event).toMatchObject({
+    event: 'notification.feishu.requested',
+    notification_id: id,
+    user_id: userId,
+    trace_id: 'trace-flow',
+    message: { title: 'Finish the report' },
+  });
 });
 
 test('a burst of 30 messages to one bot: no 11232 from Feishu, all 30 delivered', async () => {
@@ -286,7 +320,7 @@ test('a burst of 30 messages to one bot: no 11232 from Feishu, all 30 delivered'
   expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(30);
 }, 60_000);
 
-test('replay of a dead job through Bull Board\'s retry endpoint ends sent', async () => {
+test("replay of a dead job through Bull Board's retry endpoint ends sent", async () => {
   const { userId, token } = await userWithBot();
   feishu.failNext(1, { code: 19001 });
   const { id } = await request(userId);
@@ -307,8 +341,16 @@ test('a job with an unknown payload version goes straight to dead, never retried
   const { userId } = await userWithBot();
   // A record whose job arrives in a shape this version of dueflow does not know.
   const created = await df.ctx.models.notificationRecords.create({
-    userId, channel: 'feishu_bot', dedupeKey: `raw-${randomUUID()}`, triggerType: 'x', target: { type: 't', id: '1' },
-    message: { title: 't', summary: 's' }, status: 'pending', attemptCount: 0, maxAttempts: 3, history: [],
+    userId,
+    channel: 'feishu_bot',
+    dedupeKey: `raw-${randomUUID()}`,
+    triggerType: 'x',
+    target: { type: 't', id: '1' },
+    message: { title: 't', summary: 's' },
+    status: 'pending',
+    attemptCount: 0,
+    maxAttempts: 3,
+    history: [],
   });
   const id = String(created._id);
   await df.ctx.queues.notifications.add('notification.feishu.requested', { v: 2, recordId: id }, { jobId: deliveryJobId(id), attempts: 3 });
@@ -358,7 +400,11 @@ describe('the request API', () => {
     expect(second.status).toBe(202);
     expect(second.body.id).toBe(first.body.id);
     expect(second.body.reused).toBe(true);
-    const other = await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: { ...body, dedupeKey: 'another' }, headers: { 'Idempotency-Key': key } });
+    const other = await call(df.baseUrl, 'POST', '/api/v1/notifications', {
+      auth: asService(),
+      body: { ...body, dedupeKey: 'another' },
+      headers: { 'Idempotency-Key': key },
+    });
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_reused');
   });

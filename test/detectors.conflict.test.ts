@@ -39,17 +39,29 @@ describe('messages (pure)', () => {
   test('zh-CN names both blocks with their times, the overlap and the suggested slot', () => {
     const t = scheduleConflictText({ language: 'zh-CN', timeZone: TZ, first, second, overlap, move: 'second', suggestion: { start: sh(14), end: sh(15) } });
     expect(t.title).toBe('日程冲突：「Team meeting」与「Dentist」时间重叠');
-    expect(t.detail).toBe('「Team meeting」（周一 10:00–11:00）和「Dentist」（周一 10:30–11:30）重叠了 30 分钟。\n建议把「Dentist」改到 周一 14:00–15:00（接下来 24 小时工作时间里最早能放下它的空闲时段）。');
+    expect(t.detail).toBe(
+      '「Team meeting」（周一 10:00–11:00）和「Dentist」（周一 10:30–11:30）重叠了 30 分钟。\n建议把「Dentist」改到 周一 14:00–15:00（接下来 24 小时工作时间里最早能放下它的空闲时段）。',
+    );
   });
 
   test('en, in another time zone, without a free slot', () => {
     const t = scheduleConflictText({ language: 'en', timeZone: 'Europe/Berlin', first, second, overlap, move: 'second', suggestion: null });
     expect(t.title).toBe('Schedule conflict: "Team meeting" and "Dentist" overlap');
-    expect(t.detail).toBe('"Team meeting" (Mon 03:00–04:00) and "Dentist" (Mon 03:30–04:30) overlap by 30 min.\nNo free slot in your working hours in the next 24 h fits "Dentist" (60 min); please move one of them yourself.');
+    expect(t.detail).toBe(
+      '"Team meeting" (Mon 03:00–04:00) and "Dentist" (Mon 03:30–04:30) overlap by 30 min.\nNo free slot in your working hours in the next 24 h fits "Dentist" (60 min); please move one of them yourself.',
+    );
   });
 
   test('long titles are clipped; long durations also in hours', () => {
-    const t = scheduleConflictText({ language: 'en', timeZone: TZ, first: { ...first, title: 'x'.repeat(300) }, second, overlap, move: 'first', suggestion: null });
+    const t = scheduleConflictText({
+      language: 'en',
+      timeZone: TZ,
+      first: { ...first, title: 'x'.repeat(300) },
+      second,
+      overlap,
+      move: 'first',
+      suggestion: null,
+    });
     expect(t.title.length).toBeLessThan(120);
     expect(t.detail).toContain(`"${'x'.repeat(79)}…" (60 min)`);
     expect(formatDuration(119, 'en')).toBe('119 min');
@@ -59,15 +71,28 @@ describe('messages (pure)', () => {
 
   test('findConflicts: pairs whose overlap touches [now, now + 24 h), the later (or shorter) block second', () => {
     const b = (id: string, userId: string, start: Date, end: Date) => ({ _id: id as never, userId, title: id, start, end });
-    const found = findConflicts([
-      b('a', 'u1', sh(10), sh(11)), b('b', 'u1', sh(10, 30), sh(11, 30)), // overlap 10:30–11:00
-      b('c', 'u1', sh(12), sh(13)), b('d', 'u1', sh(13), sh(14)), // back to back: none
-      b('e', 'u1', sh(7), sh(8, 30)), b('f', 'u1', sh(8), sh(8, 45)), // overlap ended before now
-      b('g', 'u2', sh(15), sh(15, 30)), b('h', 'u2', sh(15), sh(17)), // same start: the shorter is moved
-      b('i', 'u1', sh(8, 30, 1), sh(10, 0, 1)), b('j', 'u1', sh(9, 0, 1), sh(9, 30, 1)), // overlap starts at now + 24 h: outside
-      b('k', 'u3', sh(8), sh(9, 30)), b('l', 'u3', sh(8, 30), sh(10)), // running now, overlap began before now
-    ], NOW);
-    expect(found.map((c) => `${c.userId}:${c.first._id}/${c.second._id}@${(c.overlap.start.getTime() - NOW.getTime()) / MIN}`)).toEqual(['u3:k/l@-30', 'u1:a/b@90', 'u2:h/g@360']);
+    const found = findConflicts(
+      [
+        b('a', 'u1', sh(10), sh(11)),
+        b('b', 'u1', sh(10, 30), sh(11, 30)), // overlap 10:30–11:00
+        b('c', 'u1', sh(12), sh(13)),
+        b('d', 'u1', sh(13), sh(14)), // back to back: none
+        b('e', 'u1', sh(7), sh(8, 30)),
+        b('f', 'u1', sh(8), sh(8, 45)), // overlap ended before now
+        b('g', 'u2', sh(15), sh(15, 30)),
+        b('h', 'u2', sh(15), sh(17)), // same start: the shorter is moved
+        b('i', 'u1', sh(8, 30, 1), sh(10, 0, 1)),
+        b('j', 'u1', sh(9, 0, 1), sh(9, 30, 1)), // overlap starts at now + 24 h: outside
+        b('k', 'u3', sh(8), sh(9, 30)),
+        b('l', 'u3', sh(8, 30), sh(10)), // running now, overlap began before now
+      ],
+      NOW,
+    );
+    expect(found.map((c) => `${c.userId}:${c.first._id}/${c.second._id}@${(c.overlap.start.getTime() - NOW.getTime()) / MIN}`)).toEqual([
+      'u3:k/l@-30',
+      'u1:a/b@90',
+      'u2:h/g@360',
+    ]);
     const f = conflictBlocksFilter(NOW);
     expect(f.start.$lt.getTime() - NOW.getTime()).toBe(24 * HOUR);
     expect(f.end.$lte.getTime() - NOW.getTime()).toBe(8 * 24 * HOUR);
@@ -89,7 +114,11 @@ test('two overlapping blocks: one schedule_conflict naming both, a suggested fre
   expect(t.anomaly!.detail).toContain('「Team meeting」（周一 10:00–11:00）和「Dentist」（周一 10:30–11:30）重叠了 30 分钟');
   expect(t.anomaly!.detail).toContain('建议把「Dentist」改到 周一 11:00–12:00');
   const detail = JSON.parse(t.detail!);
-  expect(detail).toMatchObject({ moveBlockId: String(b._id), overlapEnd: sh(11).toISOString(), suggestion: { start: sh(11).toISOString(), end: sh(12).toISOString() } });
+  expect(detail).toMatchObject({
+    moveBlockId: String(b._id),
+    overlapEnd: sh(11).toISOString(),
+    suggestion: { start: sh(11).toISOString(), end: sh(12).toISOString() },
+  });
 
   expect(await detect()).toEqual({ fired: 0 });
   expect(await detect(new Date(NOW.getTime() + 30 * MIN))).toEqual({ fired: 0 });
@@ -166,10 +195,14 @@ test('end to end (zh-CN): the scanner job runs the detector and the Feishu serve
   const a = await newBlock(userId, '季度复盘会', new Date(base), new Date(base + HOUR));
   const b = await newBlock(userId, '客户电话', new Date(base + 30 * MIN), new Date(base + 90 * MIN));
   const job = await env.df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
-  const done = await waitFor(async () => {
-    const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
-    return j?.finishedOn ? j : undefined;
-  }, 20_000, 'the scan job');
+  const done = await waitFor(
+    async () => {
+      const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
+      return j?.finishedOn ? j : undefined;
+    },
+    20_000,
+    'the scan job',
+  );
   expect(done.returnvalue.detectors).toMatchObject({ fired: { schedule_conflict: expect.any(Number), deadline_risk: expect.any(Number) }, failed: [] });
   const [t] = await conflictsOf(userId);
   expect(t.target.id).toBe(pairId(a, b));
@@ -177,6 +210,8 @@ test('end to end (zh-CN): the scanner job runs the detector and the Feishu serve
   const sent = messagesTo(token);
   expect(sent).toHaveLength(1);
   expect(sent[0]).toContain('【警告】日程冲突：「季度复盘会」与「客户电话」时间重叠');
-  expect(sent[0]).toContain(`「季度复盘会」（${formatSlot(a.start, a.end, TZ, 'zh-CN')}）和「客户电话」（${formatSlot(b.start, b.end, TZ, 'zh-CN')}）重叠了 30 分钟`);
+  expect(sent[0]).toContain(
+    `「季度复盘会」（${formatSlot(a.start, a.end, TZ, 'zh-CN')}）和「客户电话」（${formatSlot(b.start, b.end, TZ, 'zh-CN')}）重叠了 30 分钟`,
+  );
   expect(sent[0]).toContain('建议把「客户电话」改到');
 });

@@ -67,11 +67,14 @@ describe('the computation and the messages (pure)', () => {
     const input = { taskTitle: 'Tax return', deadline: DEADLINE, remainingMinutes: 1140, availableMinutes: 825, shortfallMinutes: 315 };
     expect(deadlineRiskText({ ...input, language: 'zh-CN', timeZone: TZ })).toEqual({
       title: '截止风险：「Tax return」可能来不及完成',
-      detail: '「Tax return」的截止时间是 1月8日 周二 10:00。预计还需要 1140 分钟（约 19 小时），但截止前的工作时间里只有 825 分钟（约 13.8 小时）空闲（已算上为它安排的时段），还差 315 分钟（约 5.3 小时）。\n可以推迟截止时间、缩小范围，或为它腾出时间。',
+      detail:
+        '「Tax return」的截止时间是 1月8日 周二 10:00。预计还需要 1140 分钟（约 19 小时），但截止前的工作时间里只有 825 分钟（约 13.8 小时）空闲（已算上为它安排的时段），还差 315 分钟（约 5.3 小时）。\n可以推迟截止时间、缩小范围，或为它腾出时间。',
     });
     const en = deadlineRiskText({ ...input, shortfallMinutes: 45, language: 'en', timeZone: 'Europe/Berlin' });
     expect(en.title).toBe('Deadline at risk: "Tax return"');
-    expect(en.detail).toBe('"Tax return" is due Tue 8 Jan 03:00. It needs 1140 min (about 19 h) more, but your working hours before the deadline have only 825 min (about 13.8 h) free (counting the time planned for it): 45 min short.\nConsider moving the deadline, cutting the scope or freeing time for it.');
+    expect(en.detail).toBe(
+      '"Tax return" is due Tue 8 Jan 03:00. It needs 1140 min (about 19 h) more, but your working hours before the deadline have only 825 min (about 13.8 h) free (counting the time planned for it): 45 min short.\nConsider moving the deadline, cutting the scope or freeing time for it.',
+    );
   });
 
   test('the query: todo tasks with an estimate, due in (now, now + horizon]; the horizon defaults to 7 days', () => {
@@ -96,7 +99,13 @@ test('a task short of time: one deadline_risk with the exact shortfall; a second
   const [t] = await risksOf(userId);
   expect(t).toMatchObject({ source: 'worker_due_job', target: { type: 'task', id: String(task._id) } });
   expect(t.dedupeKey).toBe(`${userId}|deadline_risk|task:${task._id}|${DEADLINE.toISOString()}`);
-  expect(JSON.parse(t.detail!)).toMatchObject({ taskId: String(task._id), estimatedMinutes: 1200, remainingMinutes: 1140, availableMinutes: 825, shortfallMinutes: 315 });
+  expect(JSON.parse(t.detail!)).toMatchObject({
+    taskId: String(task._id),
+    estimatedMinutes: 1200,
+    remainingMinutes: 1140,
+    availableMinutes: 825,
+    shortfallMinutes: 315,
+  });
   expect(t.anomaly).toMatchObject({ severity: 'warning', title: '截止风险：「Tax return」可能来不及完成', occurredAt: NOW });
   expect(t.anomaly!.detail).toContain('截止时间是 1月8日 周二 10:00');
   expect(t.anomaly!.detail).toContain('还差 315 分钟（约 5.3 小时）');
@@ -163,6 +172,8 @@ test('en user (Berlin): the Feishu server receives the message naming the task, 
   const sent = env.feishu.messages.filter((m) => m.token === token).map((m) => textOf(m.body));
   expect(sent).toHaveLength(1);
   expect(sent[0]).toContain('[Warning] Deadline at risk: "Quarterly tax filing"');
-  expect(sent[0]).toContain('"Quarterly tax filing" is due Tue 8 Jan 10:00. It needs 1200 min (about 20 h) more, but your working hours before the deadline have only 900 min (about 15 h) free');
+  expect(sent[0]).toContain(
+    '"Quarterly tax filing" is due Tue 8 Jan 10:00. It needs 1200 min (about 20 h) more, but your working hours before the deadline have only 900 min (about 15 h) free',
+  );
   expect(sent[0]).toContain('300 min (about 5 h) short.');
 });

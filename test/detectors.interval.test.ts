@@ -31,7 +31,14 @@ const key = () => detectorsRunKey(df.config);
 
 /** A detector that only counts its runs. */
 function counting(): Detector & { runs: number } {
-  const d = { name: 'counting', runs: 0, detect: async () => { d.runs++; return { fired: 0 }; } };
+  const d = {
+    name: 'counting',
+    runs: 0,
+    detect: async () => {
+      d.runs++;
+      return { fired: 0 };
+    },
+  };
   return d;
 }
 
@@ -46,10 +53,14 @@ const triggersOf = (blockId: unknown) => df.ctx.models.triggers.countDocuments({
 
 async function scan() {
   const job = await df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
-  const done = await waitFor(async () => {
-    const j = await df.ctx.queues[queueNames.scanner].getJob(job.id!);
-    return j?.finishedOn ? j : undefined;
-  }, 20_000, 'the scan job');
+  const done = await waitFor(
+    async () => {
+      const j = await df.ctx.queues[queueNames.scanner].getJob(job.id!);
+      return j?.finishedOn ? j : undefined;
+    },
+    20_000,
+    'the scan job',
+  );
   expect(done.failedReason).toBeUndefined();
   return done.returnvalue;
 }

@@ -22,14 +22,40 @@ const newTask = (userId: string, title: string) =>
 const newBlock = async (userId: string, title: string, endedMinutesAgo: number, over: Record<string, unknown> = {}) => {
   const task = await newTask(userId, title);
   const end = new Date(Date.now() - endedMinutesAgo * MIN);
-  return env.df.ctx.models.scheduleBlocks.create({ userId, taskId: String(task._id), title, start: new Date(end.getTime() - 45 * MIN), end, status: 'planned', ...over });
+  return env.df.ctx.models.scheduleBlocks.create({
+    userId,
+    taskId: String(task._id),
+    title,
+    start: new Date(end.getTime() - 45 * MIN),
+    end,
+    status: 'planned',
+    ...over,
+  });
 };
-const triggersOf = (blockId: unknown) => env.df.ctx.models.triggers.find({ type: 'missed_block', 'target.type': 'schedule_block', 'target.id': String(blockId) }).sort({ createdAt: 1 }).lean();
+const triggersOf = (blockId: unknown) =>
+  env.df.ctx.models.triggers
+    .find({ type: 'missed_block', 'target.type': 'schedule_block', 'target.id': String(blockId) })
+    .sort({ createdAt: 1 })
+    .lean();
 const detect = () => missedBlockDetector.detect(env.df.ctx, new Date());
 const settled = (id: unknown) =>
-  waitFor(async () => { const t = await env.df.ctx.models.triggers.findById(id).lean(); return t && !['pending', 'processing'].includes(t.status) ? t : undefined; }, 20_000, `trigger ${id} to settle`);
+  waitFor(
+    async () => {
+      const t = await env.df.ctx.models.triggers.findById(id).lean();
+      return t && !['pending', 'processing'].includes(t.status) ? t : undefined;
+    },
+    20_000,
+    `trigger ${id} to settle`,
+  );
 const sentRecord = (id: string) =>
-  waitFor(async () => { const r = await env.df.ctx.models.notificationRecords.findById(id).lean(); return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined; }, 20_000, `record ${id} to be sent`);
+  waitFor(
+    async () => {
+      const r = await env.df.ctx.models.notificationRecords.findById(id).lean();
+      return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined;
+    },
+    20_000,
+    `record ${id} to be sent`,
+  );
 const messagesTo = (token: string) => env.feishu.messages.filter((m) => m.token === token);
 
 test('a planned block that ended 20 min ago: one missed_block trigger, a make-up preview, one message naming the block; a second run fires nothing', async () => {
@@ -98,7 +124,13 @@ test('moving the missed block (a new end) is a new anomaly: it fires again, once
   const sent = messagesTo(token).map((m) => JSON.stringify(m.body));
   expect(sent).toHaveLength(2);
   const when = formatSlot(new Date(end.getTime() - 30 * MIN), end, 'Europe/Berlin', 'en');
-  expect(sent.some((s) => s.includes(`\\"Gym session\\", planned for ${when}, has ended but is not marked done`) || s.includes(`"Gym session", planned for ${when}, has ended but is not marked done`))).toBe(true);
+  expect(
+    sent.some(
+      (s) =>
+        s.includes(`\\"Gym session\\", planned for ${when}, has ended but is not marked done`) ||
+        s.includes(`"Gym session", planned for ${when}, has ended but is not marked done`),
+    ),
+  ).toBe(true);
   expect(sent.some((s) => s.includes('Reschedule'))).toBe(true);
 });
 
@@ -124,7 +156,15 @@ test('runDetectors reports each detector by name, and the query is the {status, 
   expect(f.status).toBe('planned');
   expect(now.getTime() - f.end.$lte.getTime()).toBe(15 * MIN);
   expect(f.end.$lte.getTime() - f.end.$gte.getTime()).toBe(24 * 3600_000);
-  const failing = await runDetectors(env.df.ctx, now, [{ name: 'broken', detect: async () => { throw new Error('boom'); } }, { name: 'ok', detect: async () => ({ fired: 0 }) }]);
+  const failing = await runDetectors(env.df.ctx, now, [
+    {
+      name: 'broken',
+      detect: async () => {
+        throw new Error('boom');
+      },
+    },
+    { name: 'ok', detect: async () => ({ fired: 0 }) },
+  ]);
   expect(failing).toEqual({ fired: { ok: 0 }, failed: ['broken'] });
 });
 
@@ -132,16 +172,20 @@ test('the scanner job runs the detectors after the due-job scan and reports thei
   const { userId } = await userWithBot();
   const block = await newBlock(userId, 'Missed by the scanner', 25);
   const job = await env.df.ctx.queues[queueNames.scanner].add(scanJobName, { v: 1 });
-  const done = await waitFor(async () => {
-    const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
-    return j?.finishedOn ? j : undefined;
-  }, 20_000, 'the scan job');
+  const done = await waitFor(
+    async () => {
+      const j = await env.df.ctx.queues[queueNames.scanner].getJob(job.id!);
+      return j?.finishedOn ? j : undefined;
+    },
+    20_000,
+    'the scan job',
+  );
   expect(done.returnvalue).toMatchObject({ claimed: expect.any(Number), detectors: { fired: { missed_block: expect.any(Number) }, failed: [] } });
   expect(done.returnvalue.detectors.fired.missed_block).toBeGreaterThanOrEqual(1);
   expect(await triggersOf(block._id)).toHaveLength(1);
 });
 
-test('each user\'s own grace: 5 min for one, 60 min for another, the default for the rest', async () => {
+test("each user's own grace: 5 min for one, 60 min for another, the default for the rest", async () => {
   const quick = await userWithBot({ timeZone: 'Asia/Shanghai', missedBlockGraceMinutes: 5 });
   const patient = await userWithBot({ timeZone: 'Asia/Shanghai', missedBlockGraceMinutes: 60 });
   const usual = await userWithBot();

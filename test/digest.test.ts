@@ -34,9 +34,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function anomaly(userId: string, n: number, over: Record<string, unknown> = {}) {
   return {
-    userId, type: 'sensor_offline', severity: 'warning', targetType: 'sensor', targetId: `s-${n}-${randomUUID().slice(0, 6)}`,
-    title: `Sensor ${n} offline`, detail: `Sensor ${n} stopped reporting.\nLast seen at the gate.`,
-    occurredAt: new Date(Date.now() - 60_000).toISOString(), idempotencyKey: `k-${randomUUID()}`, ...over,
+    userId,
+    type: 'sensor_offline',
+    severity: 'warning',
+    targetType: 'sensor',
+    targetId: `s-${n}-${randomUUID().slice(0, 6)}`,
+    title: `Sensor ${n} offline`,
+    detail: `Sensor ${n} stopped reporting.\nLast seen at the gate.`,
+    occurredAt: new Date(Date.now() - 60_000).toISOString(),
+    idempotencyKey: `k-${randomUUID()}`,
+    ...over,
   };
 }
 const post = async (body: unknown) => {
@@ -64,7 +71,11 @@ test('6 anomalies in a burst reach the user as one digest naming all 6; each rec
   for (const id of ids) {
     const v = await view(id);
     expect(v.status).toBe('digested');
-    expect(v.notification).toMatchObject({ status: 'digested', attemptCount: 0, digest: { id: String(digest!._id), status: 'sent', sentAt: expect.any(String) } });
+    expect(v.notification).toMatchObject({
+      status: 'digested',
+      attemptCount: 0,
+      digest: { id: String(digest!._id), status: 'sent', sentAt: expect.any(String) },
+    });
     expect(digest!.digestOf).toContain(v.notification.id);
     // The record view says the same through the user's API.
     const record = await df.ctx.models.notificationRecords.findById(v.notification.id).lean();
@@ -73,7 +84,7 @@ test('6 anomalies in a burst reach the user as one digest naming all 6; each rec
   }
 }, 60_000);
 
-test('fewer than the threshold go out one by one, in the user\'s language', async () => {
+test("fewer than the threshold go out one by one, in the user's language", async () => {
   const { userId, token } = await userWithBot();
   await Promise.all([1, 2].map((n) => post(anomaly(userId, n))));
   await waitFor(() => messagesTo(token).length >= 2, 20_000, 'two messages');
@@ -128,11 +139,30 @@ test('a digest written by a run that died before marking its members is finished
   const Records = df.ctx.models.notificationRecords;
   const base = { userId, channel: 'feishu_bot', triggerType: 'sensor_offline', status: 'pending', attemptCount: 0, maxAttempts: 5, digestState: 'held' };
   // Not enqueued: only this test's decideDigest runs on them.
-  const members = await Records.insertMany([1, 2].map((n) => ({ ...base, dedupeKey: `crash-${n}-${randomUUID()}`, target: { type: 'sensor', id: `s${n}` }, message: { title: `M${n}`, summary: 'x' } })));
+  const members = await Records.insertMany(
+    [1, 2].map((n) => ({
+      ...base,
+      dedupeKey: `crash-${n}-${randomUUID()}`,
+      target: { type: 'sensor', id: `s${n}` },
+      message: { title: `M${n}`, summary: 'x' },
+    })),
+  );
   const memberIds = members.map((m) => String(m._id));
   const digestId = new Types.ObjectId();
-  await Records.create({ _id: digestId, userId, channel: 'feishu_bot', dedupeKey: `digest|${userId}|${memberIds[0]}`, triggerType: 'digest', target: { type: 'digest', id: userId },
-    message: { title: '2', summary: 'x' }, status: 'pending', attemptCount: 0, maxAttempts: 5, digestState: 'digest', digestOf: memberIds });
+  await Records.create({
+    _id: digestId,
+    userId,
+    channel: 'feishu_bot',
+    dedupeKey: `digest|${userId}|${memberIds[0]}`,
+    triggerType: 'digest',
+    target: { type: 'digest', id: userId },
+    message: { title: '2', summary: 'x' },
+    status: 'pending',
+    attemptCount: 0,
+    maxAttempts: 5,
+    digestState: 'digest',
+    digestOf: memberIds,
+  });
 
   expect(await decideDigest(df.ctx, memberIds[1], new Date())).toEqual({ kind: 'digested', digestId: String(digestId) });
   expect(await Records.countDocuments({ userId, triggerType: 'digest' })).toBe(1);
@@ -142,7 +172,10 @@ test('a digest written by a run that died before marking its members is finished
 });
 
 test('the digest text lists each anomaly by title and first line, in both languages', () => {
-  const members = [{ title: '【警告】A', summary: 'first\nsecond' }, { title: '【提示】B', summary: 'only' }];
+  const members = [
+    { title: '【警告】A', summary: 'first\nsecond' },
+    { title: '【提示】B', summary: 'only' },
+  ];
   const zh = buildDigestMessage('zh-CN', members, 'http://x/app');
   expect(zh.title).toBe('你的计划有 2 个新异常');
   expect(zh.summary).toContain('1. 【警告】A — first');

@@ -12,8 +12,12 @@ import { eventIdFor } from '../src/events/ids';
 import { markSent } from '../src/notifications/transitions';
 
 let df: TestDueflow;
-beforeAll(async () => { df = await startTestDueflow('api'); });
-afterAll(async () => { await df.stop(); });
+beforeAll(async () => {
+  df = await startTestDueflow('api');
+});
+afterAll(async () => {
+  await df.stop();
+});
 
 const later = () => new Date(Date.now() + 20_000);
 
@@ -21,23 +25,52 @@ test('a confirmed preview, an acknowledged anomaly and an answered reminder card
   const { models } = df.ctx;
   const userId = `u-${randomUUID()}`;
   const preview = await models.previews.create({
-    userId, triggerId: String(new Types.ObjectId()), triggerType: 'important_urgent_task', status: 'confirmed', confirmedAt: new Date(), answeredVia: 'feishu',
-    candidate: { kind: 'notify_only' }, summaryText: 's', expiresAt: new Date(Date.now() + 3600_000),
+    userId,
+    triggerId: String(new Types.ObjectId()),
+    triggerType: 'important_urgent_task',
+    status: 'confirmed',
+    confirmedAt: new Date(),
+    answeredVia: 'feishu',
+    candidate: { kind: 'notify_only' },
+    summaryText: 's',
+    expiresAt: new Date(Date.now() + 3600_000),
   });
   const trigger = await models.triggers.create({
-    userId, type: 'disk_full', source: 'api_trigger', target: { type: 'server', id: 'db-1' }, dedupeKey: randomUUID(), status: 'closed',
+    userId,
+    type: 'disk_full',
+    source: 'api_trigger',
+    target: { type: 'server', id: 'db-1' },
+    dedupeKey: randomUUID(),
+    status: 'closed',
     anomaly: { severity: 'critical', title: 't', detail: 'd', occurredAt: new Date(), acknowledgedAt: new Date(), acknowledgedVia: 'app' },
   });
   const record = await models.notificationRecords.create({
-    userId, channel: 'feishu_app', dedupeKey: randomUUID(), triggerType: 'reminder', target: { type: 'reminder', id: 'r-1' }, message: { title: 't', summary: 's' },
-    status: 'sent', attemptCount: 1, maxAttempts: 5, replyKind: 'reminder', reply: { kind: 'done', at: new Date() },
+    userId,
+    channel: 'feishu_app',
+    dedupeKey: randomUUID(),
+    triggerType: 'reminder',
+    target: { type: 'reminder', id: 'r-1' },
+    message: { title: 't', summary: 's' },
+    status: 'sent',
+    attemptCount: 1,
+    maxAttempts: 5,
+    replyKind: 'reminder',
+    reply: { kind: 'done', at: new Date() },
   });
 
   expect(await reconcileDomainEvents(df.ctx, later())).toBe(3);
-  const ids = [eventIdFor('preview.confirmed', String(preview._id)), eventIdFor('anomaly.acknowledged', String(trigger._id)), eventIdFor('reminder.done', String(record._id))];
+  const ids = [
+    eventIdFor('preview.confirmed', String(preview._id)),
+    eventIdFor('anomaly.acknowledged', String(trigger._id)),
+    eventIdFor('reminder.done', String(record._id)),
+  ];
   const events = await models.events.find({ _id: { $in: ids } }).lean<any[]>();
   expect(events.map((e) => e.type).sort()).toEqual(['anomaly.acknowledged', 'preview.confirmed', 'reminder.done']);
-  expect(JSON.parse(events.find((e) => e.type === 'preview.confirmed').dataJson)).toMatchObject({ previewId: String(preview._id), userId, confirmedVia: 'feishu' });
+  expect(JSON.parse(events.find((e) => e.type === 'preview.confirmed').dataJson)).toMatchObject({
+    previewId: String(preview._id),
+    userId,
+    confirmedVia: 'feishu',
+  });
   // A second run finds them all.
   expect(await reconcileDomainEvents(df.ctx, later())).toBe(0);
 });
@@ -45,10 +78,24 @@ test('a confirmed preview, an acknowledged anomaly and an answered reminder card
 test("a record's end event rides in its own update and the relay moves it to the event log, once", async () => {
   const { models } = df.ctx;
   const record = await models.notificationRecords.create({
-    userId: `u-${randomUUID()}`, channel: 'feishu_bot', dedupeKey: randomUUID(), triggerType: 'reminder', target: { type: 'reminder', id: 'r-2' }, message: { title: 't', summary: 's' },
-    status: 'sending', sendingSince: new Date(), attemptCount: 1, maxAttempts: 5,
+    userId: `u-${randomUUID()}`,
+    channel: 'feishu_bot',
+    dedupeKey: randomUUID(),
+    triggerType: 'reminder',
+    target: { type: 'reminder', id: 'r-2' },
+    message: { title: 't', summary: 's' },
+    status: 'sending',
+    sendingSince: new Date(),
+    attemptCount: 1,
+    maxAttempts: 5,
   });
-  await markSent(models.notificationRecords, record._id, new Date(), 1, { kind: 'sent', code: 'ok', rateLimited: false, durationMs: 5, request: { url: 'u', body: {} } });
+  await markSent(models.notificationRecords, record._id, new Date(), 1, {
+    kind: 'sent',
+    code: 'ok',
+    rateLimited: false,
+    durationMs: 5,
+    request: { url: 'u', body: {} },
+  });
   expect((await models.notificationRecords.findById(record._id).lean())!.outboxCount).toBe(1);
   expect(await relayRecordEvents(df.ctx)).toBeGreaterThanOrEqual(1);
   const event = await models.events.findById(eventIdFor('notification.sent', String(record._id))).lean<any>();

@@ -28,8 +28,17 @@ import type { EventType } from '../src/events/types';
 
 // ── the receiver ─────────────────────────────────────────────────────────────────────────────
 
-interface Received { path: string; headers: http.IncomingHttpHeaders; body: string; at: number }
-interface Reply { status: number; delayMs?: number; body?: string }
+interface Received {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+interface Reply {
+  status: number;
+  delayMs?: number;
+  body?: string;
+}
 
 interface Receiver {
   url(path: string): string;
@@ -58,7 +67,9 @@ async function startReceiver(): Promise<Receiver> {
       open.set(path, (open.get(path) ?? 0) + 1);
       peak.set(path, Math.max(peak.get(path) ?? 0, open.get(path)!));
       res.on('close', () => open.set(path, open.get(path)! - 1));
-      const timer = setTimeout(() => { if (!res.destroyed) res.writeHead(reply.status, { 'content-type': 'text/plain' }).end(reply.body ?? ''); }, reply.delayMs ?? 0);
+      const timer = setTimeout(() => {
+        if (!res.destroyed) res.writeHead(reply.status, { 'content-type': 'text/plain' }).end(reply.body ?? '');
+      }, reply.delayMs ?? 0);
       res.on('close', () => clearTimeout(timer));
     });
   });
@@ -68,10 +79,17 @@ async function startReceiver(): Promise<Receiver> {
     url: (path) => `http://127.0.0.1:${port}${path}`,
     received,
     on: (path) => received.filter((r) => r.path === path),
-    script: (path, replies, fallback) => { scripts.set(path, [...replies]); if (fallback) always.set(path, fallback); },
+    script: (path, replies, fallback) => {
+      scripts.set(path, [...replies]);
+      if (fallback) always.set(path, fallback);
+    },
     inFlight: (path) => open.get(path) ?? 0,
     maxInFlight: (path) => peak.get(path) ?? 0,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -81,17 +99,22 @@ function verifies(secret: string, r: Received): boolean {
   const timestamp = String(r.headers['webhook-timestamp']);
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${r.body}`).digest();
-  return String(r.headers['webhook-signature'] ?? '').split(' ').some((part) => {
-    const [version, signature] = part.split(',');
-    const given = Buffer.from(signature ?? '', 'base64');
-    return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
-  });
+  return String(r.headers['webhook-signature'] ?? '')
+    .split(' ')
+    .some((part) => {
+      const [version, signature] = part.split(',');
+      const given = Buffer.from(signature ?? '', 'base64');
+      return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+    });
 }
 
 // ── the dueflow under test ───────────────────────────────────────────────────────────────────
 
 const settings = {
-  EVENT_ATTEMPTS: '3', EVENT_BACKOFF_MS: '50', EVENT_BACKOFF_MAX_MS: '200', EVENT_PULL_SETTLE_MS: '0',
+  EVENT_ATTEMPTS: '3',
+  EVENT_BACKOFF_MS: '50',
+  EVENT_BACKOFF_MAX_MS: '200',
+  EVENT_PULL_SETTLE_MS: '0',
   EVENT_ALLOWED_HOSTS: 'hooks.example.com,*.example.org',
 };
 
@@ -116,7 +139,11 @@ afterEach(async () => {
 
 /** Endpoint answers carry the secret: read with plain fetch, so the suite's leak scan never sees them. */
 async function secretCall(baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${baseUrl}${path}`, { method, headers: { authorization: asService(), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: asService(), 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   const parsed = text ? JSON.parse(text) : undefined;
   if (parsed?.secret) secretsShown.add(parsed.secret);
@@ -140,11 +167,19 @@ async function emit(type: EventType, data: Record<string, unknown> = { recordId:
 const delivery = (endpointId: string, eventId: string) => df.ctx.models.eventDeliveries.findById(deliveryIdFor(endpointId, eventId)).lean();
 
 async function waitForDelivery(endpointId: string, eventId: string, ...statuses: string[]) {
-  return waitFor(async () => { const d = await delivery(endpointId, eventId); return d && statuses.includes(d.status) ? d : undefined; }, 20_000, `delivery ${eventId} to be ${statuses.join('|')}`);
+  return waitFor(
+    async () => {
+      const d = await delivery(endpointId, eventId);
+      return d && statuses.includes(d.status) ? d : undefined;
+    },
+    20_000,
+    `delivery ${eventId} to be ${statuses.join('|')}`,
+  );
 }
 
 const listDeliveries = async (endpointId: string, status?: string) =>
-  (await call(df.baseUrl, 'GET', `/api/v1/webhook-endpoints/${endpointId}/deliveries${status ? `?status=${status}` : ''}`, { auth: asService() })).body.items as any[];
+  (await call(df.baseUrl, 'GET', `/api/v1/webhook-endpoints/${endpointId}/deliveries${status ? `?status=${status}` : ''}`, { auth: asService() })).body
+    .items as any[];
 
 // ── the pure parts ───────────────────────────────────────────────────────────────────────────
 
@@ -158,22 +193,39 @@ describe('decisions', () => {
     // 5 s doubling: the 11th would be 85 min, capped at the hour.
     expect(settleAttempt(answered(500), { attempt: 11, maxAttempts: 12 }, backoff, () => 1)).toEqual({ kind: 'failed', delayMs: 3_600_000 });
     expect(settleAttempt(answered(500), { attempt: 12, maxAttempts: 12 }, backoff)).toEqual({ kind: 'dead', reason: 'attempts_exhausted' });
-    expect(settleAttempt({ kind: 'no_answer', code: 'timeout', detail: '', durationMs: 10_000 }, { attempt: 1, maxAttempts: 12 }, backoff, () => 0).kind).toBe('failed');
-    expect(settleAttempt({ kind: 'no_answer', code: 'address_refused', detail: '', durationMs: 0 }, { attempt: 1, maxAttempts: 12 }, backoff)).toEqual({ kind: 'dead', reason: 'address_refused' });
+    expect(settleAttempt({ kind: 'no_answer', code: 'timeout', detail: '', durationMs: 10_000 }, { attempt: 1, maxAttempts: 12 }, backoff, () => 0).kind).toBe(
+      'failed',
+    );
+    expect(settleAttempt({ kind: 'no_answer', code: 'address_refused', detail: '', durationMs: 0 }, { attempt: 1, maxAttempts: 12 }, backoff)).toEqual({
+      kind: 'dead',
+      reason: 'address_refused',
+    });
   });
 
-  test('a delivery is sent unless delivered, in another worker\'s lease, or its endpoint or event is gone; a dead one runs again only as a replay', () => {
+  test("a delivery is sent unless delivered, in another worker's lease, or its endpoint or event is gone; a dead one runs again only as a replay", () => {
     const now = new Date();
-    const base = { endpoint: { url: 'https://hooks.example.com/x', enabled: true }, event: { _id: 'evt_x', type: 'webhook.test', at: now, dataJson: '{}' }, policy: { EVENT_ALLOWED_HOSTS: [], WEBHOOK_ALLOW_LOOPBACK: false }, leaseMs: 15_000, now };
+    const base = {
+      endpoint: { url: 'https://hooks.example.com/x', enabled: true },
+      event: { _id: 'evt_x', type: 'webhook.test', at: now, dataJson: '{}' },
+      policy: { EVENT_ALLOWED_HOSTS: [], WEBHOOK_ALLOW_LOOPBACK: false },
+      leaseMs: 15_000,
+      now,
+    };
     expect(decideDelivery({ ...base, delivery: { status: 'pending' } })).toEqual({ kind: 'send', replay: false });
     expect(decideDelivery({ ...base, delivery: { status: 'dead' } })).toEqual({ kind: 'send', replay: true });
     expect(decideDelivery({ ...base, delivery: { status: 'delivered' } }).kind).toBe('done');
     expect(decideDelivery({ ...base, delivery: { status: 'sending', sendingSince: new Date(now.getTime() - 1000) } }).kind).toBe('wait');
     expect(decideDelivery({ ...base, delivery: { status: 'sending', sendingSince: new Date(now.getTime() - 60_000) } }).kind).toBe('send');
     expect(decideDelivery({ ...base, endpoint: null, delivery: { status: 'pending' } })).toMatchObject({ kind: 'dead', reason: 'endpoint_missing' });
-    expect(decideDelivery({ ...base, endpoint: { ...base.endpoint, enabled: false }, delivery: { status: 'pending' } })).toMatchObject({ kind: 'dead', reason: 'endpoint_disabled' });
+    expect(decideDelivery({ ...base, endpoint: { ...base.endpoint, enabled: false }, delivery: { status: 'pending' } })).toMatchObject({
+      kind: 'dead',
+      reason: 'endpoint_disabled',
+    });
     expect(decideDelivery({ ...base, event: null, delivery: { status: 'pending' } })).toMatchObject({ kind: 'dead', reason: 'event_missing' });
-    expect(decideDelivery({ ...base, endpoint: { url: 'https://10.1.2.3/x', enabled: true }, delivery: { status: 'pending' } })).toMatchObject({ kind: 'dead', reason: 'url_refused' });
+    expect(decideDelivery({ ...base, endpoint: { url: 'https://10.1.2.3/x', enabled: true }, delivery: { status: 'pending' } })).toMatchObject({
+      kind: 'dead',
+      reason: 'url_refused',
+    });
   });
 
   test('event ids are derived from type and key', () => {
@@ -187,9 +239,18 @@ describe('decisions', () => {
 
 describe('endpoints', () => {
   test('create, read, list, change, delete; the secret is shown once, stored sealed, never again', async () => {
-    const created = await secretCall(df.baseUrl, 'POST', '/api/v1/webhook-endpoints', { url: receiver.url('/crud'), events: ['preview.confirmed', 'reminder.done'], description: 'the host product' });
+    const created = await secretCall(df.baseUrl, 'POST', '/api/v1/webhook-endpoints', {
+      url: receiver.url('/crud'),
+      events: ['preview.confirmed', 'reminder.done'],
+      description: 'the host product',
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ url: receiver.url('/crud'), events: ['preview.confirmed', 'reminder.done'], description: 'the host product', enabled: true });
+    expect(created.body).toMatchObject({
+      url: receiver.url('/crud'),
+      events: ['preview.confirmed', 'reminder.done'],
+      description: 'the host product',
+      enabled: true,
+    });
     expect(created.body.id).toMatch(/^[0-9a-f]{24}$/);
     expect(created.body.createdAt).toEqual(expect.any(String));
     const { id, secret } = created.body;
@@ -202,12 +263,23 @@ describe('endpoints', () => {
 
     const one = await call(df.baseUrl, 'GET', `/api/v1/webhook-endpoints/${id}`, { auth: asService() });
     expect(one.status).toBe(200);
-    expect(one.body).toEqual({ id, url: receiver.url('/crud'), events: ['preview.confirmed', 'reminder.done'], description: 'the host product', enabled: true, createdAt: created.body.createdAt, updatedAt: expect.any(String) });
+    expect(one.body).toEqual({
+      id,
+      url: receiver.url('/crud'),
+      events: ['preview.confirmed', 'reminder.done'],
+      description: 'the host product',
+      enabled: true,
+      createdAt: created.body.createdAt,
+      updatedAt: expect.any(String),
+    });
     const list = await call(df.baseUrl, 'GET', '/api/v1/webhook-endpoints', { auth: asService() });
     expect(list.body.items.map((e: any) => e.id)).toContain(id);
     expect(JSON.stringify([one.body, list.body])).not.toContain(secret.slice(6));
 
-    const patched = await call(df.baseUrl, 'PATCH', `/api/v1/webhook-endpoints/${id}`, { auth: asService(), body: { events: ['*'], enabled: false, url: receiver.url('/crud2'), description: null } });
+    const patched = await call(df.baseUrl, 'PATCH', `/api/v1/webhook-endpoints/${id}`, {
+      auth: asService(),
+      body: { events: ['*'], enabled: false, url: receiver.url('/crud2'), description: null },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ id, events: ['*'], enabled: false, url: receiver.url('/crud2'), description: null });
     expect(patched.body.secret).toBeUndefined();
@@ -241,7 +313,7 @@ describe('endpoints', () => {
       const res = await call(df.baseUrl, 'PATCH', `/api/v1/webhook-endpoints/${id}`, { auth: asService(), body });
       expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400]);
     }
-    expect((await df.ctx.models.webhookEndpoints.findById(id).lean())).toMatchObject({ enabled: true, events: ['*'] });
+    expect(await df.ctx.models.webhookEndpoints.findById(id).lean()).toMatchObject({ enabled: true, events: ['*'] });
   });
 });
 
@@ -314,7 +386,14 @@ describe('delivery', () => {
     receiver.script(path, [], { status: 200, body: 'é'.repeat(1500) });
     const { id, secret } = await newEndpoint(path);
     const k = key();
-    const data = { previewId: 'p1', userId: 'u1', task: { id: 't1', externalId: 'ext-1' }, block: { id: 'b1', start: '2026-01-01T09:00:00.000Z', end: '2026-01-01T10:00:00.000Z' }, confirmedVia: 'feishu', nested: [[1, 2], [3]] };
+    const data = {
+      previewId: 'p1',
+      userId: 'u1',
+      task: { id: 't1', externalId: 'ext-1' },
+      block: { id: 'b1', start: '2026-01-01T09:00:00.000Z', end: '2026-01-01T10:00:00.000Z' },
+      confirmedVia: 'feishu',
+      nested: [[1, 2], [3]],
+    };
     const at = new Date('2026-01-01T08:59:00.000Z');
     await emitEvent(df.ctx, { type: 'preview.confirmed', key: k, userId: 'u1', data, at });
     const eventId = eventIdFor('preview.confirmed', k);
@@ -366,7 +445,10 @@ describe('delivery', () => {
   test('POST /:id/test answers what the endpoint replied; the event goes to that endpoint only; a failed test is retried', async () => {
     const path = hookPath();
     const other = hookPath();
-    receiver.script(path, [{ status: 202, body: 'got it', delayMs: 50 }, { status: 500, body: 'broken' }]);
+    receiver.script(path, [
+      { status: 202, body: 'got it', delayMs: 50 },
+      { status: 500, body: 'broken' },
+    ]);
     const { id, secret } = await newEndpoint(path, ['preview.confirmed']);
     await newEndpoint(other, ['*']);
     const res = await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/test`, { auth: asService() });
@@ -403,14 +485,31 @@ describe('delivery', () => {
     const escalated = await emit('anomaly.escalated', { anomalyId: 'a', userId: 'u1', step: 1 });
     await waitFor(() => receiver.on(all).length >= 3 && receiver.on(some).length >= 2, 10_000, 'the events');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(receiver.on(all).map((r) => r.headers['webhook-id']).sort()).toEqual([rejected, confirmed, escalated].sort());
-    expect(receiver.on(some).map((r) => r.headers['webhook-id']).sort()).toEqual([confirmed, escalated].sort());
+    expect(
+      receiver
+        .on(all)
+        .map((r) => r.headers['webhook-id'])
+        .sort(),
+    ).toEqual([rejected, confirmed, escalated].sort());
+    expect(
+      receiver
+        .on(some)
+        .map((r) => r.headers['webhook-id'])
+        .sort(),
+    ).toEqual([confirmed, escalated].sort());
     expect(receiver.on(off)).toHaveLength(0);
   });
 
   test('500 twice, then 200: retried with backoff, same webhook-id, every attempt in the ledger', async () => {
     const path = hookPath();
-    receiver.script(path, [{ status: 500, body: 'one' }, { status: 503, body: 'two' }], { status: 200, body: 'three' });
+    receiver.script(
+      path,
+      [
+        { status: 500, body: 'one' },
+        { status: 503, body: 'two' },
+      ],
+      { status: 200, body: 'three' },
+    );
     const { id } = await newEndpoint(path);
     const eventId = await emit('reminder.done');
     const d = await waitForDelivery(id, eventId, 'delivered', 'dead');
@@ -418,7 +517,11 @@ describe('delivery', () => {
     expect(receiver.on(path).map((r) => r.headers['webhook-id'])).toEqual([eventId, eventId, eventId]);
     const view = (await listDeliveries(id)).find((x) => x.eventId === eventId);
     expect(view).toMatchObject({ id: deliveryIdFor(id, eventId), status: 'delivered', attemptCount: 3, eventType: 'reminder.done' });
-    expect(view.attempts.map((a: any) => [a.attempt, a.httpStatus, a.code, a.response])).toEqual([[1, 500, 'non_2xx', 'one'], [2, 503, 'non_2xx', 'two'], [3, 200, 'ok', 'three']]);
+    expect(view.attempts.map((a: any) => [a.attempt, a.httpStatus, a.code, a.response])).toEqual([
+      [1, 500, 'non_2xx', 'one'],
+      [2, 503, 'non_2xx', 'two'],
+      [3, 200, 'ok', 'three'],
+    ]);
     // Backed off between attempts (50 ms doubling, ±20%).
     const times = receiver.on(path).map((r) => r.at);
     expect(times[1] - times[0]).toBeGreaterThanOrEqual(35);
@@ -433,7 +536,14 @@ describe('delivery', () => {
       const { id } = await newEndpoint(path, ['*'], timeouts);
       await emitEvent(timeouts.ctx, { type: 'reminder.done', key: 'timeout-1', data: { recordId: 'r' } });
       const eventId = eventIdFor('reminder.done', 'timeout-1');
-      const d = await waitFor(async () => { const x = await timeouts.ctx.models.eventDeliveries.findById(deliveryIdFor(id, eventId)).lean(); return x?.status === 'delivered' ? x : undefined; }, 10_000, 'delivered');
+      const d = await waitFor(
+        async () => {
+          const x = await timeouts.ctx.models.eventDeliveries.findById(deliveryIdFor(id, eventId)).lean();
+          return x?.status === 'delivered' ? x : undefined;
+        },
+        10_000,
+        'delivered',
+      );
       expect(d.history.filter((h: any) => h.event === 'attempt').map((h: any) => h.code)).toEqual(['timeout', 'ok']);
     } finally {
       await timeouts.stop();
@@ -451,7 +561,9 @@ describe('delivery', () => {
     expect(await listDeliveries(id, 'delivered')).toEqual([]);
 
     receiver.script(path, [], { status: 200, body: 'back' });
-    const retry = await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/${encodeURIComponent(deliveryIdFor(id, eventId))}/retry`, { auth: asService() });
+    const retry = await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/${encodeURIComponent(deliveryIdFor(id, eventId))}/retry`, {
+      auth: asService(),
+    });
     expect(retry.status).toBe(202);
     expect(retry.body).toMatchObject({ status: 'pending', attemptCount: 3 });
     const delivered = await waitForDelivery(id, eventId, 'delivered');
@@ -461,7 +573,9 @@ describe('delivery', () => {
 
     // Only a dead delivery is replayed; the event id alone names it too.
     expect((await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/${eventId}/retry`, { auth: asService() })).status).toBe(409);
-    expect((await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/${eventIdFor('reminder.done', 'nope')}/retry`, { auth: asService() })).status).toBe(404);
+    expect(
+      (await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/${eventIdFor('reminder.done', 'nope')}/retry`, { auth: asService() })).status,
+    ).toBe(404);
     expect((await call(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/deliveries/garbage/retry`, { auth: asService() })).status).toBe(404);
   });
 
@@ -471,7 +585,14 @@ describe('delivery', () => {
     const { id } = await newEndpoint(path);
     const eventId = await emit('reminder.done');
     await waitForDelivery(id, eventId, 'dead');
-    const job = await waitFor(async () => { const j = await df.ctx.queues.events.getJob(eventJobId(deliveryIdFor(id, eventId))); return j && (await j.getState()) === 'failed' ? j : undefined; }, 5000, 'the job to fail');
+    const job = await waitFor(
+      async () => {
+        const j = await df.ctx.queues.events.getJob(eventJobId(deliveryIdFor(id, eventId)));
+        return j && (await j.getState()) === 'failed' ? j : undefined;
+      },
+      5000,
+      'the job to fail',
+    );
     expect(job.attemptsMade).toBe(3);
 
     // BullMQ's attempts are spent: the replay's retries wait (delayed) instead, the ledger counts the round.
@@ -512,7 +633,7 @@ describe('delivery', () => {
       call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(bot.userId) }),
     ]);
     expect(note.status).toBe(202);
-    await waitFor(() => receiver.on(fast).some((r) => r.headers['webhook-id'] === eventId), 2000, 'the fast endpoint\'s event within 2 s');
+    await waitFor(() => receiver.on(fast).some((r) => r.headers['webhook-id'] === eventId), 2000, "the fast endpoint's event within 2 s");
     const fastMs = Date.now() - started;
     await waitFor(() => feishu.messages.some((m) => m.token === bot.token), 2000, 'the notification within 2 s');
     const noteMs = Date.now() - started;
@@ -522,7 +643,7 @@ describe('delivery', () => {
     // At most EVENT_ENDPOINT_CONCURRENCY (4) requests in flight to the slow endpoint, across the worker's 50 slots.
     expect(receiver.maxInFlight(slow)).toBe(4);
     // The slow ones still get there: 2xx within 10 s.
-    await waitFor(() => new Set(receiver.on(slow).map((r) => r.headers['webhook-id'])).size >= 9, 40_000, 'the slow endpoint\'s events');
+    await waitFor(() => new Set(receiver.on(slow).map((r) => r.headers['webhook-id'])).size >= 9, 40_000, "the slow endpoint's events");
     expect(receiver.maxInFlight(slow)).toBe(4);
   }, 60_000);
 });
@@ -534,9 +655,11 @@ describe('pull API', () => {
     const start = (await listEvents(df.ctx, { limit: 500 })).items;
     let cursor = start.length ? start[start.length - 1].cursor : undefined;
     // Read to the end first, so only what this test emits follows the cursor.
-    for (let page = await listEvents(df.ctx, { after: cursor, limit: 500 }); page.items.length; page = await listEvents(df.ctx, { after: cursor, limit: 500 })) cursor = page.nextCursor ?? cursor;
+    for (let page = await listEvents(df.ctx, { after: cursor, limit: 500 }); page.items.length; page = await listEvents(df.ctx, { after: cursor, limit: 500 }))
+      cursor = page.nextCursor ?? cursor;
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(await emit('notification.sent', { recordId: `r${i}`, userId: 'u1', channel: 'feishu_bot', dedupeKey: `d${i}`, triggerType: 't' }));
+    for (let i = 0; i < 5; i++)
+      ids.push(await emit('notification.sent', { recordId: `r${i}`, userId: 'u1', channel: 'feishu_bot', dedupeKey: `d${i}`, triggerType: 't' }));
 
     const seen: any[] = [];
     let after = cursor;
@@ -552,7 +675,13 @@ describe('pull API', () => {
       after = res.body.nextCursor;
     }
     expect(seen.map((e) => e.id)).toEqual(ids);
-    expect(seen[0]).toMatchObject({ type: 'notification.sent', userId: 'u1', data: { recordId: 'r0', channel: 'feishu_bot' }, timestamp: expect.any(String), cursor: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    expect(seen[0]).toMatchObject({
+      type: 'notification.sent',
+      userId: 'u1',
+      data: { recordId: 'r0', channel: 'feishu_bot' },
+      timestamp: expect.any(String),
+      cursor: expect.stringMatching(/^[0-9a-f]{24}$/),
+    });
     expect((await call(df.baseUrl, 'GET', '/api/v1/events?after=nope', { auth: asService() })).status).toBe(400);
     expect((await call(df.baseUrl, 'GET', '/api/v1/events?limit=501', { auth: asService() })).status).toBe(400);
   });
@@ -582,17 +711,51 @@ describe('reconciler', () => {
     const old = new Date(Date.now() - 60_000);
     // The emitter wrote the event and died: no deliveries, no fannedOutAt.
     const lostId = eventIdFor('reminder.done', 'crash-1');
-    await df.ctx.models.events.collection.insertOne({ _id: lostId, type: 'reminder.done', key: 'crash-1', dataJson: '{"recordId":"r"}', at: old, seq: new Types.ObjectId(), createdAt: old } as never);
+    await df.ctx.models.events.collection.insertOne({
+      _id: lostId,
+      type: 'reminder.done',
+      key: 'crash-1',
+      dataJson: '{"recordId":"r"}',
+      at: old,
+      seq: new Types.ObjectId(),
+      createdAt: old,
+    } as never);
     // And a delivery written, its job never added (Redis was away).
     const orphanId = eventIdFor('reminder.done', 'crash-2');
-    await df.ctx.models.events.collection.insertOne({ _id: orphanId, type: 'reminder.done', key: 'crash-2', dataJson: '{"recordId":"s"}', at: old, seq: new Types.ObjectId(), createdAt: old, fannedOutAt: old } as never);
-    await df.ctx.models.eventDeliveries.collection.insertOne({ _id: deliveryIdFor(id, orphanId), endpointId: id, eventId: orphanId, eventType: 'reminder.done', status: 'pending', attemptCount: 0, replayBase: 0, maxAttempts: 3, history: [], createdAt: old, updatedAt: old } as never);
+    await df.ctx.models.events.collection.insertOne({
+      _id: orphanId,
+      type: 'reminder.done',
+      key: 'crash-2',
+      dataJson: '{"recordId":"s"}',
+      at: old,
+      seq: new Types.ObjectId(),
+      createdAt: old,
+      fannedOutAt: old,
+    } as never);
+    await df.ctx.models.eventDeliveries.collection.insertOne({
+      _id: deliveryIdFor(id, orphanId),
+      endpointId: id,
+      eventId: orphanId,
+      eventType: 'reminder.done',
+      status: 'pending',
+      attemptCount: 0,
+      replayBase: 0,
+      maxAttempts: 3,
+      history: [],
+      createdAt: old,
+      updatedAt: old,
+    } as never);
 
     const repairs = await reconcileEvents(df.ctx);
     expect(repairs).toMatchObject({ fannedOut: 1, requeued: 1 });
     await waitForDelivery(id, lostId, 'delivered');
     await waitForDelivery(id, orphanId, 'delivered');
-    expect(receiver.on(path).map((r) => r.headers['webhook-id']).sort()).toEqual([lostId, orphanId].sort());
+    expect(
+      receiver
+        .on(path)
+        .map((r) => r.headers['webhook-id'])
+        .sort(),
+    ).toEqual([lostId, orphanId].sort());
     expect((await df.ctx.models.events.findById(lostId).lean())!.fannedOutAt).toBeInstanceOf(Date);
     expect(await reconcileEvents(df.ctx)).toEqual({ fannedOut: 0, requeued: 0, unstuck: 0 });
   });
@@ -617,7 +780,11 @@ describe('a worker killed with SIGKILL during delivery, then Redis flushed', () 
   let api: TestDueflow | undefined;
   const workers: DueflowProcess[] = [];
   afterAll(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) { w.kill('SIGKILL'); await w.waitForExit().catch(() => undefined); }
+    for (const w of workers)
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.kill('SIGKILL');
+        await w.waitForExit().catch(() => undefined);
+      }
     await api?.stop();
   });
 
@@ -665,7 +832,11 @@ describe('a worker killed with SIGKILL during delivery, then Redis flushed', () 
     const second = spawnDueflow(env);
     workers.push(second);
     await second.waitForLog('dueflow started');
-    await waitFor(async () => (await api!.ctx.models.eventDeliveries.countDocuments({ endpointId: id, status: 'delivered' })) === 40, 60_000, 'all 40 delivered');
+    await waitFor(
+      async () => (await api!.ctx.models.eventDeliveries.countDocuments({ endpointId: id, status: 'delivered' })) === 40,
+      60_000,
+      'all 40 delivered',
+    );
     expect([...distinct()].sort()).toEqual([...eventIds].sort());
     const repaired = await second.waitForLog('reconciler repaired event deliveries');
     expect(repaired.requeued + repaired.unstuck).toBeGreaterThan(0);
@@ -689,7 +860,14 @@ test('no secret shown by the API appears in any log line', () => {
 // Users are never let in.
 test('a user token is refused on every events route', async () => {
   const auth = await asUser('someone');
-  for (const [method, path] of [['GET', '/api/v1/webhook-endpoints'], ['POST', '/api/v1/webhook-endpoints'], ['GET', '/api/v1/events']]) {
-    expect([path, (await call(df.baseUrl, method, path, { auth, body: method === 'POST' ? { url: 'https://hooks.example.com/x', events: ['*'] } : undefined })).status]).toEqual([path, 401]);
+  for (const [method, path] of [
+    ['GET', '/api/v1/webhook-endpoints'],
+    ['POST', '/api/v1/webhook-endpoints'],
+    ['GET', '/api/v1/events'],
+  ]) {
+    expect([
+      path,
+      (await call(df.baseUrl, method, path, { auth, body: method === 'POST' ? { url: 'https://hooks.example.com/x', events: ['*'] } : undefined })).status,
+    ]).toEqual([path, 401]);
   }
 });

@@ -14,7 +14,10 @@ function signed(body: string | Buffer, opts: { ts?: string; nonce?: string; key?
   const ts = opts.ts ?? sec(now);
   const nonce = opts.nonce ?? 'n-0001';
   const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const signature = createHash('sha256').update(ts + nonce + (opts.key ?? key)).update(raw).digest('hex');
+  const signature = createHash('sha256')
+    .update(ts + nonce + (opts.key ?? key))
+    .update(raw)
+    .digest('hex');
   return { rawBody: raw, headers: { 'x-lark-request-timestamp': ts, 'x-lark-request-nonce': nonce, 'x-lark-signature': signature } as Record<string, string> };
 }
 
@@ -38,11 +41,27 @@ describe('verifyCallbackSignature', () => {
 
   test('refuses a changed byte, another key, another nonce or timestamp', () => {
     const good = signed(body);
-    const changed = Buffer.from(good.rawBody); changed[changed.length - 2] ^= 1;
-    expect(verifyCallbackSignature({ rawBody: changed, headers: good.headers, encryptKey: key, nowMs: now })).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyCallbackSignature({ ...signed(body, { key: 'another-key-0123456' }), encryptKey: key, nowMs: now })).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyCallbackSignature({ rawBody: good.rawBody, headers: { ...good.headers, 'x-lark-request-nonce': 'n-0002' }, encryptKey: key, nowMs: now })).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyCallbackSignature({ rawBody: good.rawBody, headers: { ...good.headers, 'x-lark-request-timestamp': sec(now - 1000) }, encryptKey: key, nowMs: now })).toMatchObject({ ok: false, reason: 'bad_signature' });
+    const changed = Buffer.from(good.rawBody);
+    changed[changed.length - 2] ^= 1;
+    expect(verifyCallbackSignature({ rawBody: changed, headers: good.headers, encryptKey: key, nowMs: now })).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(verifyCallbackSignature({ ...signed(body, { key: 'another-key-0123456' }), encryptKey: key, nowMs: now })).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(
+      verifyCallbackSignature({ rawBody: good.rawBody, headers: { ...good.headers, 'x-lark-request-nonce': 'n-0002' }, encryptKey: key, nowMs: now }),
+    ).toMatchObject({ ok: false, reason: 'bad_signature' });
+    expect(
+      verifyCallbackSignature({
+        rawBody: good.rawBody,
+        headers: { ...good.headers, 'x-lark-request-timestamp': sec(now - 1000) },
+        encryptKey: key,
+        nowMs: now,
+      }),
+    ).toMatchObject({ ok: false, reason: 'bad_signature' });
   });
 
   test('refuses signatures that are not 64 hex digits without throwing', () => {
@@ -65,7 +84,11 @@ describe('verifyCallbackSignature', () => {
 
   test('header names in any case, as Node gives them lowercased', () => {
     const { rawBody, headers } = signed(body);
-    const upper = { 'X-Lark-Request-Timestamp': headers['x-lark-request-timestamp'], 'X-Lark-Request-Nonce': headers['x-lark-request-nonce'], 'X-Lark-Signature': headers['x-lark-signature'] };
+    const upper = {
+      'X-Lark-Request-Timestamp': headers['x-lark-request-timestamp'],
+      'X-Lark-Request-Nonce': headers['x-lark-request-nonce'],
+      'X-Lark-Signature': headers['x-lark-signature'],
+    };
     expect(verifyCallbackSignature({ rawBody, headers: upper, encryptKey: key, nowMs: now })).toEqual({ ok: true });
   });
 
@@ -75,7 +98,10 @@ describe('verifyCallbackSignature', () => {
     expect(at(4 * 60_000)).toEqual({ ok: true });
     expect(at(-6 * 60_000)).toMatchObject({ ok: false, reason: 'stale_timestamp' });
     expect(at(6 * 60_000)).toMatchObject({ ok: false, reason: 'future_timestamp' });
-    expect(verifyCallbackSignature({ ...signed(body, { ts: 'yesterday' }), encryptKey: key, nowMs: now })).toMatchObject({ ok: false, reason: 'bad_timestamp' });
+    expect(verifyCallbackSignature({ ...signed(body, { ts: 'yesterday' }), encryptKey: key, nowMs: now })).toMatchObject({
+      ok: false,
+      reason: 'bad_timestamp',
+    });
     expect(verifyCallbackSignature({ ...signed(body, { ts: String(now) }), encryptKey: key, nowMs: now })).toMatchObject({ ok: false }); // milliseconds, not seconds
   });
 });
@@ -101,7 +127,11 @@ describe('decryptCallback', () => {
     ];
     for (const [input, k] of bad) {
       let thrown: unknown;
-      try { decryptCallback(input, k); } catch (err) { thrown = err; }
+      try {
+        decryptCallback(input, k);
+      } catch (err) {
+        thrown = err;
+      }
       expect([input, thrown instanceof CallbackDecryptError]).toEqual([input, true]);
       expect((thrown as CallbackDecryptError).field).toBe('encrypt');
     }
@@ -111,7 +141,15 @@ describe('decryptCallback', () => {
 describe('parseCallback', () => {
   const cardAction = (overrides: { header?: object; event?: object } = {}) => ({
     schema: '2.0',
-    header: { event_id: 'ev-1', event_type: 'card.action.trigger', create_time: '1700000000000', token: 'vt', app_id: 'cli_1', tenant_key: 'tk', ...overrides.header },
+    header: {
+      event_id: 'ev-1',
+      event_type: 'card.action.trigger',
+      create_time: '1700000000000',
+      token: 'vt',
+      app_id: 'cli_1',
+      tenant_key: 'tk',
+      ...overrides.header,
+    },
     event: {
       operator: { open_id: 'ou_1', union_id: 'on_1', user_id: 'u1' },
       token: 'card-update-token',
@@ -128,19 +166,37 @@ describe('parseCallback', () => {
 
   test('card.action.trigger → CardActionEvent', () => {
     expect(parseCallback(cardAction())).toEqual({
-      kind: 'card_action', token: 'vt', appId: 'cli_1', eventType: 'card.action.trigger',
-      event: { eventId: 'ev-1', operator: { openId: 'ou_1', unionId: 'on_1', userId: 'u1' }, value: { action: 'confirm', previewId: 'p1' }, openMessageId: 'om_1', openChatId: 'oc_1' },
+      kind: 'card_action',
+      token: 'vt',
+      appId: 'cli_1',
+      eventType: 'card.action.trigger',
+      event: {
+        eventId: 'ev-1',
+        operator: { openId: 'ou_1', unionId: 'on_1', userId: 'u1' },
+        value: { action: 'confirm', previewId: 'p1' },
+        openMessageId: 'om_1',
+        openChatId: 'oc_1',
+      },
     });
   });
 
   test('the value is any JSON; user_id and the chat are optional', () => {
-    const r = parseCallback(cardAction({ event: { operator: { open_id: 'ou_2', union_id: 'on_2' }, action: { value: 'plain', tag: 'button' }, context: { open_message_id: 'om_2' } } }));
+    const r = parseCallback(
+      cardAction({
+        event: { operator: { open_id: 'ou_2', union_id: 'on_2' }, action: { value: 'plain', tag: 'button' }, context: { open_message_id: 'om_2' } },
+      }),
+    );
     expect(r).toMatchObject({ kind: 'card_action', event: { operator: { openId: 'ou_2', unionId: 'on_2' }, value: 'plain', openMessageId: 'om_2' } });
     expect(r.kind === 'card_action' && r.event.operator.userId).toBeUndefined();
   });
 
   test('other 2.0 events are recognised, not acted on', () => {
-    expect(parseCallback(cardAction({ header: { event_type: 'im.message.receive_v1' } }))).toMatchObject({ kind: 'other_event', eventType: 'im.message.receive_v1', eventId: 'ev-1', appId: 'cli_1' });
+    expect(parseCallback(cardAction({ header: { event_type: 'im.message.receive_v1' } }))).toMatchObject({
+      kind: 'other_event',
+      eventType: 'im.message.receive_v1',
+      eventId: 'ev-1',
+      appId: 'cli_1',
+    });
   });
 
   test('a wrong shape names the field', () => {

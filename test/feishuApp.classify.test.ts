@@ -7,13 +7,26 @@ const noHeaders = {};
 describe('classifyFeishuAppResponse', () => {
   test('code 0 on HTTP 200 is sent', () => {
     expect(classifyFeishuAppResponse(200, { code: 0, msg: 'success', data: { message_id: 'om_1' } }, noHeaders)).toEqual({
-      kind: 'sent', code: 'ok', rateLimited: false, httpStatus: 200, providerCode: 0,
+      kind: 'sent',
+      code: 'ok',
+      rateLimited: false,
+      httpStatus: 200,
+      providerCode: 0,
     });
   });
 
   test.each([
-    [230001, 400], [230002, 400], [230006, 400], [230013, 400], [230025, 400],
-    [230027, 400], [230028, 400], [230031, 400], [230035, 400], [230038, 400], [230001, 200],
+    [230001, 400],
+    [230002, 400],
+    [230006, 400],
+    [230013, 400],
+    [230025, 400],
+    [230027, 400],
+    [230028, 400],
+    [230031, 400],
+    [230035, 400],
+    [230038, 400],
+    [230001, 200],
   ])('code %i (HTTP %i) is permanent feishu_<code> with a detail', (code, status) => {
     const c = classifyFeishuAppResponse(status, body(code), noHeaders);
     expect(c).toMatchObject({ kind: 'permanent', code: `feishu_${code}`, rateLimited: false, providerCode: code, httpStatus: status });
@@ -22,7 +35,12 @@ describe('classifyFeishuAppResponse', () => {
   });
 
   test.each([99991663, 99991664])('token invalid %i is temporary feishu_<code> (the client retries once)', (code) => {
-    expect(classifyFeishuAppResponse(400, body(code), noHeaders)).toMatchObject({ kind: 'temporary', code: `feishu_${code}`, rateLimited: false, providerCode: code });
+    expect(classifyFeishuAppResponse(400, body(code), noHeaders)).toMatchObject({
+      kind: 'temporary',
+      code: `feishu_${code}`,
+      rateLimited: false,
+      providerCode: code,
+    });
   });
 
   test.each([
@@ -31,7 +49,13 @@ describe('classifyFeishuAppResponse', () => {
     ['header name in any case', 429, body(99991400), { 'X-Ogw-Ratelimit-Reset': '2' }, 2000],
     ['200 + 230020 + reset header', 200, body(230020), { 'x-ogw-ratelimit-reset': '1' }, 1000],
   ])('rate limited, %s: waits the header', (_name, status, b, headers, wait) => {
-    expect(classifyFeishuAppResponse(status, b, headers)).toMatchObject({ kind: 'temporary', code: 'provider_rate_limited', rateLimited: true, retryAfterMs: wait, httpStatus: status });
+    expect(classifyFeishuAppResponse(status, b, headers)).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_rate_limited',
+      rateLimited: true,
+      retryAfterMs: wait,
+      httpStatus: status,
+    });
   });
 
   test.each([
@@ -52,7 +76,12 @@ describe('classifyFeishuAppResponse', () => {
   });
 
   test.each([500, 502, 503, 504])('HTTP %i is temporary provider_5xx, with or without a body', (status) => {
-    expect(classifyFeishuAppResponse(status, '<html>bad gateway</html>', noHeaders)).toMatchObject({ kind: 'temporary', code: 'provider_5xx', rateLimited: false, httpStatus: status });
+    expect(classifyFeishuAppResponse(status, '<html>bad gateway</html>', noHeaders)).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_5xx',
+      rateLimited: false,
+      httpStatus: status,
+    });
     expect(classifyFeishuAppResponse(status, body(1234), noHeaders)).toMatchObject({ kind: 'temporary', code: 'provider_5xx', providerCode: 1234 });
   });
 
@@ -82,7 +111,11 @@ describe('classifyTokenResponse', () => {
   });
 
   test('rate limits and 5xx at the token endpoint stay temporary', () => {
-    expect(classifyTokenResponse(429, body(99991400), { 'x-ogw-ratelimit-reset': '4' })).toMatchObject({ kind: 'temporary', code: 'provider_rate_limited', retryAfterMs: 4000 });
+    expect(classifyTokenResponse(429, body(99991400), { 'x-ogw-ratelimit-reset': '4' })).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_rate_limited',
+      retryAfterMs: 4000,
+    });
     expect(classifyTokenResponse(503, 'unavailable', noHeaders)).toMatchObject({ kind: 'temporary', code: 'provider_5xx' });
   });
 

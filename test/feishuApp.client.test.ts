@@ -96,7 +96,9 @@ describe('the token, shared through Redis', () => {
   test('two processes sending at once fetch one token; after it expires one refresh serves both', async () => {
     const a = newApi();
     const b = newApi();
-    const sends = users.flatMap((u, i) => [a, b].map((api) => api.send({ receiveIdType: 'open_id', receiveId: u.openId, card: card(`hello ${i}`), uuid: uuid() })));
+    const sends = users.flatMap((u, i) =>
+      [a, b].map((api) => api.send({ receiveIdType: 'open_id', receiveId: u.openId, card: card(`hello ${i}`), uuid: uuid() })),
+    );
     const first = await Promise.all(sends);
     expect(first.map((o) => o.kind)).toEqual(first.map(() => 'sent'));
     expect(server.app.tokensIssued).toBe(1);
@@ -126,7 +128,9 @@ describe('the token, shared through Redis', () => {
     const b = newApi();
     await a.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('warm up'), uuid: uuid() });
     server.app.expireTokens();
-    const results = await Promise.all([a, b, a, b].map((api, i) => api.send({ receiveIdType: 'open_id', receiveId: users[i].openId, card: card('x'), uuid: uuid() })));
+    const results = await Promise.all(
+      [a, b, a, b].map((api, i) => api.send({ receiveIdType: 'open_id', receiveId: users[i].openId, card: card('x'), uuid: uuid() })),
+    );
     expect(results.map((o) => o.kind)).toEqual(['sent', 'sent', 'sent', 'sent']);
     expect(server.app.tokensIssued).toBe(2);
     await cachedToken();
@@ -187,7 +191,11 @@ describe('calls', () => {
     expect(server.app.updates).toEqual([expect.objectContaining({ messageId, card: card('redrawn') })]);
 
     const buzzed = await api.buzz({ messageId, openIds: [users[2].openId] });
-    expect(buzzed).toMatchObject({ kind: 'sent', code: 'ok', request: { url: `/open-apis/im/v1/messages/${messageId}/urgent_app?user_id_type=open_id`, body: { user_id_list: [users[2].openId] } } });
+    expect(buzzed).toMatchObject({
+      kind: 'sent',
+      code: 'ok',
+      request: { url: `/open-apis/im/v1/messages/${messageId}/urgent_app?user_id_type=open_id`, body: { user_id_list: [users[2].openId] } },
+    });
     expect(server.app.urgents).toEqual([expect.objectContaining({ messageId, userIds: [users[2].openId] })]);
     await cachedToken();
   });
@@ -195,7 +203,12 @@ describe('calls', () => {
   test('each receive id type names the user', async () => {
     const api = newApi();
     const u = users[3];
-    for (const [type, id] of [['open_id', u.openId], ['union_id', u.unionId], ['user_id', u.userId], ['email', u.email]] as const) {
+    for (const [type, id] of [
+      ['open_id', u.openId],
+      ['union_id', u.unionId],
+      ['user_id', u.userId],
+      ['email', u.email],
+    ] as const) {
       expect(await api.send({ receiveIdType: type, receiveId: id, card: card(type), uuid: uuid() })).toMatchObject({ kind: 'sent' });
     }
     expect(server.app.messagesTo(u.openId)).toHaveLength(4);
@@ -203,8 +216,12 @@ describe('calls', () => {
 
   test('an unknown receiver, an over-age update and an injected permanent code are permanent', async () => {
     const api = newApi();
-    expect(await api.send({ receiveIdType: 'open_id', receiveId: 'ou_nobody', card: card('x'), uuid: uuid() }))
-      .toMatchObject({ kind: 'permanent', code: 'feishu_230001', providerCode: 230001, httpStatus: 400 });
+    expect(await api.send({ receiveIdType: 'open_id', receiveId: 'ou_nobody', card: card('x'), uuid: uuid() })).toMatchObject({
+      kind: 'permanent',
+      code: 'feishu_230001',
+      providerCode: 230001,
+      httpStatus: 400,
+    });
 
     const sent = await api.send({ receiveIdType: 'open_id', receiveId: users[4].openId, card: card('x'), uuid: uuid() });
     server.app.ageMessage(sent.providerMessageId!, 15 * 86_400_000);
@@ -223,7 +240,14 @@ describe('calls', () => {
     const api = newApi();
     server.app.failNext(1, { code: 99991400, resetSec: 3 });
     const o = await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() });
-    expect(o).toMatchObject({ kind: 'temporary', code: 'provider_rate_limited', rateLimited: true, retryAfterMs: 3000, providerCode: 99991400, httpStatus: 429 });
+    expect(o).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_rate_limited',
+      rateLimited: true,
+      retryAfterMs: 3000,
+      providerCode: 99991400,
+      httpStatus: 429,
+    });
 
     server.app.failNext(1, { code: 230020 });
     const limited = await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() });
@@ -235,8 +259,11 @@ describe('calls', () => {
   test('a 5xx is temporary provider_5xx', async () => {
     const api = newApi();
     server.app.failNext(1, { code: 1234, httpStatus: 502 });
-    expect(await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() }))
-      .toMatchObject({ kind: 'temporary', code: 'provider_5xx', httpStatus: 502 });
+    expect(await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() })).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_5xx',
+      httpStatus: 502,
+    });
   });
 
   test('the audit record is bounded: content cut to 2,000 characters, the answer to about 2 KB', async () => {
@@ -260,8 +287,10 @@ describe('calls', () => {
     // Token cached (same prefix as a working client), Feishu unreachable for the call itself.
     await newApi().send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() });
     const cached = newApi({ base: `http://127.0.0.1:${port}` });
-    expect(await cached.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() }))
-      .toMatchObject({ kind: 'temporary', code: 'network_error' });
+    expect(await cached.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() })).toMatchObject({
+      kind: 'temporary',
+      code: 'network_error',
+    });
     await cachedToken();
   });
 
@@ -269,8 +298,10 @@ describe('calls', () => {
     const api = newApi();
     await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('warm up'), uuid: uuid() });
     server.stallNext(1, 2500);
-    expect(await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() }))
-      .toMatchObject({ kind: 'temporary', code: 'provider_timeout' });
+    expect(await api.send({ receiveIdType: 'open_id', receiveId: users[0].openId, card: card('x'), uuid: uuid() })).toMatchObject({
+      kind: 'temporary',
+      code: 'provider_timeout',
+    });
     await cachedToken();
   });
 });

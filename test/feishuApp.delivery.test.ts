@@ -30,7 +30,10 @@ async function linkPerson(baseUrl: string, feishu: FeishuServer): Promise<Person
   const userId = `u-${randomUUID()}`;
   const openId = `ou_${randomUUID().replace(/-/g, '')}`;
   feishu.app.registerUser({ openId });
-  const linked = await call(baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, { auth: asService(), body: { enabled: true, receiveIdType: 'open_id', receiveId: openId } });
+  const linked = await call(baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, {
+    auth: asService(),
+    body: { enabled: true, receiveIdType: 'open_id', receiveId: openId },
+  });
   if (linked.status !== 200) throw new Error(`linking ${userId} answered ${linked.status}: ${JSON.stringify(linked.body)}`);
   return { userId, openId };
 }
@@ -83,10 +86,19 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
   const record = async (id: string) => (await df.ctx.models.notificationRecords.findById(id).lean())!;
   async function settled(id: string, statuses: string[], timeoutMs = 15_000) {
     try {
-      return await waitFor(async () => { const r = await record(id); return r && statuses.includes(r.status) ? r : undefined; }, timeoutMs, `record ${id} to be ${statuses.join('|')}`);
+      return await waitFor(
+        async () => {
+          const r = await record(id);
+          return r && statuses.includes(r.status) ? r : undefined;
+        },
+        timeoutMs,
+        `record ${id} to be ${statuses.join('|')}`,
+      );
     } catch (err) {
       const job = await df.ctx.queues.notifications.getJob(deliveryJobId(id));
-      throw new Error(`${(err as Error).message}\nrecord: ${JSON.stringify(await record(id))}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}`);
+      throw new Error(
+        `${(err as Error).message}\nrecord: ${JSON.stringify(await record(id))}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}`,
+      );
     }
   }
   const person = () => linkPerson(df.baseUrl, feishu);
@@ -111,7 +123,11 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
     expect(attempts(dead).map((h: any) => [h.attempt, h.outcome, h.code, h.providerCode])).toEqual([[1, 'permanent', `feishu_${code}`, code]]);
     // The job failed for good at its first attempt: nothing retries it.
     const queue = df.ctx.queues.notifications;
-    const job = await waitFor(async () => ((await queue.getJobState(deliveryJobId(id))) === 'failed' ? queue.getJob(deliveryJobId(id)) : undefined), 5000, 'the job to fail');
+    const job = await waitFor(
+      async () => ((await queue.getJobState(deliveryJobId(id))) === 'failed' ? queue.getJob(deliveryJobId(id)) : undefined),
+      5000,
+      'the job to fail',
+    );
     expect(job.attemptsMade).toBe(1);
     expect(sendsOf(feishu, id).map((r) => r.code)).toEqual([code]);
     expect(feishu.app.messagesTo(p.openId)).toHaveLength(0);
@@ -205,8 +221,15 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
     const bulkIds = new Set(bulkPeople.map((p) => p.openId));
     const oncall = await person();
     const anomaly = (title: string) => ({
-      userId: oncall.userId, type: 'disk_almost_full', severity: 'critical', targetType: 'server', targetId: `srv-${randomUUID()}`,
-      title, detail: 'Disk 97% full.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID(),
+      userId: oncall.userId,
+      type: 'disk_almost_full',
+      severity: 'critical',
+      targetType: 'server',
+      targetId: `srv-${randomUUID()}`,
+      title,
+      detail: 'Disk 97% full.',
+      occurredAt: new Date().toISOString(),
+      idempotencyKey: randomUUID(),
     });
     const worker = df.running.workers.find((w) => w.name === 'notifications')!;
     // The bulk ones are all queued before any critical anomaly is reported.
@@ -219,30 +242,46 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
     }
     await waitFor(() => feishu.app.messages.some((m) => bulkIds.has(m.openId!)), 10_000, 'the first bulk card');
 
-    const reported = await Promise.all(range(5).map(async (i) => {
-      const postedAt = Date.now();
-      const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', { auth: asService(), body: anomaly(`db-${i} disk almost full`) });
-      expect(res.status).toBe(202);
-      return { triggerId: res.body.id as string, postedAt };
-    }));
+    const reported = await Promise.all(
+      range(5).map(async (i) => {
+        const postedAt = Date.now();
+        const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', { auth: asService(), body: anomaly(`db-${i} disk almost full`) });
+        expect(res.status).toBe(202);
+        return { triggerId: res.body.id as string, postedAt };
+      }),
+    );
     // Far longer than the 2 s asked, so a late card still shows where its time went.
-    const allArrived = await waitFor(() => feishu.app.messagesTo(oncall.openId).length >= 5, 30_000, '5 critical cards').then(() => true, () => false);
+    const allArrived = await waitFor(() => feishu.app.messagesTo(oncall.openId).length >= 5, 30_000, '5 critical cards').then(
+      () => true,
+      () => false,
+    );
     const bulkSentThen = feishu.app.messages.filter((m) => bulkIds.has(m.openId!)).length;
 
     // Where each critical card's time went, in ms after its POST: the anomaly's workflow job (queued by
     // the POST, taken, its attempts and their errors), then the record requested, its job queued and taken, the card sent.
-    const timings = await Promise.all(reported.map(async ({ triggerId, postedAt }) => {
-      const rec = await df.ctx.models.notificationRecords.findOne({ triggerId }).lean();
-      const job = rec ? await df.ctx.queues.notifications.getJob(deliveryJobId(String(rec._id))) : undefined;
-      const msg = rec ? messageOf(feishu, String(rec._id)) : undefined;
-      const wf = await df.ctx.queues['active-schedule-triggered'].getJob(`trigger-${triggerId}`);
-      const after = (t: number | undefined | null) => (typeof t === 'number' ? t - postedAt : null);
-      return {
-        urgent: rec?.urgent ?? null, to: msg ? msg.openId === oncall.openId : null,
-        workflow: { queuedMs: after(wf?.timestamp), activeMs: after(wf?.processedOn), attemptsMade: wf?.attemptsMade ?? null, errors: (wf?.stacktrace ?? []).map((e) => e.split('\n')[0].slice(0, 160)) },
-        requestedMs: after(rec?.history[0].at.getTime()), queuedMs: after(job?.timestamp), activeMs: after(job?.processedOn), sentMs: after(msg?.sentAt),
-      };
-    }));
+    const timings = await Promise.all(
+      reported.map(async ({ triggerId, postedAt }) => {
+        const rec = await df.ctx.models.notificationRecords.findOne({ triggerId }).lean();
+        const job = rec ? await df.ctx.queues.notifications.getJob(deliveryJobId(String(rec._id))) : undefined;
+        const msg = rec ? messageOf(feishu, String(rec._id)) : undefined;
+        const wf = await df.ctx.queues['active-schedule-triggered'].getJob(`trigger-${triggerId}`);
+        const after = (t: number | undefined | null) => (typeof t === 'number' ? t - postedAt : null);
+        return {
+          urgent: rec?.urgent ?? null,
+          to: msg ? msg.openId === oncall.openId : null,
+          workflow: {
+            queuedMs: after(wf?.timestamp),
+            activeMs: after(wf?.processedOn),
+            attemptsMade: wf?.attemptsMade ?? null,
+            errors: (wf?.stacktrace ?? []).map((e) => e.split('\n')[0].slice(0, 160)),
+          },
+          requestedMs: after(rec?.history[0].at.getTime()),
+          queuedMs: after(job?.timestamp),
+          activeMs: after(job?.processedOn),
+          sentMs: after(msg?.sentAt),
+        };
+      }),
+    );
     note(`urgent lane: ${JSON.stringify(timings)}; ${200 - bulkSentThen} bulk left when the 5th critical card arrived`);
 
     // Each critical card to the person, urgent (how fast is the bench's to measure: npm run bench, "priority").
@@ -250,7 +289,11 @@ describe('one dueflow (all mode): each Feishu code through delivery', () => {
     expect(allArrived).toBe(true);
     // Ahead of the bulk queued before them: most of it was still to go when the last critical card arrived.
     expect(200 - bulkSentThen).toBeGreaterThanOrEqual(50);
-    await waitFor(async () => (await df.ctx.models.notificationRecords.countDocuments({ _id: { $in: bulk! }, status: 'sent' })) === bulk!.length, 60_000, 'all bulk notifications sent');
+    await waitFor(
+      async () => (await df.ctx.models.notificationRecords.countDocuments({ _id: { $in: bulk! }, status: 'sent' })) === bulk!.length,
+      60_000,
+      'all bulk notifications sent',
+    );
     expect(feishu.app.messages.filter((m) => bulkIds.has(m.openId!))).toHaveLength(200);
     expect(feishu.app.rateLimitedCount).toBe(0);
   }, 120_000);
@@ -270,7 +313,14 @@ interface Cluster {
 async function withCluster<T>(workerEnv: Record<string, string>, fn: (c: Cluster) => Promise<T>): Promise<T> {
   const feishu = await startFeishuServer({ app });
   // Retries after 200-400 ms rather than 30 s: FerretDB/SQLite refuses some writes under load (SQLITE_BUSY).
-  const env = testEnv({ LOG_LEVEL: 'info', RECONCILE_INTERVAL_MS: '1000', NOTIFY_BACKOFF_MS: '200', NOTIFY_BACKOFF_MAX_MS: '400', ...appEnv(feishu), ...workerEnv });
+  const env = testEnv({
+    LOG_LEVEL: 'info',
+    RECONCILE_INTERVAL_MS: '1000',
+    NOTIFY_BACKOFF_MS: '200',
+    NOTIFY_BACKOFF_MAX_MS: '400',
+    ...appEnv(feishu),
+    ...workerEnv,
+  });
   const workers: DueflowProcess[] = [];
   let api: TestDueflow | undefined;
   try {
@@ -278,7 +328,8 @@ async function withCluster<T>(workerEnv: Record<string, string>, fn: (c: Cluster
     const Records = api.ctx.models.notificationRecords;
     const baseUrl = api.baseUrl;
     return await fn({
-      feishu, api,
+      feishu,
+      api,
       async startWorker(extra = {}) {
         const p = spawnDueflow({ ...env, DUEFLOW_MODE: 'worker', ...extra });
         workers.push(p);
@@ -289,9 +340,16 @@ async function withCluster<T>(workerEnv: Record<string, string>, fn: (c: Cluster
       notify: (userId) => requestNotification(baseUrl, userId),
       async allSent(ids, timeoutMs) {
         try {
-          await waitFor(async () => (await Records.countDocuments({ _id: { $in: ids }, status: 'sent' })) === ids.length, timeoutMs, `${ids.length} records sent`);
+          await waitFor(
+            async () => (await Records.countDocuments({ _id: { $in: ids }, status: 'sent' })) === ids.length,
+            timeoutMs,
+            `${ids.length} records sent`,
+          );
         } catch (err) {
-          const byStatus = await Records.aggregate([{ $match: { _id: { $in: ids.map((id) => new Types.ObjectId(id)) } } }, { $group: { _id: '$status', n: { $sum: 1 } } }]);
+          const byStatus = await Records.aggregate([
+            { $match: { _id: { $in: ids.map((id) => new Types.ObjectId(id)) } } },
+            { $group: { _id: '$status', n: { $sum: 1 } } },
+          ]);
           throw new Error(`${(err as Error).message}; records by status: ${JSON.stringify(byStatus)}`);
         }
       },
@@ -310,14 +368,15 @@ async function withCluster<T>(workerEnv: Record<string, string>, fn: (c: Cluster
 }
 
 /** The delivery attempts a worker process logged that Feishu accepted (from line `from` of its output). */
-const sentBy = (p: DueflowProcess, from = 0) => p.output.slice(from).filter((line) => {
-  try {
-    const parsed = JSON.parse(line);
-    return parsed.msg === 'delivery attempt' && parsed.outcome === 'sent';
-  } catch {
-    return false;
-  }
-}).length;
+const sentBy = (p: DueflowProcess, from = 0) =>
+  p.output.slice(from).filter((line) => {
+    try {
+      const parsed = JSON.parse(line);
+      return parsed.msg === 'delivery attempt' && parsed.outcome === 'sent';
+    } catch {
+      return false;
+    }
+  }).length;
 
 /** Set FEISHU_DELIVERY_TIMINGS=1 to see what the slow tests measured. */
 const note = (line: string) => {
@@ -331,36 +390,59 @@ const note = (line: string) => {
  * and sends it again with the same uuid. Mostly waiting, so it starts with the file (the first
  * beforeAll) and runs beside the in-process tests; its test awaits it.
  */
-interface CrashOutcome { sends: FeishuServer['requests']; inChat: ReturnType<FeishuServer['app']['messagesTo']>; record: any; uuid: string; killedAt: number }
+interface CrashOutcome {
+  sends: FeishuServer['requests'];
+  inChat: ReturnType<FeishuServer['app']['messagesTo']>;
+  record: any;
+  uuid: string;
+  killedAt: number;
+}
 let crash: Promise<CrashOutcome> | undefined;
-const startCrashScenario = () => (crash ??= withCluster({}, async (c) => {
-  const warm = await c.person();
-  const p = await c.person();
-  const a = await c.startWorker();
-  // A token first: the held answer must be the send's, not the token's.
-  await c.allSent([await c.notify(warm.userId)], 20_000);
+const startCrashScenario = () =>
+  (crash ??= withCluster({}, async (c) => {
+    const warm = await c.person();
+    const p = await c.person();
+    const a = await c.startWorker();
+    // A token first: the held answer must be the send's, not the token's.
+    await c.allSent([await c.notify(warm.userId)], 20_000);
 
-  c.feishu.stallNext(1, 60_000);
-  const id = await c.notify(p.userId);
-  await waitFor(() => c.feishu.app.messagesTo(p.openId).length === 1, 20_000, 'Feishu to accept the message');
-  const Records = c.api.ctx.models.notificationRecords;
-  const during = (await Records.findById(id).lean())!.status;
-  if (during !== 'sending') throw new Error(`the record should be sending while Feishu holds its answer, it is ${during}`);
-  a.kill('SIGKILL');
-  const exit = await a.waitForExit(5_000);
-  if (exit.signal !== 'SIGKILL') throw new Error(`the worker exited ${JSON.stringify(exit)}, not by SIGKILL`);
-  const killedAt = Date.now();
-  const b = await c.startWorker();
+    c.feishu.stallNext(1, 60_000);
+    const id = await c.notify(p.userId);
+    await waitFor(() => c.feishu.app.messagesTo(p.openId).length === 1, 20_000, 'Feishu to accept the message');
+    const Records = c.api.ctx.models.notificationRecords;
+    const during = (await Records.findById(id).lean())!.status;
+    if (during !== 'sending') throw new Error(`the record should be sending while Feishu holds its answer, it is ${during}`);
+    a.kill('SIGKILL');
+    const exit = await a.waitForExit(5_000);
+    if (exit.signal !== 'SIGKILL') throw new Error(`the worker exited ${JSON.stringify(exit)}, not by SIGKILL`);
+    const killedAt = Date.now();
+    const b = await c.startWorker();
 
-  const record = await waitFor(async () => { const r = await Records.findById(id).lean(); return r?.status === 'sent' ? r : undefined; }, 80_000, 'the record sent by the new worker').catch(async (err) => {
-    const job = await c.api.ctx.queues.notifications.getJob(deliveryJobId(id));
-    const q = `${c.api.config.QUEUE_PREFIX}:notifications`;
-    const r = c.api.ctx.redis;
-    const bull = { stalled: await r.smembers(`${q}:stalled`), active: await r.lrange(`${q}:active`, 0, -1), lockTtl: await r.pttl(`${q}:${deliveryJobId(id)}:lock`), checkTtl: await r.pttl(`${q}:stalled-check`), stc: await r.hget(`${q}:${deliveryJobId(id)}`, 'stc'), msSinceKill: Date.now() - killedAt };
-    throw new Error(`${(err as Error).message}\nbullmq: ${JSON.stringify(bull)}\nrecord: ${JSON.stringify(await Records.findById(id).lean())}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}\nnew worker's log:\n${b.output.slice(-30).join('\n')}`);
-  });
-  return { sends: sendsOf(c.feishu, id), inChat: c.feishu.app.messagesTo(p.openId), record, uuid: messageUuid(id), killedAt };
-}));
+    const record = await waitFor(
+      async () => {
+        const r = await Records.findById(id).lean();
+        return r?.status === 'sent' ? r : undefined;
+      },
+      80_000,
+      'the record sent by the new worker',
+    ).catch(async (err) => {
+      const job = await c.api.ctx.queues.notifications.getJob(deliveryJobId(id));
+      const q = `${c.api.config.QUEUE_PREFIX}:notifications`;
+      const r = c.api.ctx.redis;
+      const bull = {
+        stalled: await r.smembers(`${q}:stalled`),
+        active: await r.lrange(`${q}:active`, 0, -1),
+        lockTtl: await r.pttl(`${q}:${deliveryJobId(id)}:lock`),
+        checkTtl: await r.pttl(`${q}:stalled-check`),
+        stc: await r.hget(`${q}:${deliveryJobId(id)}`, 'stc'),
+        msSinceKill: Date.now() - killedAt,
+      };
+      throw new Error(
+        `${(err as Error).message}\nbullmq: ${JSON.stringify(bull)}\nrecord: ${JSON.stringify(await Records.findById(id).lean())}\njob: ${job ? `${await job.getState()} attemptsMade=${job.attemptsMade} ${job.failedReason ?? ''}` : 'none'}\nnew worker's log:\n${b.output.slice(-30).join('\n')}`,
+      );
+    });
+    return { sends: sendsOf(c.feishu, id), inChat: c.feishu.app.messagesTo(p.openId), record, uuid: messageUuid(id), killedAt };
+  }));
 
 beforeAll(() => {
   startCrashScenario().catch(() => undefined); // its test reports the failure
@@ -370,32 +452,37 @@ afterAll(async () => {
 }, 150_000);
 
 describe('worker processes', () => {
-  test('two workers share one tenant token; after it expires, one process fetches the next for both', () => withCluster({ WORKER_CONCURRENCY: '5' }, async (c) => {
-    // A few jobs at a time per process, so both take part in the burst.
-    const people = await Promise.all(range(8).map(() => c.person()));
-    const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
+  test(
+    'two workers share one tenant token; after it expires, one process fetches the next for both',
+    () =>
+      withCluster({ WORKER_CONCURRENCY: '5' }, async (c) => {
+        // A few jobs at a time per process, so both take part in the burst.
+        const people = await Promise.all(range(8).map(() => c.person()));
+        const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
 
-    const first = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
-    await c.allSent(first, 30_000);
-    expect(c.feishu.app.messages).toHaveLength(40);
-    expect(c.feishu.app.tokensIssued).toBe(1);
-    // The server answers a second request with the same token while it is fresh: count the requests too.
-    expect(c.feishu.app.tokenRequests).toBe(1);
-    expect(Math.min(sentBy(w1), sentBy(w2))).toBeGreaterThan(0);
+        const first = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
+        await c.allSent(first, 30_000);
+        expect(c.feishu.app.messages).toHaveLength(40);
+        expect(c.feishu.app.tokensIssued).toBe(1);
+        // The server answers a second request with the same token while it is fresh: count the requests too.
+        expect(c.feishu.app.tokenRequests).toBe(1);
+        expect(Math.min(sentBy(w1), sentBy(w2))).toBeGreaterThan(0);
 
-    c.feishu.app.expireTokens();
-    const mark = [w1.output.length, w2.output.length];
-    const second = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
-    await c.allSent(second, 30_000);
-    expect(c.feishu.app.messages).toHaveLength(80);
-    expect(c.feishu.app.tokensIssued).toBe(2);
-    expect(c.feishu.app.tokenRequests).toBe(2);
-    // The old token was refused, and each refused send got through in the same attempt.
-    expect(c.feishu.requests.some((r) => r.kind === 'app' && r.code === 99991663)).toBe(true);
-    const records = await c.api.ctx.models.notificationRecords.find({ _id: { $in: second } }, { attemptCount: 1 }).lean();
-    expect(records.map((r) => r.attemptCount)).toEqual(second.map(() => 1));
-    expect(Math.min(sentBy(w1, mark[0]), sentBy(w2, mark[1]))).toBeGreaterThan(0);
-  }), 90_000);
+        c.feishu.app.expireTokens();
+        const mark = [w1.output.length, w2.output.length];
+        const second = await Promise.all(range(40).map((i) => c.notify(people[i % people.length].userId)));
+        await c.allSent(second, 30_000);
+        expect(c.feishu.app.messages).toHaveLength(80);
+        expect(c.feishu.app.tokensIssued).toBe(2);
+        expect(c.feishu.app.tokenRequests).toBe(2);
+        // The old token was refused, and each refused send got through in the same attempt.
+        expect(c.feishu.requests.some((r) => r.kind === 'app' && r.code === 99991663)).toBe(true);
+        const records = await c.api.ctx.models.notificationRecords.find({ _id: { $in: second } }, { attemptCount: 1 }).lean();
+        expect(records.map((r) => r.attemptCount)).toEqual(second.map(() => 1));
+        expect(Math.min(sentBy(w1, mark[0]), sentBy(w2, mark[1]))).toBeGreaterThan(0);
+      }),
+    90_000,
+  );
 
   test('a worker killed after Feishu accepted the message: the resend carries the same uuid, one message in the chat', async () => {
     // Started with the file (startCrashScenario, above); this waits for it to end and checks what happened.
@@ -409,28 +496,37 @@ describe('worker processes', () => {
     expect(inChat[0].uuid).toBe(uuid);
     expect(record.providerMessageId).toBe(inChat[0].messageId);
     expect(record.attemptCount).toBe(2);
-    note(`crash resend: sent again ${sends[1].receivedAt - sends[0].receivedAt} ms after the first send, ${record.sentAt.getTime() - killedAt} ms after the kill`);
+    note(
+      `crash resend: sent again ${sends[1].receivedAt - sends[0].receivedAt} ms after the first send, ${record.sentAt.getTime() - killedAt} ms after the kill`,
+    );
   }, 90_000);
 
-  test("the app's limits hold across two workers: 300 notifications to 50 people, none refused by Feishu", () => withCluster({}, async (c) => {
-    // Six each, requested one person after another: a person's six are taken together, and one too many for a second.
-    const people = await Promise.all(range(50).map(() => c.person()));
-    const ids = await Promise.all(range(300).map((i) => c.notify(people[Math.floor(i / 6)].userId)));
-    const started = Date.now();
-    const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
-    await c.allSent(ids, 100_000);
+  test(
+    "the app's limits hold across two workers: 300 notifications to 50 people, none refused by Feishu",
+    () =>
+      withCluster({}, async (c) => {
+        // Six each, requested one person after another: a person's six are taken together, and one too many for a second.
+        const people = await Promise.all(range(50).map(() => c.person()));
+        const ids = await Promise.all(range(300).map((i) => c.notify(people[Math.floor(i / 6)].userId)));
+        const started = Date.now();
+        const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
+        await c.allSent(ids, 100_000);
 
-    const messages = c.feishu.app.messages;
-    expect(messages).toHaveLength(300);
-    expect(c.feishu.app.rateLimitedCount).toBe(0);
-    const times = messages.map((m) => m.sentAt);
-    // Feishu's 50/s per app; and all of these are bulk sends, whose lane has 50 - FEISHU_APP_URGENT_PER_SECOND (10) of it.
-    expect(busiestSecond(times)).toBeLessThanOrEqual(50);
-    expect(busiestSecond(times)).toBeLessThanOrEqual(40);
-    const perPerson = people.map((p) => messages.filter((m) => m.openId === p.openId).map((m) => m.sentAt));
-    expect(perPerson.map((t) => t.length)).toEqual(people.map(() => 6));
-    expect(Math.max(...perPerson.map(busiestSecond))).toBeLessThanOrEqual(5);
-    expect(Math.min(sentBy(w1), sentBy(w2))).toBeGreaterThan(0);
-    note(`app limits: 300 sent ${Math.max(...times) - started} ms after the workers were started; busiest second ${busiestSecond(times)} (per person ${Math.max(...perPerson.map(busiestSecond))}); split ${sentBy(w1)}/${sentBy(w2)}`);
-  }), 120_000);
+        const messages = c.feishu.app.messages;
+        expect(messages).toHaveLength(300);
+        expect(c.feishu.app.rateLimitedCount).toBe(0);
+        const times = messages.map((m) => m.sentAt);
+        // Feishu's 50/s per app; and all of these are bulk sends, whose lane has 50 - FEISHU_APP_URGENT_PER_SECOND (10) of it.
+        expect(busiestSecond(times)).toBeLessThanOrEqual(50);
+        expect(busiestSecond(times)).toBeLessThanOrEqual(40);
+        const perPerson = people.map((p) => messages.filter((m) => m.openId === p.openId).map((m) => m.sentAt));
+        expect(perPerson.map((t) => t.length)).toEqual(people.map(() => 6));
+        expect(Math.max(...perPerson.map(busiestSecond))).toBeLessThanOrEqual(5);
+        expect(Math.min(sentBy(w1), sentBy(w2))).toBeGreaterThan(0);
+        note(
+          `app limits: 300 sent ${Math.max(...times) - started} ms after the workers were started; busiest second ${busiestSecond(times)} (per person ${Math.max(...perPerson.map(busiestSecond))}); split ${sentBy(w1)}/${sentBy(w2)}`,
+        );
+      }),
+    120_000,
+  );
 });

@@ -16,7 +16,12 @@ import { closeContext, createContext } from '../src/context';
 import { createLogger } from '../src/logger';
 import { escalateAnomalies } from '../src/anomalies/escalation';
 
-const app = { appId: 'cli_e2e_app', appSecret: 'e2e-app-secret-never-shown', encryptKey: 'e2e-encrypt-key-never-shown', verificationToken: 'e2e-verification-token-never-shown' };
+const app = {
+  appId: 'cli_e2e_app',
+  appSecret: 'e2e-app-secret-never-shown',
+  encryptKey: 'e2e-encrypt-key-never-shown',
+  verificationToken: 'e2e-verification-token-never-shown',
+};
 
 let feishu: FeishuServer;
 let df: TestDueflow;
@@ -24,8 +29,13 @@ let df: TestDueflow;
 beforeAll(async () => {
   feishu = await startFeishuServer({ app });
   df = await startTestDueflow('all', {
-    FEISHU_APP_ID: app.appId, FEISHU_APP_SECRET: app.appSecret, FEISHU_ENCRYPT_KEY: app.encryptKey, FEISHU_VERIFICATION_TOKEN: app.verificationToken,
-    FEISHU_API_BASE: feishu.url, SCAN_INTERVAL_MS: '300', RECONCILE_INTERVAL_MS: '1000',
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_ENCRYPT_KEY: app.encryptKey,
+    FEISHU_VERIFICATION_TOKEN: app.verificationToken,
+    FEISHU_API_BASE: feishu.url,
+    SCAN_INTERVAL_MS: '300',
+    RECONCILE_INTERVAL_MS: '1000',
   });
   feishu.app.setCallbackUrl(`${df.baseUrl}/api/v1/feishu/callback`);
 });
@@ -39,20 +49,28 @@ async function person(settings: Record<string, unknown> = {}) {
   const userId = `u-${randomUUID()}`;
   const openId = `ou_${randomUUID().replace(/-/g, '')}`;
   feishu.app.registerUser({ openId, unionId: `on_${randomUUID().replace(/-/g, '')}` });
-  const linked = await call(df.baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, { auth: asService(), body: { enabled: true, receiveIdType: 'open_id', receiveId: openId } });
+  const linked = await call(df.baseUrl, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, {
+    auth: asService(),
+    body: { enabled: true, receiveIdType: 'open_id', receiveId: openId },
+  });
   expect(linked.status).toBe(200);
   const auth = await asUser(userId);
-  const put = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth, body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en', ...settings } });
+  const put = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', {
+    auth,
+    body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en', ...settings },
+  });
   expect(put.status).toBe(200);
   return { userId, openId, auth };
 }
 
 const cardsTo = (openId: string) => feishu.app.messagesTo(openId);
-const waitForCards = (openId: string, n: number, timeoutMs = 15_000) => waitFor(() => (cardsTo(openId).length >= n ? cardsTo(openId) : undefined), timeoutMs, `${n} card(s) to ${openId}`);
+const waitForCards = (openId: string, n: number, timeoutMs = 15_000) =>
+  waitFor(() => (cardsTo(openId).length >= n ? cardsTo(openId) : undefined), timeoutMs, `${n} card(s) to ${openId}`);
 const texts = (card: any): string => JSON.stringify(card.body.elements);
 const record = async (id: string) => (await df.ctx.models.notificationRecords.findById(id).lean())!;
 /** The record of a card; the card is at the server a moment before the record says so. */
-const recordOfMessage = (messageId: string) => waitFor(() => df.ctx.models.notificationRecords.findOne({ providerMessageId: messageId }).lean(), 10_000, `the record of ${messageId}`);
+const recordOfMessage = (messageId: string) =>
+  waitFor(() => df.ctx.models.notificationRecords.findOne({ providerMessageId: messageId }).lean(), 10_000, `the record of ${messageId}`);
 
 test('a notification without a channel goes to the person as a card 2.0 with update_multi, and the record keeps its message_id', async () => {
   const { userId, openId } = await person();
@@ -65,7 +83,10 @@ test('a notification without a channel goes to the person as a card 2.0 with upd
   expect(msg.card.config.update_multi).toBe(true);
   expect(msg.card.header.title.content).toBe('Finish the report');
   expect(msg.uuid).toMatch(/^df-/);
-  const r = await waitFor(async () => { const x = await record(res.body.id); return x.status === 'sent' ? x : undefined; });
+  const r = await waitFor(async () => {
+    const x = await record(res.body.id);
+    return x.status === 'sent' ? x : undefined;
+  });
   expect(r.channel).toBe('feishu_app');
   expect(r.providerMessageId).toBe(msg.messageId);
   // A link button, no answer buttons: a plain message asks nothing.
@@ -75,7 +96,16 @@ test('a notification without a channel goes to the person as a card 2.0 with upd
 
 test('a suggestion: Confirm in the chat makes the block, the answer redraws the card; a stranger changes nothing', async () => {
   const { openId, auth } = await person();
-  const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'Write the launch plan', priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000).toISOString(), urgencyThresholdAt: new Date(Date.now() + 300).toISOString() } });
+  const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', {
+    auth,
+    body: {
+      title: 'Write the launch plan',
+      priority: 1,
+      estimatedMinutes: 30,
+      deadline: new Date(Date.now() + 20 * 3600_000).toISOString(),
+      urgencyThresholdAt: new Date(Date.now() + 300).toISOString(),
+    },
+  });
   expect(task.status).toBe(201);
   const [msg] = await waitForCards(openId, 1);
   expect(feishu.app.buttons(msg.messageId).map((b) => b.value.action)).toEqual(['confirm', 'reject']);
@@ -112,9 +142,21 @@ test('a suggestion: Confirm in the chat makes the block, the answer redraws the 
 
 test('a suggestion rejected on /app: the card in the chat is redrawn in place (PATCH), without buttons', async () => {
   const { openId, auth } = await person();
-  await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: 'Book the venue', priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000).toISOString(), urgencyThresholdAt: new Date(Date.now() + 300).toISOString() } });
+  await call(df.baseUrl, 'POST', '/api/v1/tasks', {
+    auth,
+    body: {
+      title: 'Book the venue',
+      priority: 1,
+      estimatedMinutes: 30,
+      deadline: new Date(Date.now() + 20 * 3600_000).toISOString(),
+      urgencyThresholdAt: new Date(Date.now() + 300).toISOString(),
+    },
+  });
   const [msg] = await waitForCards(openId, 1);
-  const rec = await waitFor(async () => { const r = await recordOfMessage(msg.messageId); return r?.previewId ? r : undefined; });
+  const rec = await waitFor(async () => {
+    const r = await recordOfMessage(msg.messageId);
+    return r?.previewId ? r : undefined;
+  });
   const updatesBefore = feishu.app.updates.length;
   const rejected = await call(df.baseUrl, 'POST', `/api/v1/active-schedule/previews/${rec.previewId}/reject`, { auth });
   expect(rejected.status).toBe(200);
@@ -125,7 +167,10 @@ test('a suggestion rejected on /app: the card in the chat is redrawn in place (P
 
 test('a reminder: Snooze 10 min sends it once more at that time; Done answers a card once', async () => {
   const { openId, auth } = await person();
-  const created = await call(df.baseUrl, 'POST', '/api/v1/reminders', { auth, body: { message: { title: 'Stretch', summary: 'Stand up and stretch.' }, cron: '*/1 * * * *' } });
+  const created = await call(df.baseUrl, 'POST', '/api/v1/reminders', {
+    auth,
+    body: { message: { title: 'Stretch', summary: 'Stand up and stretch.' }, cron: '*/1 * * * *' },
+  });
   expect(created.status).toBe(201);
   // Fire the occurrence now rather than wait for the minute.
   await df.ctx.models.dueJobs.updateOne({ key: `reminder:${created.body.id}` }, { $set: { triggerAt: new Date() } });
@@ -147,7 +192,11 @@ test('a reminder: Snooze 10 min sends it once more at that time; Done answers a 
   expect(await job!.getState()).toBe('delayed');
 
   // The next occurrence's card: Done, answered once (a second copy of the press changes nothing).
-  await waitFor(async () => (await df.ctx.models.dueJobs.findOne({ key: `reminder:${created.body.id}` }).lean())?.status === 'pending', 10_000, 'the reminder rolled on');
+  await waitFor(
+    async () => (await df.ctx.models.dueJobs.findOne({ key: `reminder:${created.body.id}` }).lean())?.status === 'pending',
+    10_000,
+    'the reminder rolled on',
+  );
   await df.ctx.models.dueJobs.updateOne({ key: `reminder:${created.body.id}` }, { $set: { triggerAt: new Date() } });
   const [, next] = await waitForCards(openId, 2);
   const done = await feishu.app.press({ messageId: next.messageId, action: 'done' });
@@ -162,11 +211,25 @@ test('a critical anomaly nobody acknowledges is buzzed, then sent to the fallbac
   const bot = `bot${randomUUID().replace(/-/g, '')}`;
   feishu.registerBot(bot);
   const { userId, openId, auth } = await person({ escalation: { afterMinutes: 0.1 }, fallbackChannel: 'feishu_bot' });
-  expect((await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(bot) } })).status).toBe(200);
+  expect(
+    (await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(bot) } })).status,
+  ).toBe(200);
   // Two channels enabled: without a primary the person's app bot comes first.
-  const anomaly = (title: string) => call(df.baseUrl, 'POST', '/api/v1/anomalies', {
-    auth: asService(), body: { userId, type: 'disk_almost_full', severity: 'critical', targetType: 'server', targetId: `srv-${randomUUID()}`, title, detail: 'Disk 97% full.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
-  });
+  const anomaly = (title: string) =>
+    call(df.baseUrl, 'POST', '/api/v1/anomalies', {
+      auth: asService(),
+      body: {
+        userId,
+        type: 'disk_almost_full',
+        severity: 'critical',
+        targetType: 'server',
+        targetId: `srv-${randomUUID()}`,
+        title,
+        detail: 'Disk 97% full.',
+        occurredAt: new Date().toISOString(),
+        idempotencyKey: randomUUID(),
+      },
+    });
   const ignored = await anomaly('db-1 disk almost full');
   expect(ignored.status).toBe(202);
   const [msg] = await waitForCards(openId, 1);
@@ -202,7 +265,18 @@ test('a critical anomaly nobody acknowledges is buzzed, then sent to the fallbac
 test('an anomaly acknowledged on /app redraws its card in the chat', async () => {
   const { userId, openId, auth } = await person();
   const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
-    auth: asService(), body: { userId, type: 'backup_failed', severity: 'warning', targetType: 'server', targetId: 'nas-1', title: 'Backup failed', detail: 'The nightly backup did not finish.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+    auth: asService(),
+    body: {
+      userId,
+      type: 'backup_failed',
+      severity: 'warning',
+      targetType: 'server',
+      targetId: 'nas-1',
+      title: 'Backup failed',
+      detail: 'The nightly backup did not finish.',
+      occurredAt: new Date().toISOString(),
+      idempotencyKey: randomUUID(),
+    },
   });
   const [msg] = await waitForCards(openId, 1);
   const before = feishu.app.updates.length;
@@ -219,12 +293,28 @@ test('escalation steps race from two processes: each step is taken once', async 
   const bot = `bot${randomUUID().replace(/-/g, '')}`;
   feishu.registerBot(bot);
   const { userId, openId, auth } = await person({ escalation: { afterMinutes: 60 }, fallbackChannel: 'feishu_bot', primaryChannel: 'feishu_app' });
-  expect((await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(bot) } })).status).toBe(200);
+  expect(
+    (await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(bot) } })).status,
+  ).toBe(200);
   const res = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
-    auth: asService(), body: { userId, type: 'queue_stuck', severity: 'critical', targetType: 'queue', targetId: 'billing', title: 'Billing queue stuck', detail: 'No progress for 10 minutes.', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+    auth: asService(),
+    body: {
+      userId,
+      type: 'queue_stuck',
+      severity: 'critical',
+      targetType: 'queue',
+      targetId: 'billing',
+      title: 'Billing queue stuck',
+      detail: 'No progress for 10 minutes.',
+      occurredAt: new Date().toISOString(),
+      idempotencyKey: randomUUID(),
+    },
   });
   const [msg] = await waitForCards(openId, 1);
-  const rec = await waitFor(async () => { const r = await recordOfMessage(msg.messageId); return r?.status === 'sent' ? r : undefined; });
+  const rec = await waitFor(async () => {
+    const r = await recordOfMessage(msg.messageId);
+    return r?.status === 'sent' ? r : undefined;
+  });
   const other = await createContext(df.config, createLogger('silent'));
   try {
     // Sent 61 minutes ago as far as escalation can tell: step 1 is due, for both and the running worker.

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import express from 'express';
 import type { CardActionEvent, CardActionHandler } from '../src/cards/actions';
-import type { AppContext} from '../src/context';
+import type { AppContext } from '../src/context';
 import { closeContext, createContext } from '../src/context';
 import { createLogger } from '../src/logger';
 import { feishuCallbackRouter } from '../src/http/routes/feishuCallback';
@@ -26,7 +26,14 @@ const feishuEnv = {
 const cardToken = 'c-card-update-token-never-shown';
 const path = '/api/v1/feishu/callback';
 
-interface SendOptions { key?: string; tsSec?: number; nonce?: string; omit?: string[]; signature?: string; encrypt?: boolean }
+interface SendOptions {
+  key?: string;
+  tsSec?: number;
+  nonce?: string;
+  omit?: string[];
+  signature?: string;
+  encrypt?: boolean;
+}
 
 function encrypt(plain: string, key = feishuEnv.FEISHU_ENCRYPT_KEY): string {
   const iv = randomBytes(16);
@@ -40,14 +47,27 @@ async function send(baseUrl: string, payload: unknown, opts: SendOptions = {}) {
   const raw = opts.encrypt ? JSON.stringify({ encrypt: encrypt(plain) }) : plain;
   const ts = String(opts.tsSec ?? Math.floor(Date.now() / 1000));
   const nonce = opts.nonce ?? randomUUID();
-  const signature = opts.signature ?? createHash('sha256').update(ts + nonce + (opts.key ?? feishuEnv.FEISHU_ENCRYPT_KEY) + raw).digest('hex');
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-lark-request-timestamp': ts, 'x-lark-request-nonce': nonce, 'x-lark-signature': signature };
+  const signature =
+    opts.signature ??
+    createHash('sha256')
+      .update(ts + nonce + (opts.key ?? feishuEnv.FEISHU_ENCRYPT_KEY) + raw)
+      .digest('hex');
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-lark-request-timestamp': ts,
+    'x-lark-request-nonce': nonce,
+    'x-lark-signature': signature,
+  };
   for (const name of opts.omit ?? []) delete headers[name];
   const started = Date.now();
   const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers, body: raw });
   const text = await res.text();
   let body: any = text;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, body, ms: Date.now() - started };
 }
 
@@ -55,8 +75,12 @@ function cardEvent(opts: { eventId?: string; value?: unknown; appId?: string; to
   return {
     schema: '2.0',
     header: {
-      event_id: opts.eventId ?? `ev-${randomUUID()}`, event_type: opts.eventType ?? 'card.action.trigger', create_time: String(Date.now()),
-      token: opts.token ?? feishuEnv.FEISHU_VERIFICATION_TOKEN, app_id: opts.appId ?? feishuEnv.FEISHU_APP_ID, tenant_key: 'tenant-1',
+      event_id: opts.eventId ?? `ev-${randomUUID()}`,
+      event_type: opts.eventType ?? 'card.action.trigger',
+      create_time: String(Date.now()),
+      token: opts.token ?? feishuEnv.FEISHU_VERIFICATION_TOKEN,
+      app_id: opts.appId ?? feishuEnv.FEISHU_APP_ID,
+      tenant_key: 'tenant-1',
     },
     event: {
       operator: { open_id: 'ou_alice', union_id: 'on_alice', user_id: 'alice' },
@@ -87,7 +111,10 @@ const countingHandler: CardActionHandler = async (event) => {
   if (v?.delayMs) await sleep(v.delayMs);
   finished.push(event.eventId);
   if (v?.fail) throw new Error(`handler exploded on ${event.eventId}`);
-  return { toast: { type: 'success', content: `done ${event.eventId}` }, card: { type: 'raw', data: { schema: '2.0', body: { elements: [{ tag: 'markdown', content: 'Confirmed' }] } } } };
+  return {
+    toast: { type: 'success', content: `done ${event.eventId}` },
+    card: { type: 'raw', data: { schema: '2.0', body: { elements: [{ tag: 'markdown', content: 'Confirmed' }] } } },
+  };
 };
 const keyOf = (eventId: string) => `${ctx.config.QUEUE_PREFIX}:feishu-callback:${eventId}`;
 
@@ -96,7 +123,14 @@ beforeAll(async () => {
     startTestDueflow('api', feishuEnv),
     startTestDueflow('api', { FEISHU_APP_ID: feishuEnv.FEISHU_APP_ID, FEISHU_APP_SECRET: feishuEnv.FEISHU_APP_SECRET }),
   ]);
-  ctx = await createContext(testConfig({ ...feishuEnv, LOG_LEVEL: 'debug' }), createLogger('debug', { write: (line: string) => { ownLogs.push(line); } }));
+  ctx = await createContext(
+    testConfig({ ...feishuEnv, LOG_LEVEL: 'debug' }),
+    createLogger('debug', {
+      write: (line: string) => {
+        ownLogs.push(line);
+      },
+    }),
+  );
   const app = express();
   app.use(feishuCallbackRouter(ctx, countingHandler));
   server = http.createServer(app);
@@ -105,7 +139,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
   const keys = await ctx.redis.keys(`${ctx.config.QUEUE_PREFIX}:*`);
   if (keys.length) await ctx.redis.del(...keys);
   await ctx.mongo.dropDatabase();
@@ -131,7 +168,10 @@ describe('url_verification', () => {
 
   test('a wrong verification token or a wrong signature → 401', async () => {
     expect(await send(df.baseUrl, verification('not-the-verification-token'))).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
-    expect(await send(df.baseUrl, verification(), { key: 'guessed-encrypt-key-123' })).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+    expect(await send(df.baseUrl, verification(), { key: 'guessed-encrypt-key-123' })).toMatchObject({
+      status: 401,
+      body: { error: { code: 'unauthorized' } },
+    });
   });
 });
 
@@ -142,13 +182,15 @@ describe('card.action.trigger', () => {
       const res = await send(own, body, { encrypt: encrypted });
       expect([encrypted, res.status, res.body.toast]).toEqual([encrypted, 200, { type: 'success', content: `done ${body.header.event_id}` }]);
       expect(res.body.card).toEqual({ type: 'raw', data: { schema: '2.0', body: { elements: [{ tag: 'markdown', content: 'Confirmed' }] } } });
-      expect(calls.filter((c) => c.eventId === body.header.event_id)).toEqual([{
-        eventId: body.header.event_id,
-        operator: { openId: 'ou_alice', unionId: 'on_alice', userId: 'alice' },
-        value: { action: 'snooze', minutes: 30, nested: ['a', 1, null] },
-        openMessageId: 'om_message1',
-        openChatId: 'oc_chat1',
-      }]);
+      expect(calls.filter((c) => c.eventId === body.header.event_id)).toEqual([
+        {
+          eventId: body.header.event_id,
+          operator: { openId: 'ou_alice', unionId: 'on_alice', userId: 'alice' },
+          value: { action: 'snooze', minutes: 30, nested: ['a', 1, null] },
+          openMessageId: 'om_message1',
+          openChatId: 'oc_chat1',
+        },
+      ]);
     }
   });
 
@@ -204,7 +246,12 @@ describe('refused with 401, nothing called, nothing stored', () => {
   });
 
   test('no FEISHU_ENCRYPT_KEY configured: every callback is refused, and the message says why', async () => {
-    for (const [payload, opts] of [[cardEvent(), {}], [cardEvent(), { encrypt: true }], [verification(), {}], [cardEvent(), { omit: ['x-lark-signature'] }]] as Array<[unknown, SendOptions]>) {
+    for (const [payload, opts] of [
+      [cardEvent(), {}],
+      [cardEvent(), { encrypt: true }],
+      [verification(), {}],
+      [cardEvent(), { omit: ['x-lark-signature'] }],
+    ] as Array<[unknown, SendOptions]>) {
       const res = await send(noKey.baseUrl, payload, opts);
       expect(res).toMatchObject({ status: 401, body: { error: { code: 'unauthorized', message: 'callbacks are refused: FEISHU_ENCRYPT_KEY is not set' } } });
     }
@@ -301,7 +348,7 @@ describe('bad bodies after a valid signature', () => {
 });
 
 test('/openapi.json documents the route with the feishu auth kind and its signature scheme', async () => {
-  const doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json() as any;
+  const doc = (await (await fetch(`${df.baseUrl}/openapi.json`)).json()) as any;
   const op = doc.paths[path].post;
   expect(op['x-dueflow-auth']).toBe('feishu');
   expect(op.security).toEqual([{ feishuSignature: [] }]);
@@ -312,7 +359,15 @@ test('/openapi.json documents the route with the feishu auth kind and its signat
 
 test('no secret, token or raw body in the logs; event ids and outcomes are there', () => {
   const all = [...ownLogs, ...df.logs, ...noKey.logs].join('\n');
-  for (const secret of [feishuEnv.FEISHU_ENCRYPT_KEY, feishuEnv.FEISHU_VERIFICATION_TOKEN, feishuEnv.FEISHU_APP_SECRET, cardToken, '"encrypt"', 'ou_alice', 'xxxxxxxx']) {
+  for (const secret of [
+    feishuEnv.FEISHU_ENCRYPT_KEY,
+    feishuEnv.FEISHU_VERIFICATION_TOKEN,
+    feishuEnv.FEISHU_APP_SECRET,
+    cardToken,
+    '"encrypt"',
+    'ou_alice',
+    'xxxxxxxx',
+  ]) {
     expect([secret, all.includes(secret)]).toEqual([secret, false]);
   }
   expect(ownLogs.some((l) => /"eventId":"ev-/.test(l) && l.includes('"openMessageId":"om_message1"') && l.includes('"outcome":"answered"'))).toBe(true);

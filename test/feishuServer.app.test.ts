@@ -48,12 +48,18 @@ function card(extra: Record<string, unknown> = {}, elements: unknown[] = [{ tag:
 }
 
 const send = (server: FeishuServer, token: string, receiveIdType: string, receiveId: string, content: unknown = card(), extra: Record<string, unknown> = {}) =>
-  call(server, 'POST', `/open-apis/im/v1/messages?receive_id_type=${receiveIdType}`, {
-    receive_id: receiveId,
-    msg_type: 'interactive',
-    content: typeof content === 'string' ? content : JSON.stringify(content),
-    ...extra,
-  }, token);
+  call(
+    server,
+    'POST',
+    `/open-apis/im/v1/messages?receive_id_type=${receiveIdType}`,
+    {
+      receive_id: receiveId,
+      msg_type: 'interactive',
+      content: typeof content === 'string' ? content : JSON.stringify(content),
+      ...extra,
+    },
+    token,
+  );
 
 const patch = (server: FeishuServer, token: string, messageId: string, content: unknown) =>
   call(server, 'PATCH', `/open-apis/im/v1/messages/${messageId}`, { content: JSON.stringify(content) }, token);
@@ -133,12 +139,29 @@ describe('send', () => {
     const server = await start();
     const token = await tokenOf(server);
     const chatId = server.app.chatIdOf(ALICE.openId);
-    const ids: Array<[string, string]> = [['open_id', ALICE.openId], ['union_id', ALICE.unionId], ['user_id', ALICE.userId], ['email', ALICE.email], ['chat_id', chatId]];
+    const ids: Array<[string, string]> = [
+      ['open_id', ALICE.openId],
+      ['union_id', ALICE.unionId],
+      ['user_id', ALICE.userId],
+      ['email', ALICE.email],
+      ['chat_id', chatId],
+    ];
     for (const [type, id] of ids) {
       const answer = await send(server, token, type, id);
       expect(answer.status).toBe(200);
-      expect(answer.json).toMatchObject({ code: 0, msg: 'success', data: { message_id: expect.stringMatching(/^om_/), chat_id: chatId, msg_type: 'interactive', create_time: expect.stringMatching(/^\d+$/) } });
-      expect(server.app.message(answer.json.data.message_id)).toMatchObject({ receiveIdType: type, receiveId: id, openId: ALICE.openId, chatId, msgType: 'interactive', card: card() });
+      expect(answer.json).toMatchObject({
+        code: 0,
+        msg: 'success',
+        data: { message_id: expect.stringMatching(/^om_/), chat_id: chatId, msg_type: 'interactive', create_time: expect.stringMatching(/^\d+$/) },
+      });
+      expect(server.app.message(answer.json.data.message_id)).toMatchObject({
+        receiveIdType: type,
+        receiveId: id,
+        openId: ALICE.openId,
+        chatId,
+        msgType: 'interactive',
+        card: card(),
+      });
     }
     expect(server.app.messagesTo(ALICE.openId)).toHaveLength(5);
     expect(server.app.messages[0].cards).toEqual([card()]);
@@ -148,7 +171,13 @@ describe('send', () => {
     expect(group.json.data.chat_id).toBe('oc_group');
     expect(server.app.message(group.json.data.message_id)!.openId).toBeUndefined();
 
-    const text = await call(server, 'POST', '/open-apis/im/v1/messages?receive_id_type=open_id', { receive_id: BOB.openId, msg_type: 'text', content: JSON.stringify({ text: 'hi' }) }, token);
+    const text = await call(
+      server,
+      'POST',
+      '/open-apis/im/v1/messages?receive_id_type=open_id',
+      { receive_id: BOB.openId, msg_type: 'text', content: JSON.stringify({ text: 'hi' }) },
+      token,
+    );
     expect(text.json.code).toBe(0);
     expect(server.app.messagesTo(BOB.openId)[0].card).toEqual({ text: 'hi' });
     await expect(server.app.waitForMessages(7, 100)).resolves.toHaveLength(7);
@@ -165,7 +194,10 @@ describe('send', () => {
     await expectCode(send(server, token, 'email', 'nobody@example.com'), 230001);
     await expectCode(send(server, token, 'chat_id', 'oc_unknown'), 230001);
     await expectCode(send(server, token, 'phone', ALICE.openId), 99992402);
-    await expectCode(call(server, 'POST', '/open-apis/im/v1/messages', { receive_id: ALICE.openId, msg_type: 'interactive', content: JSON.stringify(card()) }, token), 99992402);
+    await expectCode(
+      call(server, 'POST', '/open-apis/im/v1/messages', { receive_id: ALICE.openId, msg_type: 'interactive', content: JSON.stringify(card()) }, token),
+      99992402,
+    );
     await expectCode(send(server, token, 'open_id', ALICE.openId, { ...card(), schema: '1.0' }), 230001);
     await expectCode(send(server, token, 'open_id', ALICE.openId, { schema: '2.0', body: {} }), 230001);
     await expectCode(send(server, token, 'open_id', ALICE.openId, '{not json'), 230001);
@@ -200,7 +232,13 @@ describe('send', () => {
   test('autoRegisterUsers accepts any receive id of any type', async () => {
     const server = await start({ autoRegisterUsers: true });
     const token = await tokenOf(server);
-    for (const [type, id] of [['open_id', 'ou_new'], ['union_id', 'on_new'], ['user_id', 'u_new'], ['email', 'new@example.com'], ['chat_id', 'oc_new']]) {
+    for (const [type, id] of [
+      ['open_id', 'ou_new'],
+      ['union_id', 'on_new'],
+      ['user_id', 'u_new'],
+      ['email', 'new@example.com'],
+      ['chat_id', 'oc_new'],
+    ]) {
       expect((await send(server, token, type, id)).json.code).toBe(0);
     }
     expect(server.app.messagesTo('ou_new')).toHaveLength(1);
@@ -335,12 +373,24 @@ describe('update and urgent_app', () => {
     const token = await tokenOf(server);
     const messageId = (await send(server, token, 'open_id', ALICE.openId)).json.data.message_id;
     const waiting = server.app.waitForUrgents(1, 1000);
-    const answer = await call(server, 'PATCH', `/open-apis/im/v1/messages/${messageId}/urgent_app?user_id_type=open_id`, { user_id_list: [ALICE.openId] }, token);
+    const answer = await call(
+      server,
+      'PATCH',
+      `/open-apis/im/v1/messages/${messageId}/urgent_app?user_id_type=open_id`,
+      { user_id_list: [ALICE.openId] },
+      token,
+    );
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({ code: 0, msg: 'success', data: { invalid_user_id_list: [] } });
     await waiting;
     expect(server.app.urgents).toEqual([{ messageId, userIds: [ALICE.openId], at: expect.any(Number) }]);
-    const unknown = await call(server, 'PATCH', '/open-apis/im/v1/messages/om_missing/urgent_app?user_id_type=open_id', { user_id_list: [ALICE.openId] }, token);
+    const unknown = await call(
+      server,
+      'PATCH',
+      '/open-apis/im/v1/messages/om_missing/urgent_app?user_id_type=open_id',
+      { user_id_list: [ALICE.openId] },
+      token,
+    );
     expect(unknown.status).toBe(400);
     expect(unknown.json.code).toBe(230001);
     const noToken = await call(server, 'PATCH', `/open-apis/im/v1/messages/${messageId}/urgent_app?user_id_type=open_id`, { user_id_list: [ALICE.openId] });
@@ -349,9 +399,17 @@ describe('update and urgent_app', () => {
 });
 
 /** dueflow's side, written from Feishu's documentation: verify, decrypt, answer a toast and a card. */
-interface Received { headers: http.IncomingHttpHeaders; raw: string; event: any; signatureOk: boolean }
+interface Received {
+  headers: http.IncomingHttpHeaders;
+  raw: string;
+  event: any;
+  signatureOk: boolean;
+}
 
-async function startReceiver(encryptKey: string | undefined, answer: (event: any) => unknown): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
+async function startReceiver(
+  encryptKey: string | undefined,
+  answer: (event: any) => unknown,
+): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -360,7 +418,10 @@ async function startReceiver(encryptKey: string | undefined, answer: (event: any
       const raw = Buffer.concat(chunks).toString('utf8');
       const timestamp = String(req.headers['x-lark-request-timestamp']);
       const nonce = String(req.headers['x-lark-request-nonce']);
-      const expected = crypto.createHash('sha256').update(timestamp + nonce + (encryptKey ?? '') + raw).digest('hex');
+      const expected = crypto
+        .createHash('sha256')
+        .update(timestamp + nonce + (encryptKey ?? '') + raw)
+        .digest('hex');
       const signatureOk = req.headers['x-lark-signature'] === expected;
       let event = JSON.parse(raw);
       if (encryptKey && typeof event.encrypt === 'string') {
@@ -388,11 +449,27 @@ const buttonCard = () =>
     {
       tag: 'column_set',
       columns: [
-        { tag: 'column', elements: [{ tag: 'button', text: { tag: 'plain_text', content: 'Confirm' }, type: 'primary', behaviors: [{ type: 'callback', value: { action: 'confirm', n: 'n1' } }] }] },
-        { tag: 'column', elements: [{ tag: 'button', text: { tag: 'plain_text', content: 'Open' }, behaviors: [{ type: 'open_url', default_url: 'https://example.com' }] }] },
+        {
+          tag: 'column',
+          elements: [
+            {
+              tag: 'button',
+              text: { tag: 'plain_text', content: 'Confirm' },
+              type: 'primary',
+              behaviors: [{ type: 'callback', value: { action: 'confirm', n: 'n1' } }],
+            },
+          ],
+        },
+        {
+          tag: 'column',
+          elements: [{ tag: 'button', text: { tag: 'plain_text', content: 'Open' }, behaviors: [{ type: 'open_url', default_url: 'https://example.com' }] }],
+        },
       ],
     },
-    { tag: 'collapsible_panel', elements: [{ tag: 'button', text: { tag: 'plain_text', content: 'Snooze' }, behaviors: [{ type: 'callback', value: { action: 'snooze', n: 'n1' } }] }] },
+    {
+      tag: 'collapsible_panel',
+      elements: [{ tag: 'button', text: { tag: 'plain_text', content: 'Snooze' }, behaviors: [{ type: 'callback', value: { action: 'snooze', n: 'n1' } }] }],
+    },
   ]);
 
 describe('card callbacks', () => {
@@ -420,7 +497,14 @@ describe('card callbacks', () => {
       expect(got.headers['x-lark-request-nonce']).toEqual(expect.any(String));
       expect(got.event).toEqual({
         schema: '2.0',
-        header: { event_id: result.eventId, event_type: 'card.action.trigger', create_time: expect.stringMatching(/^\d{13}$/), token: VERIFICATION_TOKEN, app_id: APP_ID, tenant_key: 'tenant_x' },
+        header: {
+          event_id: result.eventId,
+          event_type: 'card.action.trigger',
+          create_time: expect.stringMatching(/^\d{13}$/),
+          token: VERIFICATION_TOKEN,
+          app_id: APP_ID,
+          tenant_key: 'tenant_x',
+        },
         event: {
           operator: { open_id: ALICE.openId, union_id: ALICE.unionId, user_id: ALICE.userId },
           token: expect.stringMatching(/^c-/),
@@ -449,7 +533,14 @@ describe('card callbacks', () => {
       await expect(server.app.press({ messageId, action: 'delete' })).rejects.toThrow(/"Confirm" \(action "confirm"\), "Snooze" \(action "snooze"\)/);
       await expect(server.app.press({ messageId: 'om_missing', action: 'confirm' })).rejects.toThrow(/no message om_missing/);
 
-      const first = await server.app.press({ messageId, action: 'snooze', eventId: 'ev-1', timestamp: 1_700_000_000, nonce: 'nonce-1', extraValue: { n: 'other', admin: true } });
+      const first = await server.app.press({
+        messageId,
+        action: 'snooze',
+        eventId: 'ev-1',
+        timestamp: 1_700_000_000,
+        nonce: 'nonce-1',
+        extraValue: { n: 'other', admin: true },
+      });
       expect(first.eventId).toBe('ev-1');
       const replay = await server.app.press({ messageId, action: 'snooze', eventId: 'ev-1' });
       const wrong = await server.app.press({ messageId, action: 'snooze', signWith: 'not-the-key' });

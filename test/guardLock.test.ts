@@ -7,18 +7,32 @@ import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 
 let df: TestDueflow;
-beforeAll(async () => { df = await startTestDueflow('api'); });
-afterAll(async () => { await df.stop(); });
+beforeAll(async () => {
+  df = await startTestDueflow('api');
+});
+afterAll(async () => {
+  await df.stop();
+});
 
 test('20 concurrent claims of one pending record: exactly one wins', async () => {
   const Records = df.ctx.models.notificationRecords;
   for (let round = 0; round < 5; round++) {
     const record = await Records.create({
-      userId: 'u', channel: 'feishu_bot', dedupeKey: randomUUID(), triggerType: 't', target: { type: 't', id: '1' },
-      message: { title: 't', summary: 's' }, status: 'pending', attemptCount: 0, maxAttempts: 5,
+      userId: 'u',
+      channel: 'feishu_bot',
+      dedupeKey: randomUUID(),
+      triggerType: 't',
+      target: { type: 't', id: '1' },
+      message: { title: 't', summary: 's' },
+      status: 'pending',
+      attemptCount: 0,
+      maxAttempts: 5,
     });
-    const results = await Promise.all(Array.from({ length: 20 }, () =>
-      guardedOrNull(df.ctx, lockName('notification', record._id), () => claimUnreadForSending(Records, record._id, new Date()))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        guardedOrNull(df.ctx, lockName('notification', record._id), () => claimUnreadForSending(Records, record._id, new Date())),
+      ),
+    );
     const winners = results.filter((r) => r);
     expect(winners).toHaveLength(1);
     expect((await Records.findById(record._id).lean())!.attemptCount).toBe(1);

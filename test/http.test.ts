@@ -8,8 +8,12 @@ import { testSecrets, userToken } from './support/env';
 
 describe('HTTP foundation', () => {
   let df: TestDueflow;
-  beforeAll(async () => { df = await startTestDueflow('api'); });
-  afterAll(async () => { await df.stop(); });
+  beforeAll(async () => {
+    df = await startTestDueflow('api');
+  });
+  afterAll(async () => {
+    await df.stop();
+  });
 
   test('healthz answers while the process is alive', async () => {
     const res = await fetch(`${df.baseUrl}/healthz`);
@@ -47,7 +51,7 @@ describe('HTTP foundation', () => {
   });
 
   test('the OpenAPI document is served, with a docs page', async () => {
-    const doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json() as any;
+    const doc = (await (await fetch(`${df.baseUrl}/openapi.json`)).json()) as any;
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/readyz'].get).toBeDefined();
     expect(doc.components.securitySchemes.userJwt.scheme).toBe('bearer');
@@ -77,14 +81,26 @@ describe('HTTP foundation', () => {
       const authorization = basic(testSecrets.ADMIN_USER, testSecrets.ADMIN_PASSWORD);
       const page = await fetch(`${df.baseUrl}/admin/queues`, { headers: { authorization } });
       expect(page.status).toBe(200);
-      const api = await (await fetch(`${df.baseUrl}/admin/queues/api/queues`, { headers: { authorization } })).json() as any;
-      expect(api.queues.map((q: { name: string }) => q.name).sort()).toEqual(['active-schedule-triggered', 'card-updates', 'events', 'maintenance', 'notifications', 'scanner']);
+      const api = (await (await fetch(`${df.baseUrl}/admin/queues/api/queues`, { headers: { authorization } })).json()) as any;
+      expect(api.queues.map((q: { name: string }) => q.name).sort()).toEqual([
+        'active-schedule-triggered',
+        'card-updates',
+        'events',
+        'maintenance',
+        'notifications',
+        'scanner',
+      ]);
     });
   });
 
   test('each kind of missing or bad credential is a 401 without a stack trace', async () => {
-    const doc = await (await fetch(`${df.baseUrl}/openapi.json`)).json() as any;
-    const routesOf = (kind: string) => Object.entries<any>(doc.paths).flatMap(([p, ops]) => Object.entries<any>(ops).filter(([, op]) => op['x-dueflow-auth'] === kind).map(([m]) => [m, p] as const));
+    const doc = (await (await fetch(`${df.baseUrl}/openapi.json`)).json()) as any;
+    const routesOf = (kind: string) =>
+      Object.entries<any>(doc.paths).flatMap(([p, ops]) =>
+        Object.entries<any>(ops)
+          .filter(([, op]) => op['x-dueflow-auth'] === kind)
+          .map(([m]) => [m, p] as const),
+      );
     const [userRoute] = routesOf('user');
     const [serviceRoute] = routesOf('service');
     expect(userRoute).toBeDefined();
@@ -102,7 +118,11 @@ describe('HTTP foundation', () => {
     ];
     for (const [name, [method, p], authorization] of cases) {
       const url = `${df.baseUrl}${p.replace(/\{\w+\}/g, 'x')}`;
-      const res = await fetch(url, { method: method.toUpperCase(), headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: method === 'get' ? undefined : '{}' });
+      const res = await fetch(url, {
+        method: method.toUpperCase(),
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: method === 'get' ? undefined : '{}',
+      });
       const body = await res.text();
       expect([name, res.status]).toEqual([name, 401]);
       expect(JSON.parse(body).error.code).toBe('unauthorized');
@@ -121,7 +141,7 @@ describe('readyz when Redis is down', () => {
       await new Promise((r) => redis.child.once('exit', r));
       const res = await fetch(`${df.baseUrl}/readyz`);
       expect(res.status).toBe(503);
-      const body = await res.json() as any;
+      const body = (await res.json()) as any;
       expect(body.error.code).toBe('not_ready');
       expect(body.error.message).toBe('redis is down');
       expect(body.error.details.redis).toMatch(/^down: /);

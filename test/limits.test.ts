@@ -8,7 +8,9 @@ let df: TestDueflow;
 beforeAll(async () => {
   df = await startTestDueflow('api', { USER_RATE_LIMIT_PER_MINUTE: '5', SERVICE_RATE_LIMIT_PER_MINUTE: '3', ADMIN_LOGIN_ATTEMPTS: '3', BODY_LIMIT: '2kb' });
 });
-afterAll(async () => { await df.stop(); });
+afterAll(async () => {
+  await df.stop();
+});
 
 test('a user past the per-minute limit gets 429 with Retry-After; another user is not affected', async () => {
   const alice = await asUser('alice');
@@ -23,12 +25,16 @@ test('a user past the per-minute limit gets 429 with Retry-After; another user i
 
 test('a service token past its limit gets 429', async () => {
   const statuses = [];
-  for (let i = 0; i < 4; i++) statuses.push((await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody('u-limit') })).status);
+  for (let i = 0; i < 4; i++)
+    statuses.push((await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody('u-limit') })).status);
   expect(statuses).toEqual([202, 202, 202, 429]);
 });
 
 test('a body over BODY_LIMIT is a 413 in the error shape', async () => {
-  const big = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', { auth: await asUser('carol'), raw: JSON.stringify({ timeZone: 'UTC', pad: 'x'.repeat(5000) }) });
+  const big = await call(df.baseUrl, 'PUT', '/api/v1/me/settings', {
+    auth: await asUser('carol'),
+    raw: JSON.stringify({ timeZone: 'UTC', pad: 'x'.repeat(5000) }),
+  });
   expect(big.status).toBe(413);
   expect(big.body.error.code).toBe('payload_too_large');
 });

@@ -26,12 +26,19 @@ async function readyPreview(title = 'Draft the proposal', estimatedMinutes = 60)
   const task = await df.ctx.models.tasks.create({ userId, title, priority: 1, estimatedMinutes, deadline: new Date(Date.now() + 30 * 3600_000) });
   // Working hours all day long, so a slot exists whatever time the test runs at.
   await df.ctx.models.userSettings.create({ userId, timeZone: 'UTC', workingHours: { start: '00:00', end: '23:59' }, language: 'en' });
-  const res = await call(df.baseUrl, 'POST', `${base}/triggers`, { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
+  const res = await call(df.baseUrl, 'POST', `${base}/triggers`, {
+    auth,
+    body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+  });
   expect(res.status).toBe(201);
-  const trigger = await waitFor(async () => {
-    const t = await df.ctx.models.triggers.findById(res.body.id).lean();
-    return t && t.status !== 'pending' && t.status !== 'processing' ? t : undefined;
-  }, 20_000, 'the workflow to finish');
+  const trigger = await waitFor(
+    async () => {
+      const t = await df.ctx.models.triggers.findById(res.body.id).lean();
+      return t && t.status !== 'pending' && t.status !== 'processing' ? t : undefined;
+    },
+    20_000,
+    'the workflow to finish',
+  );
   expect(trigger.status).toBe('preview_generated');
   const preview = await call(df.baseUrl, 'GET', `${base}/previews/${trigger.previewId}`, { auth });
   expect(preview.status).toBe(200);
@@ -57,8 +64,17 @@ test('confirm creates the block (with the previewId) and closes the trigger; the
   const { auth, previewId, triggerId, preview, task } = await readyPreview();
   const res = await confirm(auth, previewId);
   expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ replayed: false, preview: { status: 'confirmed' }, block: { taskId: String(task._id), previewId, start: preview.candidate.start, end: preview.candidate.end, status: 'planned' } });
-  const list = await call(df.baseUrl, 'GET', `/api/v1/schedule/blocks?from=${encodeURIComponent(preview.candidate.start)}&to=${encodeURIComponent(preview.candidate.end)}`, { auth });
+  expect(res.body).toMatchObject({
+    replayed: false,
+    preview: { status: 'confirmed' },
+    block: { taskId: String(task._id), previewId, start: preview.candidate.start, end: preview.candidate.end, status: 'planned' },
+  });
+  const list = await call(
+    df.baseUrl,
+    'GET',
+    `/api/v1/schedule/blocks?from=${encodeURIComponent(preview.candidate.start)}&to=${encodeURIComponent(preview.candidate.end)}`,
+    { auth },
+  );
   expect(list.status).toBe(200);
   expect(list.body.items.map((b: any) => b.id)).toEqual([res.body.block.id]);
   const trigger = await call(df.baseUrl, 'GET', `${base}/triggers/${triggerId}`, { auth });
@@ -85,7 +101,10 @@ test('five confirms at once, and a confirm racing a reject: exactly one answer w
   expect(await df.ctx.models.scheduleBlocks.countDocuments({ userId: one.userId })).toBe(1);
 
   const two = await readyPreview();
-  const [c, r] = await Promise.all([confirm(two.auth, two.previewId), call(df.baseUrl, 'POST', `${base}/previews/${two.previewId}/reject`, { auth: two.auth })]);
+  const [c, r] = await Promise.all([
+    confirm(two.auth, two.previewId),
+    call(df.baseUrl, 'POST', `${base}/previews/${two.previewId}/reject`, { auth: two.auth }),
+  ]);
   const final = (await df.ctx.models.previews.findById(two.previewId).lean())!.status;
   if (final === 'confirmed') expect([c.status, r.status]).toEqual([200, 409]);
   else expect([final, c.status, r.status]).toEqual(['rejected', 409, 200]);
@@ -110,11 +129,25 @@ test('a preview made with a short PREVIEW_TTL_MS expires by itself', async () =>
     const auth = await asUser(userId);
     const task = await short.ctx.models.tasks.create({ userId, title: 'Short-lived', priority: 1 });
     await short.ctx.models.userSettings.create({ userId, timeZone: 'UTC', workingHours: { start: '00:00', end: '23:59' } });
-    const res = await call(short.baseUrl, 'POST', `${base}/triggers`, { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
-    const t = await waitFor(async () => { const x = await short.ctx.models.triggers.findById(res.body.id).lean(); return x?.previewId ? x : undefined; }, 20_000, 'the preview');
+    const res = await call(short.baseUrl, 'POST', `${base}/triggers`, {
+      auth,
+      body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+    });
+    const t = await waitFor(
+      async () => {
+        const x = await short.ctx.models.triggers.findById(res.body.id).lean();
+        return x?.previewId ? x : undefined;
+      },
+      20_000,
+      'the preview',
+    );
     const p = await short.ctx.models.previews.findById(t.previewId).lean();
     expect(p!.expiresAt.getTime() - p!.createdAt!.getTime()).toBeLessThanOrEqual(1000);
-    await waitFor(async () => (await call(short.baseUrl, 'GET', `${base}/previews/${t.previewId}`, { auth })).body.status === 'expired', 5000, 'the preview to expire');
+    await waitFor(
+      async () => (await call(short.baseUrl, 'GET', `${base}/previews/${t.previewId}`, { auth })).body.status === 'expired',
+      5000,
+      'the preview to expire',
+    );
     const late = await call(short.baseUrl, 'POST', `${base}/previews/${t.previewId}/confirm`, { auth });
     expect([late.status, late.body.error.code]).toEqual([409, 'preview_expired']);
   } finally {
@@ -125,7 +158,10 @@ test('a preview made with a short PREVIEW_TTL_MS expires by itself', async () =>
 test('confirm into a slot taken meanwhile: 409 schedule_conflict naming the block; free it and confirm works', async () => {
   const { auth, previewId, preview, userId } = await readyPreview();
   const start = new Date(new Date(preview.candidate.start).getTime() + 30 * 60_000);
-  const taken = await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', { auth, body: { title: 'Dentist', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString() } });
+  const taken = await call(df.baseUrl, 'POST', '/api/v1/schedule/blocks', {
+    auth,
+    body: { title: 'Dentist', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString() },
+  });
   expect(taken.status).toBe(201);
   const res = await confirm(auth, previewId);
   expect(res.status).toBe(409);
@@ -144,8 +180,18 @@ test('two previews for overlapping slots confirmed at once: one block, the other
   const ids: string[] = [];
   for (const title of ['First', 'Second']) {
     const task = await df.ctx.models.tasks.create({ userId, title, priority: 1 });
-    const res = await call(df.baseUrl, 'POST', `${base}/triggers`, { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
-    const t = await waitFor(async () => { const x = await df.ctx.models.triggers.findById(res.body.id).lean(); return x?.previewId ? x : undefined; }, 20_000, 'the preview');
+    const res = await call(df.baseUrl, 'POST', `${base}/triggers`, {
+      auth,
+      body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+    });
+    const t = await waitFor(
+      async () => {
+        const x = await df.ctx.models.triggers.findById(res.body.id).lean();
+        return x?.previewId ? x : undefined;
+      },
+      20_000,
+      'the preview',
+    );
     ids.push(t.previewId!);
   }
   // Both were planned on the same empty schedule: the same slot.
@@ -181,19 +227,40 @@ describe('dry run', () => {
     const task = await df.ctx.models.tasks.create({ userId, title: 'Dry', priority: 1, estimatedMinutes: 90 });
     await df.ctx.models.scheduleBlocks.create({ userId, title: 'Busy', start: new Date(Date.now() - 60_000), end: new Date(Date.now() + 2 * 3600_000) });
     // Let the queues settle (the previous tests' jobs), so the counts compare like with like.
-    await waitFor(async () => { const c = await df.ctx.queues['active-schedule-triggered'].getJobCounts('active', 'waiting', 'delayed'); return Object.values(c).every((n) => n === 0); }, 20_000, 'idle queues');
-    await waitFor(async () => { const c = await df.ctx.queues.notifications.getJobCounts('active', 'waiting', 'delayed'); return Object.values(c).every((n) => n === 0); }, 20_000, 'idle queues');
+    await waitFor(
+      async () => {
+        const c = await df.ctx.queues['active-schedule-triggered'].getJobCounts('active', 'waiting', 'delayed');
+        return Object.values(c).every((n) => n === 0);
+      },
+      20_000,
+      'idle queues',
+    );
+    await waitFor(
+      async () => {
+        const c = await df.ctx.queues.notifications.getJobCounts('active', 'waiting', 'delayed');
+        return Object.values(c).every((n) => n === 0);
+      },
+      20_000,
+      'idle queues',
+    );
 
     const before = await counts();
     const res = await call(df.baseUrl, 'POST', `${base}/dry-run`, { auth, body: { taskId: String(task._id) } });
     expect(res.status).toBe(200);
     expect(await counts()).toEqual(before);
 
-    expect(res.body).toMatchObject({ source: 'api_dry_run', closeReason: null, issues: ['can_place'], context: { timeZone: 'America/Los_Angeles', neededMinutes: 90, task: { id: String(task._id), title: 'Dry' } } });
+    expect(res.body).toMatchObject({
+      source: 'api_dry_run',
+      closeReason: null,
+      issues: ['can_place'],
+      context: { timeZone: 'America/Los_Angeles', neededMinutes: 90, task: { id: String(task._id), title: 'Dry' } },
+    });
     expect(res.body.context.blocks).toHaveLength(1);
     expect(new Date(res.body.context.freeSlots[0].start).getTime()).toBeGreaterThanOrEqual(new Date(res.body.context.blocks[0].end).getTime());
     // The first free slot long enough for the task (near the end of the working day the first one may be too short).
-    const fits = res.body.context.freeSlots.find((slot: { start: string; end: string }) => new Date(slot.end).getTime() - new Date(slot.start).getTime() >= 90 * 60_000);
+    const fits = res.body.context.freeSlots.find(
+      (slot: { start: string; end: string }) => new Date(slot.end).getTime() - new Date(slot.start).getTime() >= 90 * 60_000,
+    );
     expect(res.body.candidates[0]).toMatchObject({ kind: 'add_task_to_schedule', start: fits.start });
     expect(res.body.candidates.length).toBeLessThanOrEqual(3);
     expect(res.body.message.summary).toContain('Dry');

@@ -13,11 +13,15 @@ import { startTestDueflow } from './support/harness';
 import type { DueflowProcess } from './support/processes';
 import { spawnDueflow } from './support/processes';
 
-const refused = (port: number) => new Promise<boolean>((resolve) => {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  socket.once('connect', () => { socket.destroy(); resolve(false); });
-  socket.once('error', () => resolve(true));
-});
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
 
 let feishu: FeishuServer;
 let env: Record<string, string>;
@@ -34,7 +38,11 @@ beforeAll(async () => {
   queue = new Queue('notifications', { connection: redis, prefix: env.QUEUE_PREFIX });
 });
 afterEach(async () => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null) { p.kill('SIGKILL'); await p.waitForExit(); }
+  for (const p of procs.splice(0))
+    if (p.child.exitCode === null) {
+      p.kill('SIGKILL');
+      await p.waitForExit();
+    }
 });
 afterAll(async () => {
   await queue.close();
@@ -78,7 +86,10 @@ test('SIGTERM during an active job: exits 0 within 25 s and the job completes', 
   const userId = 'u-sigterm';
   const token = 'botsigterm0123456789';
   feishu.registerBot(token);
-  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
+  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
+    auth: await asUser(userId),
+    body: { enabled: true, webhookUrl: feishu.botUrl(token) },
+  });
   const worker = start('worker');
   await worker.waitForLog('dueflow started');
 
@@ -101,7 +112,10 @@ test('SIGTERM when a job outlasts SHUTDOWN_TIMEOUT_MS: exits 0 at the timeout an
   const userId = 'u-sigterm-slow';
   const token = 'botsigtermslow0123456';
   feishu.registerBot(token);
-  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
+  await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
+    auth: await asUser(userId),
+    body: { enabled: true, webhookUrl: feishu.botUrl(token) },
+  });
   const worker = start('worker', { SHUTDOWN_TIMEOUT_MS: '1000' });
   await worker.waitForLog('dueflow started');
 

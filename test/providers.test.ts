@@ -36,7 +36,13 @@ function delivery(message: Partial<Delivery['message']> = {}): Delivery {
     userId: 'u-1',
     triggerType: 'important_urgent_task',
     target: { type: 'task', id: 't-1' },
-    message: { title: '日程建议已生成', summary: '任务「写周报」还没有排进日程，建议放到 15:00-16:00。', actionText: '去确认', actionUrl: 'https://app.example.com/previews/p-1', ...message },
+    message: {
+      title: '日程建议已生成',
+      summary: '任务「写周报」还没有排进日程，建议放到 15:00-16:00。',
+      actionText: '去确认',
+      actionUrl: 'https://app.example.com/previews/p-1',
+      ...message,
+    },
     traceId: 'trace-1',
     triggerId: 'tr-1',
     previewId: 'p-1',
@@ -257,7 +263,13 @@ describe('classifyFeishuResponse', () => {
     [200, 0, 'sent', 'ok', false],
     [200, 12345, 'permanent', 'payload_invalid', false],
   ])('HTTP %i code %i → %s %s (rateLimited %s)', (status, code, kind, outcomeCode, rateLimited) => {
-    expect(classifyFeishuResponse(status, { code, msg: 'x', data: {} })).toMatchObject({ kind, code: outcomeCode, rateLimited, providerCode: code, httpStatus: status });
+    expect(classifyFeishuResponse(status, { code, msg: 'x', data: {} })).toMatchObject({
+      kind,
+      code: outcomeCode,
+      rateLimited,
+      providerCode: code,
+      httpStatus: status,
+    });
   });
 
   it.each([

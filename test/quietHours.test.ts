@@ -24,7 +24,7 @@ describe('quietHoursEnd', () => {
       ['07:00 local: over', '2024-05-01T23:00:00Z', null],
       ['noon local', '2024-05-02T04:00:00Z', null],
       ['last day of the month, 23:00 local: ends the 1st', '2024-02-29T15:00:00Z', '2024-02-29T23:00:00.000Z'],
-      ['new year\'s eve 22:30 local', '2024-12-31T14:30:00Z', '2024-12-31T23:00:00.000Z'],
+      ["new year's eve 22:30 local", '2024-12-31T14:30:00Z', '2024-12-31T23:00:00.000Z'],
     ])('%s', (_name, now, expected) => {
       expect(end(night, 'Asia/Shanghai', now)).toBe(expected);
     });
@@ -111,9 +111,18 @@ describe('quietHoursEnd', () => {
     };
     // Deterministic pseudo-random cases, many of them around DST changes.
     let seed = 12345;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
-    const anchors = ['2024-03-10T07:00:00Z', '2024-11-03T06:00:00Z', '2024-03-31T01:00:00Z', '2024-10-27T01:00:00Z', '2024-04-06T15:00:00Z', '2024-09-08T04:00:00Z', '2024-09-28T14:00:00Z', '2024-06-15T12:00:00Z'];
+    const anchors = [
+      '2024-03-10T07:00:00Z',
+      '2024-11-03T06:00:00Z',
+      '2024-03-31T01:00:00Z',
+      '2024-10-27T01:00:00Z',
+      '2024-04-06T15:00:00Z',
+      '2024-09-08T04:00:00Z',
+      '2024-09-28T14:00:00Z',
+      '2024-06-15T12:00:00Z',
+    ];
 
     test('for 1000 cases', () => {
       for (let i = 0; i < 1000; i++) {

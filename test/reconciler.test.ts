@@ -20,7 +20,6 @@ afterAll(async () => {
   await feishu.close();
 });
 
-
 const userWithBot = async () => (await newBotUser(api.baseUrl, feishu)).userId;
 
 const later = () => new Date(Date.now() + 60_000); // past the reconciler's settle time
@@ -28,7 +27,9 @@ const later = () => new Date(Date.now() + 60_000); // past the reconciler's sett
 test('records whose jobs Redis lost are enqueued again and delivered once', async () => {
   const users = await Promise.all(Array.from({ length: 5 }, userWithBot));
   const ids: string[] = [];
-  for (const userId of users) for (let i = 0; i < 10; i++) ids.push((await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id);
+  for (const userId of users)
+    for (let i = 0; i < 10; i++)
+      ids.push((await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) })).body.id);
   expect(await api.ctx.queues.notifications.count()).toBe(50);
 
   await api.ctx.queues.notifications.obliterate({ force: true }); // Redis lost every job
@@ -54,7 +55,10 @@ test('a record stuck in sending past its lease goes back to failed and is retrie
   const userId = await userWithBot();
   const { body } = await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) });
   // A worker claimed it and died: the record says sending, its job is gone.
-  await api.ctx.models.notificationRecords.updateOne({ _id: body.id }, { $set: { status: 'sending', sendingSince: new Date(Date.now() - 120_000) }, $inc: { attemptCount: 1 } });
+  await api.ctx.models.notificationRecords.updateOne(
+    { _id: body.id },
+    { $set: { status: 'sending', sendingSince: new Date(Date.now() - 120_000) }, $inc: { attemptCount: 1 } },
+  );
   await api.ctx.queues.notifications.obliterate({ force: true });
 
   expect(await reconcileNotifications(api.ctx, later())).toEqual({ requeued: 1, unstuck: 1 });
@@ -64,7 +68,14 @@ test('a record stuck in sending past its lease goes back to failed and is retrie
 
   const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX }, { cleanup: false });
   try {
-    const sent = await waitFor(async () => { const r = await api.ctx.models.notificationRecords.findById(body.id).lean(); return r?.status === 'sent' ? r : undefined; }, 20_000, 'sent');
+    const sent = await waitFor(
+      async () => {
+        const r = await api.ctx.models.notificationRecords.findById(body.id).lean();
+        return r?.status === 'sent' ? r : undefined;
+      },
+      20_000,
+      'sent',
+    );
     expect(sent.attemptCount).toBe(2);
   } finally {
     await worker.stop();
@@ -72,10 +83,18 @@ test('a record stuck in sending past its lease goes back to failed and is retrie
 });
 
 test('worker mode schedules the reconciler and the purge of old idempotency keys', async () => {
-  const worker = await startTestDueflow('worker', { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '5000' }, { cleanup: false });
+  const worker = await startTestDueflow(
+    'worker',
+    { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '5000' },
+    { cleanup: false },
+  );
   try {
     const schedulers = await api.ctx.queues.maintenance.getJobSchedulers();
-    expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([['purge-expired', 3600_000], ['reconciler', 5000], ['relay-record-events', 1000]]);
+    expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([
+      ['purge-expired', 3600_000],
+      ['reconciler', 5000],
+      ['relay-record-events', 1000],
+    ]);
   } finally {
     await worker.stop();
   }

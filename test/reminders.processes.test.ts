@@ -45,7 +45,9 @@ async function stopWorkers() {
   for (const p of procs.splice(0)) {
     if (p.child.exitCode !== null) continue;
     p.kill('SIGTERM');
-    await p.waitForExit(25_000).catch(() => { p.kill('SIGKILL'); });
+    await p.waitForExit(25_000).catch(() => {
+      p.kill('SIGKILL');
+    });
   }
 }
 
@@ -56,7 +58,14 @@ const triggersOf = (id: string) => api.ctx.models.triggers.find({ type: 'reminde
 const occurrenceOf = (t: { detail?: string | null }) => new Date(JSON.parse(t.detail!).occurrenceAt).getTime();
 /** The `reminder occurrence fired` log lines of a process for one reminder. */
 const firedLines = (p: DueflowProcess, id: string) =>
-  p.output.flatMap((line) => { try { const l = JSON.parse(line); return l.msg === 'reminder occurrence fired' && l.reminderId === id ? [l] : []; } catch { return []; } });
+  p.output.flatMap((line) => {
+    try {
+      const l = JSON.parse(line);
+      return l.msg === 'reminder occurrence fired' && l.reminderId === id ? [l] : [];
+    } catch {
+      return [];
+    }
+  });
 
 async function create(auth: string, body: Record<string, unknown>) {
   const res = await call(api.baseUrl, 'POST', R, { auth, body: { message: { title: 'Drink water', summary: 'A glass, now.' }, ...body } });
@@ -69,7 +78,14 @@ test('every 3 s, 4 times, with two worker processes: each occurrence fires once,
   const { userId, token, auth } = await userWithBot(api.baseUrl, feishu);
   const r = await create(auth, { cron: '*/3 * * * * *', count: 4, message: { title: 'Posture check', summary: 'Sit up straight.' } });
 
-  const done = await waitFor(async () => { const d = await reminderDoc(r.id); return d?.status === 'completed' ? d : undefined; }, 30_000, 'four occurrences');
+  const done = await waitFor(
+    async () => {
+      const d = await reminderDoc(r.id);
+      return d?.status === 'completed' ? d : undefined;
+    },
+    30_000,
+    'four occurrences',
+  );
   await waitFor(() => messagesTo(token).length >= 4, 10_000, 'four messages');
   await sleep(3500); // one more tick: nothing more may come
 
@@ -127,13 +143,30 @@ test('an occurrence missed for longer than REMINDER_CATCHUP_MS is skipped when a
   await sleep(new Date(r.at).getTime() + 3500 - Date.now());
   await startWorker({ REMINDER_CATCHUP_MS: '3000' });
 
-  const doc = await waitFor(async () => { const d = await reminderDoc(r.id); return d?.status === 'completed' ? d : undefined; }, 30_000, 'the reminder to finish');
+  const doc = await waitFor(
+    async () => {
+      const d = await reminderDoc(r.id);
+      return d?.status === 'completed' ? d : undefined;
+    },
+    30_000,
+    'the reminder to finish',
+  );
   expect(doc).toMatchObject({ firedCount: 0, nextAt: null, lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' } });
   // The reminder is written first, its due job just after: wait for the due job to settle too.
-  const dueJob = await waitFor(async () => { const j = await api.ctx.models.dueJobs.findOne({ key: `reminder:${r.id}` }).lean(); return j?.status !== 'claimed' ? j : undefined; }, 10_000, 'the due job to settle');
+  const dueJob = await waitFor(
+    async () => {
+      const j = await api.ctx.models.dueJobs.findOne({ key: `reminder:${r.id}` }).lean();
+      return j?.status !== 'claimed' ? j : undefined;
+    },
+    10_000,
+    'the due job to settle',
+  );
   expect(dueJob).toMatchObject({ status: 'skipped', reason: 'missed_beyond_catchup' });
   await sleep(1000);
   expect(messagesTo(token)).toHaveLength(0);
   expect(await triggersOf(r.id)).toHaveLength(0);
-  expect((await call(api.baseUrl, 'GET', `${R}/${r.id}`, { auth: await asUser(doc.userId) })).body).toMatchObject({ status: 'completed', lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' } });
+  expect((await call(api.baseUrl, 'GET', `${R}/${r.id}`, { auth: await asUser(doc.userId) })).body).toMatchObject({
+    status: 'completed',
+    lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' },
+  });
 }, 60_000);

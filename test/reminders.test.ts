@@ -72,11 +72,29 @@ describe('reminders CRUD', () => {
     const at = new Date(Math.ceil((Date.now() + 5 * HOUR) / 1000) * 1000);
     const once = await create(u, { at: at.toISOString() });
     expect(once).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), message: { title: 'Stand up', summary: 'Stretch for five minutes.' }, at: at.toISOString(), cron: null,
-      timeZone: 'Asia/Shanghai', endAt: null, count: null, firedCount: 0, nextAt: at.toISOString(), status: 'active', lastOccurrence: null,
-      createdAt: expect.any(String), updatedAt: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      message: { title: 'Stand up', summary: 'Stretch for five minutes.' },
+      at: at.toISOString(),
+      cron: null,
+      timeZone: 'Asia/Shanghai',
+      endAt: null,
+      count: null,
+      firedCount: 0,
+      nextAt: at.toISOString(),
+      status: 'active',
+      lastOccurrence: null,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
-    expect(await dueJobOf(once.id)).toMatchObject({ userId: u, kind: 'reminder', reminderId: once.id, status: 'pending', triggerAt: at, thresholdAt: at, attempts: 0 });
+    expect(await dueJobOf(once.id)).toMatchObject({
+      userId: u,
+      kind: 'reminder',
+      reminderId: once.id,
+      status: 'pending',
+      triggerAt: at,
+      thresholdAt: at,
+      attempts: 0,
+    });
     expect((await dueJobOf(once.id))!.taskId).toBeUndefined();
 
     const before = new Date();
@@ -118,7 +136,8 @@ describe('reminders CRUD', () => {
     expect((await api(u, 'DELETE', `${R}/${daily.id}`)).status).toBe(204);
     expect(await dueJobOf(daily.id)).toMatchObject({ status: 'canceled', reason: 'reminder_canceled' });
     expect(await reminderDoc(daily.id)).toMatchObject({ status: 'canceled', nextAt: null });
-    for (const method of ['GET', 'PATCH', 'DELETE']) expect([method, (await api(u, method, `${R}/${daily.id}`, method === 'PATCH' ? { count: 2 } : undefined)).status]).toEqual([method, 404]);
+    for (const method of ['GET', 'PATCH', 'DELETE'])
+      expect([method, (await api(u, method, `${R}/${daily.id}`, method === 'PATCH' ? { count: 2 } : undefined)).status]).toEqual([method, 404]);
     expect((await api(u, 'GET', R)).body.items.map((r: any) => r.id)).toEqual([once.id]);
     expect(await df.ctx.models.dueJobs.countDocuments({ key: `reminder:${daily.id}` })).toBe(1);
   });
@@ -193,8 +212,28 @@ describe('reminders CRUD', () => {
     });
 
     test('odd cron expressions and far dates are a 201 or a 400, never a 5xx', async () => {
-      const odd = ['@daily', '0 0 * * * * *', '*/0 * * * *', '0 0 L * *', '0 0 ? * *', '0 0 * * 7', '0 0 1W * *', '0 0 * * 5L', '0 0 * * 1#6', '1-0 * * * *',
-        '99999999999999999999 * * * *', 'é * * * *', '0 0 29 2 *', '0 0 29 2 1', '0 0 31 */2 *', '0-59/61 * * * *', '0 0 * JAN,THU *', '0 0 * * MON-FRI', '\u0000 * * * *', '* * * * * '];
+      const odd = [
+        '@daily',
+        '0 0 * * * * *',
+        '*/0 * * * *',
+        '0 0 L * *',
+        '0 0 ? * *',
+        '0 0 * * 7',
+        '0 0 1W * *',
+        '0 0 * * 5L',
+        '0 0 * * 1#6',
+        '1-0 * * * *',
+        '99999999999999999999 * * * *',
+        'é * * * *',
+        '0 0 29 2 *',
+        '0 0 29 2 1',
+        '0 0 31 */2 *',
+        '0-59/61 * * * *',
+        '0 0 * JAN,THU *',
+        '0 0 * * MON-FRI',
+        '\u0000 * * * *',
+        '* * * * * ',
+      ];
       const created: string[] = [];
       for (const cron of odd) {
         const res = await api(u, 'POST', R, { message: { title: 'odd', summary: 'odd' }, cron });
@@ -229,12 +268,26 @@ describe('firing, end to end', () => {
     expect(JSON.stringify(messagesTo(token)[0].body)).toContain('Before noon, about the appointment.');
 
     const view = (await api(userId, 'GET', `${R}/${r.id}`)).body;
-    expect(view).toMatchObject({ status: 'completed', firedCount: 1, nextAt: null, lastOccurrence: { at: r.at, outcome: 'sent', reason: null, triggerId: expect.any(String) } });
+    expect(view).toMatchObject({
+      status: 'completed',
+      firedCount: 1,
+      nextAt: null,
+      lastOccurrence: { at: r.at, outcome: 'sent', reason: null, triggerId: expect.any(String) },
+    });
     expect(await dueJobOf(r.id)).toMatchObject({ status: 'triggered', triggerId: view.lastOccurrence.triggerId });
     const trigger = await df.ctx.models.triggers.findById(view.lastOccurrence.triggerId).lean();
-    expect(trigger).toMatchObject({ userId, type: 'reminder', source: 'worker_due_job', target: { type: 'reminder', id: r.id }, status: 'closed', reason: 'notification_requested' });
+    expect(trigger).toMatchObject({
+      userId,
+      type: 'reminder',
+      source: 'worker_due_job',
+      target: { type: 'reminder', id: r.id },
+      status: 'closed',
+      reason: 'notification_requested',
+    });
     expect(trigger!.dedupeKey).toBe(`${userId}|reminder|reminder:${r.id}|${r.at}`);
-    expect(await df.ctx.models.notificationRecords.find({ triggerId: String(trigger!._id) }).lean()).toEqual([expect.objectContaining({ status: 'sent', triggerType: 'reminder' })]);
+    expect(await df.ctx.models.notificationRecords.find({ triggerId: String(trigger!._id) }).lean()).toEqual([
+      expect.objectContaining({ status: 'sent', triggerType: 'reminder' }),
+    ]);
     expect(await df.ctx.models.previews.countDocuments({ triggerId: String(trigger!._id) })).toBe(0);
   });
 
@@ -245,8 +298,14 @@ describe('firing, end to end', () => {
     await waitFor(() => messagesTo(token).length === 1, 10_000, 'its message');
 
     // As if the first firing had created the trigger and died: reminder and due job back at the occurrence.
-    await df.ctx.models.reminders.updateOne({ _id: r.id }, { $set: { status: 'active', nextAt: new Date(r.at), firedCount: 0 }, $unset: { lastOccurrence: '' } });
-    await df.ctx.models.dueJobs.updateOne({ key: `reminder:${r.id}` }, { $set: { status: 'claimed', claimedAt: new Date(), leaseUntil: inMs(HOUR) }, $unset: { triggerId: '' } });
+    await df.ctx.models.reminders.updateOne(
+      { _id: r.id },
+      { $set: { status: 'active', nextAt: new Date(r.at), firedCount: 0 }, $unset: { lastOccurrence: '' } },
+    );
+    await df.ctx.models.dueJobs.updateOne(
+      { key: `reminder:${r.id}` },
+      { $set: { status: 'claimed', claimedAt: new Date(), leaseUntil: inMs(HOUR) }, $unset: { triggerId: '' } },
+    );
     const job = (await dueJobOf(r.id))!;
     const again = await fireDueJob(df.ctx, String(job._id));
     expect(again).toMatchObject({ status: 'triggered', triggerId: expect.any(String) });
@@ -297,9 +356,19 @@ describe('firing rules, on a clock the test sets', () => {
     const next = new Date(occurrence.getTime() + 4 * HOUR);
     expect(fired).toEqual({ status: 'pending', triggerId: expect.any(String), nextAt: next.toISOString() });
     expect(await dueJobOf(r.id)).toMatchObject({ status: 'pending', triggerAt: next, thresholdAt: next, attempts: 0 });
-    expect(await reminderDoc(r.id)).toMatchObject({ status: 'active', firedCount: 1, nextAt: next, lastOccurrence: { at: occurrence, outcome: 'sent', triggerId: fired.triggerId } });
+    expect(await reminderDoc(r.id)).toMatchObject({
+      status: 'active',
+      firedCount: 1,
+      nextAt: next,
+      lastOccurrence: { at: occurrence, outcome: 'sent', triggerId: fired.triggerId },
+    });
     const trigger = await df.ctx.models.triggers.findById(fired.triggerId).lean();
-    expect(JSON.parse(trigger!.detail!)).toEqual({ title: 'Stand up', summary: 'Stretch for five minutes.', occurrenceAt: occurrence.toISOString(), collapsedOccurrences: 3 });
+    expect(JSON.parse(trigger!.detail!)).toEqual({
+      title: 'Stand up',
+      summary: 'Stretch for five minutes.',
+      occurrenceAt: occurrence.toISOString(),
+      collapsedOccurrences: 3,
+    });
     expect(await df.ctx.models.triggers.countDocuments({ 'target.id': r.id })).toBe(1);
   });
 
@@ -310,7 +379,12 @@ describe('firing rules, on a clock the test sets', () => {
     const fired = await fireDueJob(df.ctx, String(job._id), now);
     const next = new Date(occurrence.getTime() + 25 * HOUR);
     expect(fired).toEqual({ status: 'pending', reason: 'missed_beyond_catchup', nextAt: next.toISOString() });
-    expect(await reminderDoc(r.id)).toMatchObject({ status: 'active', firedCount: 0, nextAt: next, lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'missed_beyond_catchup' } });
+    expect(await reminderDoc(r.id)).toMatchObject({
+      status: 'active',
+      firedCount: 0,
+      nextAt: next,
+      lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'missed_beyond_catchup' },
+    });
     expect(await df.ctx.models.triggers.countDocuments({ 'target.id': r.id })).toBe(0);
 
     // Exactly at the limit it is still sent.
@@ -328,7 +402,12 @@ describe('firing rules, on a clock the test sets', () => {
       return doc?.status === 'pending' && doc.triggerAt.getTime() === next.getTime() ? doc : undefined;
     });
     expect(rolled).toMatchObject({ status: 'pending', triggerAt: next, thresholdAt: next, attempts: 0 });
-    expect(await reminderDoc(r.id)).toMatchObject({ status: 'active', firedCount: 0, nextAt: next, lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted' } });
+    expect(await reminderDoc(r.id)).toMatchObject({
+      status: 'active',
+      firedCount: 0,
+      nextAt: next,
+      lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted' },
+    });
     expect(await df.ctx.models.triggers.countDocuments({ 'target.id': r.id })).toBe(0);
   });
 
@@ -337,8 +416,16 @@ describe('firing rules, on a clock the test sets', () => {
     const r = await create(userId, { at: inMs(HOUR).toISOString() });
     const job = (await dueJobOf(r.id))!;
     await claim(job);
-    expect(await fireDueJob(df.ctx, String(job._id), new Date(job.triggerAt.getTime() + 25 * HOUR))).toEqual({ status: 'skipped', reason: 'missed_beyond_catchup' });
-    expect(await reminderDoc(r.id)).toMatchObject({ status: 'completed', nextAt: null, firedCount: 0, lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' } });
+    expect(await fireDueJob(df.ctx, String(job._id), new Date(job.triggerAt.getTime() + 25 * HOUR))).toEqual({
+      status: 'skipped',
+      reason: 'missed_beyond_catchup',
+    });
+    expect(await reminderDoc(r.id)).toMatchObject({
+      status: 'completed',
+      nextAt: null,
+      firedCount: 0,
+      lastOccurrence: { outcome: 'skipped', reason: 'missed_beyond_catchup' },
+    });
     expect(await dueJobOf(r.id)).toMatchObject({ status: 'skipped', reason: 'missed_beyond_catchup' });
   });
 
@@ -356,23 +443,36 @@ describe('firing rules, on a clock the test sets', () => {
     const next = new Date(ending.occurrence.getTime() + HOUR);
     const endAt = (await reminderDoc(ending.r.id))!.endAt!;
     const fired = await fireDueJob(df.ctx, String(ending.job._id), new Date(ending.occurrence.getTime() + 1000));
-    expect(fired).toEqual(next.getTime() <= endAt.getTime() ? expect.objectContaining({ status: 'pending', nextAt: next.toISOString() }) : { status: 'triggered', triggerId: expect.any(String) });
+    expect(fired).toEqual(
+      next.getTime() <= endAt.getTime()
+        ? expect.objectContaining({ status: 'pending', nextAt: next.toISOString() })
+        : { status: 'triggered', triggerId: expect.any(String) },
+    );
   });
 
   test('a reminder deleted or moved behind the due job: canceled, or the job follows it', async () => {
     const gone = await claimedRecurring({ cron: '0 * * * *' });
     await df.ctx.models.reminders.updateOne({ _id: gone.r.id }, { $set: { status: 'canceled', nextAt: null } });
-    expect(await fireDueJob(df.ctx, String(gone.job._id), new Date(gone.occurrence.getTime() + 1000))).toEqual({ status: 'canceled', reason: 'reminder_canceled' });
+    expect(await fireDueJob(df.ctx, String(gone.job._id), new Date(gone.occurrence.getTime() + 1000))).toEqual({
+      status: 'canceled',
+      reason: 'reminder_canceled',
+    });
 
     const moved = await claimedRecurring({ cron: '0 * * * *' });
     const later = new Date(moved.occurrence.getTime() + 5 * HOUR);
     await df.ctx.models.reminders.updateOne({ _id: moved.r.id }, { $set: { nextAt: later } });
-    expect(await fireDueJob(df.ctx, String(moved.job._id), new Date(moved.occurrence.getTime() + 1000))).toEqual({ status: 'pending', reason: 'reminder_moved' });
+    expect(await fireDueJob(df.ctx, String(moved.job._id), new Date(moved.occurrence.getTime() + 1000))).toEqual({
+      status: 'pending',
+      reason: 'reminder_moved',
+    });
     expect(await dueJobOf(moved.r.id)).toMatchObject({ status: 'pending', triggerAt: later, thresholdAt: later });
 
     const missing = await claimedRecurring({ cron: '0 * * * *' });
     await df.ctx.models.reminders.deleteOne({ _id: missing.r.id });
-    expect(await fireDueJob(df.ctx, String(missing.job._id), new Date(missing.occurrence.getTime() + 1000))).toEqual({ status: 'skipped', reason: 'reminder_not_found' });
+    expect(await fireDueJob(df.ctx, String(missing.job._id), new Date(missing.occurrence.getTime() + 1000))).toEqual({
+      status: 'skipped',
+      reason: 'reminder_not_found',
+    });
   });
 });
 
@@ -384,7 +484,14 @@ test('a database from before reminders: the unique taskId index is dropped, old 
     const collection = old.models.dueJobs.collection;
     await collection.dropIndex('key_1');
     await collection.createIndex({ taskId: 1 }, { unique: true });
-    const legacy = [new Types.ObjectId(), new Types.ObjectId()].map((id) => ({ userId: 'u-old', taskId: String(id), kind: 'task_urgency', triggerAt: inMs(HOUR), status: 'pending', attempts: 0 }));
+    const legacy = [new Types.ObjectId(), new Types.ObjectId()].map((id) => ({
+      userId: 'u-old',
+      taskId: String(id),
+      kind: 'task_urgency',
+      triggerAt: inMs(HOUR),
+      status: 'pending',
+      attempts: 0,
+    }));
     await collection.insertMany(legacy.map((d) => ({ ...d })));
 
     const fresh = await createContext(config, createLogger('silent'));
@@ -395,8 +502,18 @@ test('a database from before reminders: the unique taskId index is dropped, old 
       const docs = await fresh.models.dueJobs.find({ userId: 'u-old' }).sort({ taskId: 1 }).lean();
       expect(docs.map((d) => d.key).sort()).toEqual(legacy.map((d) => `task:${d.taskId}`).sort());
       // Two due jobs without a task (reminders) no longer collide on a missing taskId.
-      await fresh.models.dueJobs.create([1, 2].map(() => ({ userId: 'u-old', key: `reminder:${new Types.ObjectId()}`, kind: 'reminder' as const, reminderId: String(new Types.ObjectId()), triggerAt: inMs(HOUR) })));
-      await expect(fresh.models.dueJobs.create({ userId: 'u-old', key: `task:${legacy[0].taskId}`, taskId: legacy[0].taskId, triggerAt: inMs(HOUR) })).rejects.toMatchObject({ code: 11000 });
+      await fresh.models.dueJobs.create(
+        [1, 2].map(() => ({
+          userId: 'u-old',
+          key: `reminder:${new Types.ObjectId()}`,
+          kind: 'reminder' as const,
+          reminderId: String(new Types.ObjectId()),
+          triggerAt: inMs(HOUR),
+        })),
+      );
+      await expect(
+        fresh.models.dueJobs.create({ userId: 'u-old', key: `task:${legacy[0].taskId}`, taskId: legacy[0].taskId, triggerAt: inMs(HOUR) }),
+      ).rejects.toMatchObject({ code: 11000 });
       // A second start finds nothing to migrate.
       const again = await createContext(config, createLogger('silent'));
       await closeContext(again);

@@ -9,7 +9,7 @@ import { queueNames } from '../queues/names';
 import { reconcileJobName } from '../queues/schedulers';
 import { asUser, call } from './support/api';
 import { waitFor } from './support/env';
-import type { FeishuServer} from './support/feishuServer';
+import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
@@ -42,13 +42,25 @@ async function readyPreview(opts: { title?: string; timeZone?: string; language?
   const ch = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth, body: { enabled: true, webhookUrl: feishu.botUrl(token) } });
   expect(ch.status).toBeLessThan(300);
   const task = await df.ctx.models.tasks.create({ userId, title, priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 30 * 3600_000) });
-  await df.ctx.models.userSettings.create({ userId, timeZone: opts.timeZone ?? 'UTC', workingHours: { start: '00:00', end: '23:59' }, language: opts.language ?? 'en' });
-  const res = await call(df.baseUrl, 'POST', `${base}/triggers`, { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
+  await df.ctx.models.userSettings.create({
+    userId,
+    timeZone: opts.timeZone ?? 'UTC',
+    workingHours: { start: '00:00', end: '23:59' },
+    language: opts.language ?? 'en',
+  });
+  const res = await call(df.baseUrl, 'POST', `${base}/triggers`, {
+    auth,
+    body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+  });
   expect(res.status).toBe(201);
-  const trigger = await waitFor(async () => {
-    const t = await df.ctx.models.triggers.findById(res.body.id).lean();
-    return t && t.status !== 'pending' && t.status !== 'processing' ? t : undefined;
-  }, 20_000, 'the workflow to finish');
+  const trigger = await waitFor(
+    async () => {
+      const t = await df.ctx.models.triggers.findById(res.body.id).lean();
+      return t && t.status !== 'pending' && t.status !== 'processing' ? t : undefined;
+    },
+    20_000,
+    'the workflow to finish',
+  );
   expect(trigger.status).toBe('preview_generated');
   const preview = (await df.ctx.models.previews.findById(trigger.previewId).lean())!;
   const messages = () => feishu.messages.filter((m) => m.token === token);
@@ -83,7 +95,14 @@ test('before the window nothing; inside it exactly one reminder naming the task;
   expect(text).toContain(`expires at ${hhmm}`);
   expect(text).toContain(`/app/previews/${one.previewId}`);
   const [record] = await reminders(one.previewId);
-  expect(record).toMatchObject({ userId: one.userId, channel: 'feishu_bot', triggerId: one.triggerId, previewId: one.previewId, triggerType: 'important_urgent_task', target: { type: 'task', id: String(one.task._id) } });
+  expect(record).toMatchObject({
+    userId: one.userId,
+    channel: 'feishu_bot',
+    triggerId: one.triggerId,
+    previewId: one.previewId,
+    triggerType: 'important_urgent_task',
+    target: { type: 'task', id: String(one.task._id) },
+  });
   expect(record.message!.title).toMatch(/^Reminder: /);
 
   // Again, later in the window, and five at once: still one.
@@ -110,7 +129,7 @@ test('five runs at once on a fresh preview: exactly one reminder', async () => {
   expect(one.messages()).toHaveLength(2);
 }, 60_000);
 
-test('in the user\'s language: 提醒： and the expiry in their time zone', async () => {
+test("in the user's language: 提醒： and the expiry in their time zone", async () => {
   const one = await readyPreview({ language: 'zh-CN', timeZone: 'Asia/Shanghai', title: '写周报' });
   expect(await renotifyExpiringPreviews(df.ctx, inWindow(one.preview.expiresAt))).toEqual({ renotified: 1 });
   await waitFor(() => one.messages().length === 2, 20_000, 'the reminder');
@@ -148,7 +167,11 @@ test('a confirmed or rejected preview is never re-notified; an expired one is no
 
 test('PREVIEW_RENOTIFY_BEFORE_MS=0 disables it', async () => {
   const one = await readyPreview();
-  const off = await startTestDueflow('api', { MONGODB_DB: df.config.MONGODB_DB!, QUEUE_PREFIX: df.config.QUEUE_PREFIX, PREVIEW_RENOTIFY_BEFORE_MS: '0' }, { cleanup: false });
+  const off = await startTestDueflow(
+    'api',
+    { MONGODB_DB: df.config.MONGODB_DB!, QUEUE_PREFIX: df.config.QUEUE_PREFIX, PREVIEW_RENOTIFY_BEFORE_MS: '0' },
+    { cleanup: false },
+  );
   try {
     expect(off.config.PREVIEW_RENOTIFY_BEFORE_MS).toBe(0);
     for (const now of [inWindow(one.preview.expiresAt), new Date(one.preview.expiresAt.getTime() - 1000)]) {
@@ -167,11 +190,15 @@ test('the maintenance reconcile job runs it and reports the count', async () => 
   // Bring its expiry into the window in real time, as the scheduled job sees it.
   await df.ctx.models.previews.updateOne({ _id: one.previewId }, { $set: { expiresAt: new Date(Date.now() + BEFORE / 2) } });
   const job = await df.ctx.queues[queueNames.maintenance].add(reconcileJobName, { v: 1 });
-  const done = await waitFor(async () => {
-    // finishedOn and returnvalue come from one HGETALL, so a finished job always carries its result.
-    const j = await df.ctx.queues[queueNames.maintenance].getJob(job.id!);
-    return j?.finishedOn ? j : undefined;
-  }, 20_000, 'the reconcile job');
+  const done = await waitFor(
+    async () => {
+      // finishedOn and returnvalue come from one HGETALL, so a finished job always carries its result.
+      const j = await df.ctx.queues[queueNames.maintenance].getJob(job.id!);
+      return j?.finishedOn ? j : undefined;
+    },
+    20_000,
+    'the reconcile job',
+  );
   expect(done.returnvalue).toMatchObject({ previewReminders: { renotified: 1 } });
   await waitFor(() => one.messages().length === 2, 20_000, 'the reminder');
   expect(await reminders(one.previewId)).toHaveLength(1);

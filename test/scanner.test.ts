@@ -30,7 +30,9 @@ beforeAll(async () => {
   df = await startTestDueflow('api', { SCAN_BATCH_SIZE: '50', DUE_JOB_LEASE_MS: '60000' });
   ctx = df.ctx;
 });
-afterAll(async () => { await df?.stop(); });
+afterAll(async () => {
+  await df?.stop();
+});
 
 const minutes = (m: number) => new Date(Date.now() + m * 60_000);
 const dueJobs = () => ctx.models.dueJobs;
@@ -114,7 +116,13 @@ describe('fireDueJob: the rules, in order', () => {
     const fired = await fireDueJob(ctx, String(job._id));
     expect(fired).toEqual({ status: 'triggered', triggerId: expect.stringMatching(/^[0-9a-f]{24}$/) });
     const trigger = await ctx.models.triggers.findById(fired.triggerId).lean();
-    expect(trigger).toMatchObject({ userId, type: 'important_urgent_task', source: 'worker_due_job', target: { type: 'task', id: String(task._id) }, dueJobId: String(job._id) });
+    expect(trigger).toMatchObject({
+      userId,
+      type: 'important_urgent_task',
+      source: 'worker_due_job',
+      target: { type: 'task', id: String(task._id) },
+      dueJobId: String(job._id),
+    });
     expect(await reload(job._id)).toMatchObject({ status: 'triggered', triggerId: fired.triggerId });
 
     expect(await fireDueJob(ctx, String(job._id))).toEqual(fired);
@@ -189,11 +197,20 @@ describe('scanDueJobs', () => {
     await claimed(lost, new Date(now.getTime() - 1000)); // its job never reached Redis
     const waiting = (await taskWithDueJob()).job;
     await claimed(waiting, new Date(now.getTime() - 1000));
-    await queue().add('due-job', { v: 1, dueJobId: String(waiting._id), triggerAt: waiting.triggerAt.toISOString() }, { jobId: dueJobJobId(String(waiting._id), waiting.triggerAt) });
+    await queue().add(
+      'due-job',
+      { v: 1, dueJobId: String(waiting._id), triggerAt: waiting.triggerAt.toISOString() },
+      { jobId: dueJobJobId(String(waiting._id), waiting.triggerAt) },
+    );
 
     const result = await scanDueJobs(ctx, now);
     expect(result).toMatchObject({ reclaimed: 1, leaseExtended: 1, claimed: 1, enqueued: 1 });
-    expect(await reload(lost._id)).toMatchObject({ status: 'claimed', attempts: 1, lastError: 'claim lease expired; its job was missing', leaseUntil: new Date(now.getTime() + 60_000) });
+    expect(await reload(lost._id)).toMatchObject({
+      status: 'claimed',
+      attempts: 1,
+      lastError: 'claim lease expired; its job was missing',
+      leaseUntil: new Date(now.getTime() + 60_000),
+    });
     expect(await queue().getJob(dueJobJobId(String(lost._id), lost.triggerAt))).toBeDefined();
     expect(await reload(waiting._id)).toMatchObject({ status: 'claimed', attempts: 0, leaseUntil: new Date(now.getTime() + 60_000) });
   });
@@ -231,8 +248,19 @@ describe('scanDueJobs', () => {
   test('two scanners racing over the same 200 due jobs claim and enqueue each exactly once', async () => {
     const userId = `race-${randomUUID()}`;
     const base = Date.now() - 3_600_000;
-    const tasks = await ctx.models.tasks.insertMany(Array.from({ length: 200 }, (_, i) => ({ userId, title: `t${i}`, priority: 1, urgencyThresholdAt: new Date(base + i * 1000) })));
-    await dueJobs().insertMany(tasks.map((t) => ({ userId, key: `task:${t._id}`, taskId: String(t._id), triggerAt: t.urgencyThresholdAt, thresholdAt: t.urgencyThresholdAt, status: 'pending' })));
+    const tasks = await ctx.models.tasks.insertMany(
+      Array.from({ length: 200 }, (_, i) => ({ userId, title: `t${i}`, priority: 1, urgencyThresholdAt: new Date(base + i * 1000) })),
+    );
+    await dueJobs().insertMany(
+      tasks.map((t) => ({
+        userId,
+        key: `task:${t._id}`,
+        taskId: String(t._id),
+        triggerAt: t.urgencyThresholdAt,
+        thresholdAt: t.urgencyThresholdAt,
+        status: 'pending',
+      })),
+    );
     const other = await createContext(df.config, createLogger('silent'));
     try {
       const now = new Date();
@@ -271,8 +299,12 @@ describe('scanDueJobs', () => {
 
 describe('worker mode', () => {
   let worker: TestDueflow;
-  beforeAll(async () => { worker = await startTestDueflow('worker', { SCAN_INTERVAL_MS: '200' }); });
-  afterAll(async () => { await worker?.stop(); });
+  beforeAll(async () => {
+    worker = await startTestDueflow('worker', { SCAN_INTERVAL_MS: '200' });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+  });
 
   test('registers the scanner Job Scheduler, which claims and enqueues a due job within the interval', async () => {
     const schedulers = await worker.ctx.queues.scanner.getJobSchedulers();
@@ -286,8 +318,20 @@ describe('worker mode', () => {
     await waitFor(() => worker.ctx.queues['active-schedule-triggered'].getJob(jobId), 5000, `job ${jobId}`);
     expect(Date.now() - started).toBeLessThan(200 + 1500);
     // The active-schedule-triggered worker fires it: triggered, with its trigger.
-    const fired = await waitFor(async () => { const d = await worker.ctx.models.dueJobs.findById(job._id).lean(); return d?.status === 'triggered' ? d : undefined; }, 10_000, 'the due job to be triggered');
-    expect(await worker.ctx.models.triggers.findById(fired.triggerId).lean()).toMatchObject({ userId, type: 'important_urgent_task', source: 'worker_due_job', dueJobId: String(job._id) });
+    const fired = await waitFor(
+      async () => {
+        const d = await worker.ctx.models.dueJobs.findById(job._id).lean();
+        return d?.status === 'triggered' ? d : undefined;
+      },
+      10_000,
+      'the due job to be triggered',
+    );
+    expect(await worker.ctx.models.triggers.findById(fired.triggerId).lean()).toMatchObject({
+      userId,
+      type: 'important_urgent_task',
+      source: 'worker_due_job',
+      dueJobId: String(job._id),
+    });
   });
 });
 
@@ -295,8 +339,12 @@ describe('on-time firing: a scan claims what falls due before the next one, Bull
   // Lateness is measured at the trigger's creation (the worker's clock), from the due job's triggerAt.
   const onTimeMs = 250;
   let w: TestDueflow;
-  beforeAll(async () => { w = await startTestDueflow('worker', { SCAN_INTERVAL_MS: '2000', DUE_JOB_LEASE_MS: '1000' }); });
-  afterAll(async () => { await w?.stop(); });
+  beforeAll(async () => {
+    w = await startTestDueflow('worker', { SCAN_INTERVAL_MS: '2000', DUE_JOB_LEASE_MS: '1000' });
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
 
   const wJobs = () => w.ctx.models.dueJobs;
   const wQueue = () => w.ctx.queues['active-schedule-triggered'];
@@ -309,7 +357,14 @@ describe('on-time firing: a scan claims what falls due before the next one, Bull
   const firstTrigger = (targetId: string, timeoutMs = 5000) => waitFor(async () => (await triggersOf(targetId))[0], timeoutMs, `a trigger of ${targetId}`);
   /** The BullMQ job of one claim, once it has run: its outcome. */
   const outcomeOfJob = (job: Pick<DueJobDoc, '_id' | 'triggerAt'>) =>
-    waitFor(async () => { const j = await wQueue().getJob(dueJobJobId(String(job._id), job.triggerAt)); return j && (await j.isCompleted()) ? j.returnvalue : undefined; }, 5000, 'the due-job job to run');
+    waitFor(
+      async () => {
+        const j = await wQueue().getJob(dueJobJobId(String(job._id), job.triggerAt));
+        return j && (await j.isCompleted()) ? j.returnvalue : undefined;
+      },
+      5000,
+      'the due-job job to run',
+    );
 
   async function urgentTask(inMs: number) {
     const task = await w.ctx.models.tasks.create({ userId: `ot-${randomUUID()}`, title: 'Hand in the thesis', priority: 1, urgencyThresholdAt: at(inMs) });
@@ -409,7 +464,9 @@ describe('on-time firing: a scan claims what falls due before the next one, Bull
     const first = new Date(Date.now() + 700);
     const reminder = await createReminder(w.ctx, userId, { message: { title: 'Stretch', summary: 'Stand up.' }, at: first } as ReminderCreateBody);
     const reminderId = String(reminder._id);
-    const job = (await wJobs().findOne({ key: `reminder:${reminderId}` }).lean<DueJobDoc>())!;
+    const job = (await wJobs()
+      .findOne({ key: `reminder:${reminderId}` })
+      .lean<DueJobDoc>())!;
     await scan();
     await expectClaimedAhead(job);
     const later = new Date(Date.now() + 2200);
@@ -458,9 +515,24 @@ describe('on-time firing: a scan claims what falls due before the next one, Bull
     expect(await wQueue().getJob(dueJobJobId(String(job._id), job.triggerAt))).toBeUndefined();
     try {
       // The scanner's ticks (its Job Scheduler went with the keys), until the job fires.
-      const trigger = await waitFor(async () => { await scan(); await new Promise((r) => setTimeout(r, 200)); return (await triggersOf(taskId))[0]; }, 10_000, 'the job to fire after its lease');
+      const trigger = await waitFor(
+        async () => {
+          await scan();
+          await new Promise((r) => setTimeout(r, 200));
+          return (await triggersOf(taskId))[0];
+        },
+        10_000,
+        'the job to fire after its lease',
+      );
       expect(trigger.createdAt!.getTime()).toBeGreaterThanOrEqual(leaseUntil.getTime());
-      const fired = await waitFor(async () => { const d = await wReload(job._id); return d.status === 'triggered' ? d : undefined; }, 5000, 'the due job to be triggered');
+      const fired = await waitFor(
+        async () => {
+          const d = await wReload(job._id);
+          return d.status === 'triggered' ? d : undefined;
+        },
+        5000,
+        'the due job to be triggered',
+      );
       expect(fired).toMatchObject({ attempts: 1, lastError: 'claim lease expired; its job was missing' });
     } finally {
       await upsertJobSchedulers(w.ctx);

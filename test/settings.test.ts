@@ -6,13 +6,24 @@ import { userToken } from './support/env';
 
 const SETTINGS = '/api/v1/me/settings';
 /** Planning settings (working hours, language) default too; bodies without them get these. */
-const planning = { workingHours: { start: '08:00', end: '22:00' }, language: 'zh-CN', missedBlockGraceMinutes: null, primaryChannel: null, fallbackChannel: null, escalation: { afterMinutes: 15 } };
+const planning = {
+  workingHours: { start: '08:00', end: '22:00' },
+  language: 'zh-CN',
+  missedBlockGraceMinutes: null,
+  primaryChannel: null,
+  fallbackChannel: null,
+  escalation: { afterMinutes: 15 },
+};
 const defaults = { timeZone: 'Asia/Shanghai', quietHours: null, optOutTriggerTypes: [], ...planning };
 
 describe('user settings API', () => {
   let df: TestDueflow;
-  beforeAll(async () => { df = await startTestDueflow('api'); });
-  afterAll(async () => { await df?.stop(); });
+  beforeAll(async () => {
+    df = await startTestDueflow('api');
+  });
+  afterAll(async () => {
+    await df?.stop();
+  });
 
   const api = async (user: string, method: string, body?: unknown, raw?: string) => {
     const headers: Record<string, string> = { authorization: `Bearer ${await userToken(user)}` };
@@ -31,13 +42,28 @@ describe('user settings API', () => {
 
   test('PUT replaces; GET and loadUserSettings read it back', async () => {
     const user = `u-${randomUUID()}`;
-    const settings = { timeZone: 'America/New_York', quietHours: { start: '22:00', end: '07:00' }, optOutTriggerTypes: ['unfinished_feedback'], workingHours: { start: '09:30', end: '18:00' }, language: 'en', missedBlockGraceMinutes: 45, primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 5 } };
+    const settings = {
+      timeZone: 'America/New_York',
+      quietHours: { start: '22:00', end: '07:00' },
+      optOutTriggerTypes: ['unfinished_feedback'],
+      workingHours: { start: '09:30', end: '18:00' },
+      language: 'en',
+      missedBlockGraceMinutes: 45,
+      primaryChannel: 'feishu_app',
+      fallbackChannel: 'feishu_bot',
+      escalation: { afterMinutes: 5 },
+    };
     expect(await api(user, 'PUT', settings)).toEqual({ status: 200, body: settings });
     expect(await api(user, 'GET')).toEqual({ status: 200, body: settings });
     expect(await loadUserSettings(df.ctx, user)).toEqual(settings);
 
     // Left out → default; quietHours null → removed.
-    expect((await api(user, 'PUT', { timeZone: 'Europe/Berlin', quietHours: null })).body).toEqual({ timeZone: 'Europe/Berlin', quietHours: null, optOutTriggerTypes: [], ...planning });
+    expect((await api(user, 'PUT', { timeZone: 'Europe/Berlin', quietHours: null })).body).toEqual({
+      timeZone: 'Europe/Berlin',
+      quietHours: null,
+      optOutTriggerTypes: [],
+      ...planning,
+    });
     await api(user, 'PUT', settings);
     expect((await api(user, 'PUT', { timeZone: 'UTC' })).body).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [], ...planning });
     expect(await loadUserSettings(df.ctx, user)).toEqual({ timeZone: 'UTC', quietHours: null, optOutTriggerTypes: [], ...planning });
@@ -54,9 +80,23 @@ describe('user settings API', () => {
 
   describe('bad input is a 400 naming the field, and changes nothing', () => {
     const user = `v-${randomUUID()}`;
-    const stored = { timeZone: 'Asia/Tokyo', quietHours: { start: '23:00', end: '06:30' }, optOutTriggerTypes: ['important_urgent_task'], workingHours: { start: '07:00', end: '23:00' }, language: 'en', missedBlockGraceMinutes: 30, primaryChannel: 'feishu_bot', fallbackChannel: null, escalation: { afterMinutes: 2.5 } };
-    beforeAll(async () => { expect((await api(user, 'PUT', stored)).status).toBe(200); });
-    afterEach(async () => { expect((await api(user, 'GET')).body).toEqual(stored); });
+    const stored = {
+      timeZone: 'Asia/Tokyo',
+      quietHours: { start: '23:00', end: '06:30' },
+      optOutTriggerTypes: ['important_urgent_task'],
+      workingHours: { start: '07:00', end: '23:00' },
+      language: 'en',
+      missedBlockGraceMinutes: 30,
+      primaryChannel: 'feishu_bot',
+      fallbackChannel: null,
+      escalation: { afterMinutes: 2.5 },
+    };
+    beforeAll(async () => {
+      expect((await api(user, 'PUT', stored)).status).toBe(200);
+    });
+    afterEach(async () => {
+      expect((await api(user, 'GET')).body).toEqual(stored);
+    });
 
     test.each<[string, unknown, string, RegExp]>([
       ['an unknown time zone', { timeZone: 'Mars/Olympus_Mons' }, 'body.timeZone', /IANA time zone/],
@@ -79,7 +119,12 @@ describe('user settings API', () => {
       ['a grace over a day', { timeZone: 'UTC', missedBlockGraceMinutes: 1441 }, 'body.missedBlockGraceMinutes', /<=1440/],
       ['a grace in fractions of a minute', { timeZone: 'UTC', missedBlockGraceMinutes: 1.5 }, 'body.missedBlockGraceMinutes', /whole minutes/],
       ['a primary channel that is no kind', { timeZone: 'UTC', primaryChannel: 'email' }, 'body.primaryChannel', /feishu_app/],
-      ['a fallback equal to the primary', { timeZone: 'UTC', primaryChannel: 'feishu_app', fallbackChannel: 'feishu_app' }, 'body.fallbackChannel', /differ from primaryChannel/],
+      [
+        'a fallback equal to the primary',
+        { timeZone: 'UTC', primaryChannel: 'feishu_app', fallbackChannel: 'feishu_app' },
+        'body.fallbackChannel',
+        /differ from primaryChannel/,
+      ],
       ['an escalation of no time', { timeZone: 'UTC', escalation: { afterMinutes: 0 } }, 'body.escalation.afterMinutes', /at least 0.1/],
       ['an escalation past a day', { timeZone: 'UTC', escalation: { afterMinutes: 1441 } }, 'body.escalation.afterMinutes', /at most 1440/],
       ['an escalation without minutes', { timeZone: 'UTC', escalation: {} }, 'body.escalation.afterMinutes', /expected number/],
@@ -98,12 +143,22 @@ describe('user settings API', () => {
     });
   });
 
-  test('users do not see or change each other\'s settings', async () => {
+  test("users do not see or change each other's settings", async () => {
     const [a, b] = [`a-${randomUUID()}`, `b-${randomUUID()}`];
     const mine = { timeZone: 'Europe/Paris', quietHours: { start: '21:00', end: '08:00' }, optOutTriggerTypes: [], ...planning };
     await api(a, 'PUT', mine);
     expect((await api(b, 'GET')).body).toEqual(defaults);
-    const theirs = { timeZone: 'Asia/Kolkata', quietHours: null, optOutTriggerTypes: ['unfinished_feedback'], workingHours: { start: '10:00', end: '19:00' }, language: 'en', missedBlockGraceMinutes: 10, primaryChannel: null, fallbackChannel: 'feishu', escalation: { afterMinutes: 60 } };
+    const theirs = {
+      timeZone: 'Asia/Kolkata',
+      quietHours: null,
+      optOutTriggerTypes: ['unfinished_feedback'],
+      workingHours: { start: '10:00', end: '19:00' },
+      language: 'en',
+      missedBlockGraceMinutes: 10,
+      primaryChannel: null,
+      fallbackChannel: 'feishu',
+      escalation: { afterMinutes: 60 },
+    };
     await api(b, 'PUT', theirs);
     expect((await api(a, 'GET')).body).toEqual(mine);
     expect((await api(b, 'GET')).body).toEqual(theirs);

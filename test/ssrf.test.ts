@@ -10,9 +10,21 @@ import { startTestDueflow } from './support/harness';
 const delivery = { notificationId: 'n1', userId: 'u1', triggerType: 't', target: { type: 'task', id: '1' }, message: { title: 'Hello', summary: 'World' } };
 
 test.each([
-  ['10.0.0.1', false], ['172.16.5.4', false], ['192.168.1.1', false], ['169.254.169.254', false], ['100.64.0.1', false],
-  ['0.0.0.0', false], ['127.0.0.1', false], ['::1', false], ['fc00::1', false], ['fe80::1', false], ['::ffff:127.0.0.1', false],
-  ['::ffff:10.0.0.1', false], ['224.0.0.1', false], ['8.8.8.8', true], ['2001:4860:4860::8888', true],
+  ['10.0.0.1', false],
+  ['172.16.5.4', false],
+  ['192.168.1.1', false],
+  ['169.254.169.254', false],
+  ['100.64.0.1', false],
+  ['0.0.0.0', false],
+  ['127.0.0.1', false],
+  ['::1', false],
+  ['fc00::1', false],
+  ['fe80::1', false],
+  ['::ffff:127.0.0.1', false],
+  ['::ffff:10.0.0.1', false],
+  ['224.0.0.1', false],
+  ['8.8.8.8', true],
+  ['2001:4860:4860::8888', true],
 ])('address %s allowed: %s', (address, allowed) => {
   expect(isAllowedAddress(address, false)).toBe(allowed);
 });
@@ -25,8 +37,12 @@ test('loopback is allowed only when WEBHOOK_ALLOW_LOOPBACK is on', () => {
 
 describe('the guarded providers', () => {
   let feishu: FeishuServer;
-  beforeAll(async () => { feishu = await startFeishuServer({ autoRegister: true }); });
-  afterAll(async () => { await feishu.close(); });
+  beforeAll(async () => {
+    feishu = await startFeishuServer({ autoRegister: true });
+  });
+  afterAll(async () => {
+    await feishu.close();
+  });
 
   test.each([
     ['an IP literal', (port: number) => `http://127.0.0.1:${port}/open-apis/bot/v2/hook/abc`],
@@ -49,8 +65,12 @@ describe('the guarded providers', () => {
 
 describe('channel URLs', () => {
   let df: TestDueflow;
-  beforeAll(async () => { df = await startTestDueflow('api', { WEBHOOK_ALLOW_LOOPBACK: 'false' }); });
-  afterAll(async () => { await df.stop(); });
+  beforeAll(async () => {
+    df = await startTestDueflow('api', { WEBHOOK_ALLOW_LOOPBACK: 'false' });
+  });
+  afterAll(async () => {
+    await df.stop();
+  });
 
   test.each([
     'https://10.0.0.1/open-apis/bot/v2/hook/abcdef',

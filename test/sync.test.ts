@@ -9,11 +9,16 @@ import { startTestDueflow, type TestDueflow } from './support/harness';
 import { asService, asUser, call } from './support/api';
 
 let df: TestDueflow;
-beforeAll(async () => { df = await startTestDueflow('api'); });
-afterAll(async () => { await df?.stop(); });
+beforeAll(async () => {
+  df = await startTestDueflow('api');
+});
+afterAll(async () => {
+  await df?.stop();
+});
 
 const user = () => `s-${randomUUID().slice(0, 8)}`;
-const service = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => call(df.baseUrl, method, path, { auth: asService(), body, headers });
+const service = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+  call(df.baseUrl, method, path, { auth: asService(), body, headers });
 const asThem = async (userId: string, method: string, path: string, body?: unknown) => call(df.baseUrl, method, path, { auth: await asUser(userId), body });
 const taskPath = (u: string, x: string) => `/api/v1/users/${encodeURIComponent(u)}/tasks/${encodeURIComponent(x)}`;
 const blockPath = (u: string, x: string) => `/api/v1/users/${encodeURIComponent(u)}/blocks/${encodeURIComponent(x)}`;
@@ -27,11 +32,26 @@ describe('a task by externalId', () => {
   test('PUT creates (201), replaces whole (200), the same PUT again changes nothing; DELETE 204 then 404; the due job follows each', async () => {
     const u = user();
     const t1 = inHours(5);
-    const created = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the report', priority: 1, deadline: '2031-05-01T18:00:00+08:00', urgencyThresholdAt: t1.toISOString(), estimatedMinutes: 30 });
+    const created = await service('PUT', taskPath(u, 'task-1'), {
+      title: 'Write the report',
+      priority: 1,
+      deadline: '2031-05-01T18:00:00+08:00',
+      urgencyThresholdAt: t1.toISOString(),
+      estimatedMinutes: 30,
+    });
     expect(created.status).toBe(201);
     expect(created.body).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), title: 'Write the report', priority: 1, deadline: '2031-05-01T10:00:00.000Z', urgencyThresholdAt: t1.toISOString(),
-      estimatedMinutes: 30, status: 'todo', completedAt: null, externalId: 'task-1', createdAt: expect.any(String), updatedAt: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      title: 'Write the report',
+      priority: 1,
+      deadline: '2031-05-01T10:00:00.000Z',
+      urgencyThresholdAt: t1.toISOString(),
+      estimatedMinutes: 30,
+      status: 'todo',
+      completedAt: null,
+      externalId: 'task-1',
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
     const id = created.body.id;
     expect(await dueJob(id)).toMatchObject({ userId: u, status: 'pending', triggerAt: t1 });
@@ -40,17 +60,35 @@ describe('a task by externalId', () => {
     const t2 = inHours(8);
     const replaced = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the final report', priority: 2, urgencyThresholdAt: t2.toISOString() });
     expect(replaced.status).toBe(200);
-    expect(replaced.body).toMatchObject({ id, title: 'Write the final report', priority: 2, deadline: null, estimatedMinutes: null, externalId: 'task-1', createdAt: created.body.createdAt });
+    expect(replaced.body).toMatchObject({
+      id,
+      title: 'Write the final report',
+      priority: 2,
+      deadline: null,
+      estimatedMinutes: null,
+      externalId: 'task-1',
+      createdAt: created.body.createdAt,
+    });
     expect(await dueJob(id)).toMatchObject({ status: 'pending', triggerAt: t2, thresholdAt: t2 });
 
     const again = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the final report', priority: 2, urgencyThresholdAt: t2.toISOString() });
     expect([again.status, again.body]).toEqual([200, replaced.body]);
 
-    const done = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the final report', priority: 2, urgencyThresholdAt: t2.toISOString(), status: 'done' });
+    const done = await service('PUT', taskPath(u, 'task-1'), {
+      title: 'Write the final report',
+      priority: 2,
+      urgencyThresholdAt: t2.toISOString(),
+      status: 'done',
+    });
     expect(done.body).toMatchObject({ status: 'done', completedAt: expect.any(String) });
     expect(await dueJob(id)).toMatchObject({ status: 'canceled', reason: 'task_completed' });
     // Still done: when it was done stays.
-    const stillDone = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the final report', priority: 2, urgencyThresholdAt: t2.toISOString(), status: 'done' });
+    const stillDone = await service('PUT', taskPath(u, 'task-1'), {
+      title: 'Write the final report',
+      priority: 2,
+      urgencyThresholdAt: t2.toISOString(),
+      status: 'done',
+    });
     expect(stillDone.body.completedAt).toBe(done.body.completedAt);
     const reopened = await service('PUT', taskPath(u, 'task-1'), { title: 'Write the final report', priority: 2, urgencyThresholdAt: t2.toISOString() });
     expect(reopened.body).toMatchObject({ status: 'todo', completedAt: null });
@@ -75,9 +113,15 @@ describe('a task by externalId', () => {
     const own = (await asThem(u, 'POST', '/api/v1/tasks', { title: 'Mine', priority: 2 })).body;
     expect(own.externalId).toBeNull();
     expect((await asThem(u, 'GET', `/api/v1/tasks/${synced.id}`)).body).toEqual(synced);
-    expect((await asThem(u, 'GET', '/api/v1/tasks')).body.items.map((t: any) => [t.id, t.externalId])).toEqual([[own.id, null], [synced.id, 'ext.1:a_b-c']]);
+    expect((await asThem(u, 'GET', '/api/v1/tasks')).body.items.map((t: any) => [t.id, t.externalId])).toEqual([
+      [own.id, null],
+      [synced.id, 'ext.1:a_b-c'],
+    ]);
     // The user may change a synced task; the host product's next PUT replaces it again.
-    expect((await asThem(u, 'PATCH', `/api/v1/tasks/${synced.id}`, { title: 'Renamed by the user' })).body).toMatchObject({ title: 'Renamed by the user', externalId: 'ext.1:a_b-c' });
+    expect((await asThem(u, 'PATCH', `/api/v1/tasks/${synced.id}`, { title: 'Renamed by the user' })).body).toMatchObject({
+      title: 'Renamed by the user',
+      externalId: 'ext.1:a_b-c',
+    });
     expect((await service('PUT', taskPath(u, 'ext.1:a_b-c'), { title: 'Synced', priority: 1 })).body).toMatchObject({ id: synced.id, title: 'Synced' });
   });
 
@@ -107,9 +151,21 @@ describe('a task by externalId', () => {
   test('bad input: 400 naming the field (params.externalId, params.userId, body.*), nothing written', async () => {
     const u = user();
     for (const bad of ['x'.repeat(129), 'has space', 'a|b', 'ä', 'a/b', '%00']) {
-      for (const [method, path, body] of [['PUT', taskPath(u, bad), { title: 't', priority: 1 }], ['DELETE', taskPath(u, bad)], ['PUT', blockPath(u, bad), { title: 'b', start: at('09:00'), end: at('10:00') }], ['DELETE', blockPath(u, bad)]] as const) {
+      for (const [method, path, body] of [
+        ['PUT', taskPath(u, bad), { title: 't', priority: 1 }],
+        ['DELETE', taskPath(u, bad)],
+        ['PUT', blockPath(u, bad), { title: 'b', start: at('09:00'), end: at('10:00') }],
+        ['DELETE', blockPath(u, bad)],
+      ] as const) {
         const res = await service(method, path, body);
-        expect([bad, method, path.split('/')[5], res.status, res.body?.error?.code, fields(res)]).toEqual([bad, method, path.split('/')[5], 400, 'validation_failed', ['params.externalId']]);
+        expect([bad, method, path.split('/')[5], res.status, res.body?.error?.code, fields(res)]).toEqual([
+          bad,
+          method,
+          path.split('/')[5],
+          400,
+          'validation_failed',
+          ['params.externalId'],
+        ]);
       }
     }
     expect(fields(await service('PUT', taskPath('u'.repeat(129), 'ok'), { title: 't', priority: 1 }))).toEqual(['params.userId']);
@@ -121,7 +177,11 @@ describe('a task by externalId', () => {
 
   test('two concurrent PUTs of one new externalId: one task, one 201', async () => {
     const u = user();
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => service('PUT', taskPath(u, 'race'), { title: `Try ${i % 2}`, priority: 1, urgencyThresholdAt: inHours(2).toISOString() })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        service('PUT', taskPath(u, 'race'), { title: `Try ${i % 2}`, priority: 1, urgencyThresholdAt: inHours(2).toISOString() }),
+      ),
+    );
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
     expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
     expect(await tasksOf(u)).toHaveLength(1);
@@ -168,8 +228,16 @@ describe('a block by externalId', () => {
     const created = await service('PUT', blockPath(u, 'blk-1'), { taskExternalId: 'exam', start: at('09:00'), end: at('10:00') });
     expect(created.status).toBe(201);
     expect(created.body).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), taskId: task.id, title: 'Study for the exam', start: at('09:00'), end: at('10:00'), status: 'planned',
-      previewId: null, externalId: 'blk-1', createdAt: expect.any(String), updatedAt: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      taskId: task.id,
+      title: 'Study for the exam',
+      start: at('09:00'),
+      end: at('10:00'),
+      status: 'planned',
+      previewId: null,
+      externalId: 'blk-1',
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
     const own = (await asThem(u, 'POST', '/api/v1/schedule/blocks', { title: 'Mine', start: at('11:00'), end: at('12:00') })).body;
     expect(own.externalId).toBeNull();
@@ -185,7 +253,9 @@ describe('a block by externalId', () => {
     // Moved to unfinished: reported once, as PATCH does.
     const unfinished = await service('PUT', blockPath(u, 'blk-1'), { title: 'Focus', start: at('13:00'), end: at('14:00'), status: 'unfinished' });
     expect(unfinished.body.feedbackTrigger).toMatchObject({ created: true });
-    expect((await service('PUT', blockPath(u, 'blk-1'), { title: 'Focus', start: at('13:00'), end: at('14:00'), status: 'unfinished' })).body.feedbackTrigger).toBeUndefined();
+    expect(
+      (await service('PUT', blockPath(u, 'blk-1'), { title: 'Focus', start: at('13:00'), end: at('14:00'), status: 'unfinished' })).body.feedbackTrigger,
+    ).toBeUndefined();
 
     expect((await service('DELETE', blockPath(u, 'blk-1'))).status).toBe(204);
     expect((await service('DELETE', blockPath(u, 'blk-1'))).status).toBe(404);
@@ -228,12 +298,15 @@ test("a user's settings through the service route: the same as PUT /api/v1/me/se
 });
 
 describe('POST /api/v1/sync', () => {
-  const snapshot = async (userId: string) => JSON.stringify(await Promise.all([
-    tasksOf(userId),
-    df.ctx.models.scheduleBlocks.find({ userId }).sort({ _id: 1 }).lean(),
-    df.ctx.models.dueJobs.find({ userId }).sort({ _id: 1 }).lean(),
-    df.ctx.models.externalIds.find({ userId }).sort({ _id: 1 }).lean(),
-  ]));
+  const snapshot = async (userId: string) =>
+    JSON.stringify(
+      await Promise.all([
+        tasksOf(userId),
+        df.ctx.models.scheduleBlocks.find({ userId }).sort({ _id: 1 }).lean(),
+        df.ctx.models.dueJobs.find({ userId }).sort({ _id: 1 }).lean(),
+        df.ctx.models.externalIds.find({ userId }).sort({ _id: 1 }).lean(),
+      ]),
+    );
 
   test('500 items with bad ones among them: every good one applied, each bad one answered with its field, in order; repeating changes nothing more', async () => {
     const u = user();
@@ -247,11 +320,21 @@ describe('POST /api/v1/sync', () => {
       expected.push([201]);
     }
     for (let i = 0; items.length < 500; i++) {
-      items.push({ op: 'upsert', kind: 'task', userId: u, externalId: `t-${i}`, data: { title: `T${i}`, priority: 1 + (i % 4), ...(i % 2 ? { urgencyThresholdAt: threshold } : {}) } });
+      items.push({
+        op: 'upsert',
+        kind: 'task',
+        userId: u,
+        externalId: `t-${i}`,
+        data: { title: `T${i}`, priority: 1 + (i % 4), ...(i % 2 ? { urgencyThresholdAt: threshold } : {}) },
+      });
       expected.push([201]);
     }
     const bad: Array<[number, unknown, string]> = [
-      [3, { op: 'upsert', kind: 'block', userId: u, externalId: 'b-3', data: { taskExternalId: 'no-such', start: at('09:00'), end: at('10:00') } }, 'items[3].data.taskExternalId'],
+      [
+        3,
+        { op: 'upsert', kind: 'block', userId: u, externalId: 'b-3', data: { taskExternalId: 'no-such', start: at('09:00'), end: at('10:00') } },
+        'items[3].data.taskExternalId',
+      ],
       // Past index 160: the tasks the blocks name (t-0 to t-79, indexes 80 to 159) stay good.
       [170, { op: 'upsert', kind: 'task', userId: u, externalId: 't-90', data: { title: 'x', priority: 1, deadline: 'tomorrow' } }, 'items[170].data.deadline'],
       [210, { op: 'upsert', kind: 'task', userId: u, externalId: 't-130' }, 'items[210].data'],
@@ -260,7 +343,10 @@ describe('POST /api/v1/sync', () => {
       [300, 42, 'items[300]'],
       [350, { op: 'remove', kind: 'task', userId: u, externalId: 't-1' }, 'items[350].op'],
     ];
-    for (const [i, item, field] of bad) { items[i] = item; expected[i] = [400, field]; }
+    for (const [i, item, field] of bad) {
+      items[i] = item;
+      expected[i] = [400, field];
+    }
     items[400] = { op: 'delete', kind: 'task', userId: u, externalId: 'never-was' };
     expected[400] = [404];
     items[450] = { op: 'delete', kind: 'task', userId: u, externalId: 'old' };
@@ -274,10 +360,16 @@ describe('POST /api/v1/sync', () => {
     const results = first.body.results;
     expect(results).toHaveLength(500);
     expect(results.map((r: any, i: number) => [i, r.status, r.error?.details?.[0]?.field])).toEqual(expected.map(([status, field], i) => [i, status, field]));
-    expect(results[170].error).toEqual({ code: 'validation_failed', message: expect.stringContaining('items[170].data.deadline: '), details: [{ field: 'items[170].data.deadline', message: expect.stringMatching(/ISO 8601/) }] });
+    expect(results[170].error).toEqual({
+      code: 'validation_failed',
+      message: expect.stringContaining('items[170].data.deadline: '),
+      details: [{ field: 'items[170].data.deadline', message: expect.stringMatching(/ISO 8601/) }],
+    });
     expect(results[450].id).toBe(gone.id);
 
-    const taskItems = items.filter((it) => it?.kind === 'task' && it.op === 'upsert' && it.data && it.externalId !== 'bad id' && !(typeof it.data.deadline === 'string'));
+    const taskItems = items.filter(
+      (it) => it?.kind === 'task' && it.op === 'upsert' && it.data && it.externalId !== 'bad id' && !(typeof it.data.deadline === 'string'),
+    );
     const tasks = await tasksOf(u);
     expect(tasks).toHaveLength(taskItems.length);
     const byExternal = new Map(tasks.map((t) => [t.externalId, t]));
@@ -309,7 +401,12 @@ describe('POST /api/v1/sync', () => {
 
   test('Idempotency-Key: the same key and body get the first answer again; another body is a 422', async () => {
     const u = user();
-    const body = { items: [{ op: 'upsert', kind: 'task', userId: u, externalId: 'k1', data: { title: 'Keyed', priority: 1 } }, { op: 'delete', kind: 'block', userId: u, externalId: 'none' }] };
+    const body = {
+      items: [
+        { op: 'upsert', kind: 'task', userId: u, externalId: 'k1', data: { title: 'Keyed', priority: 1 } },
+        { op: 'delete', kind: 'block', userId: u, externalId: 'none' },
+      ],
+    };
     const key = { 'idempotency-key': randomUUID() };
     const first = await service('POST', '/api/v1/sync', body, key);
     expect(first.body.results.map((r: any) => r.status)).toEqual([201, 404]);
@@ -325,7 +422,9 @@ describe('POST /api/v1/sync', () => {
   test('items of one externalId apply in their order; a delete then an upsert in one request ends created', async () => {
     const u = user();
     const task = (title: string) => ({ op: 'upsert', kind: 'task', userId: u, externalId: 'seq', data: { title, priority: 1 } });
-    const res = await service('POST', '/api/v1/sync', { items: [task('one'), task('two'), { op: 'delete', kind: 'task', userId: u, externalId: 'seq' }, task('three')] });
+    const res = await service('POST', '/api/v1/sync', {
+      items: [task('one'), task('two'), { op: 'delete', kind: 'task', userId: u, externalId: 'seq' }, task('three')],
+    });
     expect(res.body.results.map((r: any) => r.status)).toEqual([201, 200, 204, 201]);
     expect((await tasksOf(u)).map((t) => t.title)).toEqual(['three']);
   });

@@ -6,8 +6,12 @@ import { asUser, call } from './support/api';
 const TASKS = '/api/v1/tasks';
 let df: TestDueflow;
 
-beforeAll(async () => { df = await startTestDueflow('api'); });
-afterAll(async () => { await df?.stop(); });
+beforeAll(async () => {
+  df = await startTestDueflow('api');
+});
+afterAll(async () => {
+  await df?.stop();
+});
 
 const user = () => `u-${randomUUID()}`;
 const api = async (userId: string, method: string, path: string, body?: unknown) => call(df.baseUrl, method, path, { auth: await asUser(userId), body });
@@ -25,10 +29,24 @@ describe('tasks CRUD', () => {
   test('create, read, list, change, delete: a round trip in ISO datetimes', async () => {
     const u = user();
     const deadline = '2031-05-01T10:00:00.000Z';
-    const created = await createTask(u, { deadline: '2031-05-01T18:00:00+08:00', urgencyThresholdAt: '2031-04-30T10:00:00Z', estimatedMinutes: 90, priority: 2 });
+    const created = await createTask(u, {
+      deadline: '2031-05-01T18:00:00+08:00',
+      urgencyThresholdAt: '2031-04-30T10:00:00Z',
+      estimatedMinutes: 90,
+      priority: 2,
+    });
     expect(created).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), title: 'Write the report', priority: 2, deadline, urgencyThresholdAt: '2031-04-30T10:00:00.000Z',
-      estimatedMinutes: 90, status: 'todo', completedAt: null, externalId: null, createdAt: expect.any(String), updatedAt: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      title: 'Write the report',
+      priority: 2,
+      deadline,
+      urgencyThresholdAt: '2031-04-30T10:00:00.000Z',
+      estimatedMinutes: 90,
+      status: 'todo',
+      completedAt: null,
+      externalId: null,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
     });
     expect((await api(u, 'GET', `${TASKS}/${created.id}`)).body).toEqual(created);
 
@@ -69,7 +87,9 @@ describe('tasks CRUD', () => {
   describe('bad input is a 400 naming the field, and changes nothing', () => {
     const u = `v-${randomUUID()}`;
     let task: any;
-    beforeAll(async () => { task = await createTask(u, { urgencyThresholdAt: '2031-01-01T00:00:00Z', deadline: '2031-01-02T00:00:00Z' }); });
+    beforeAll(async () => {
+      task = await createTask(u, { urgencyThresholdAt: '2031-01-01T00:00:00Z', deadline: '2031-01-02T00:00:00Z' });
+    });
     afterEach(async () => {
       expect((await api(u, 'GET', `${TASKS}/${task.id}`)).body).toEqual(task);
       expect((await api(u, 'GET', TASKS)).body.items).toHaveLength(1);
@@ -115,7 +135,15 @@ describe("a task's due job follows every write", () => {
     const u = user();
     const t1 = inHours(5);
     const task = await createTask(u, { urgencyThresholdAt: t1.toISOString() });
-    expect(await dueJob(task.id)).toMatchObject({ userId: u, taskId: task.id, kind: 'task_urgency', status: 'pending', triggerAt: t1, thresholdAt: t1, attempts: 0 });
+    expect(await dueJob(task.id)).toMatchObject({
+      userId: u,
+      taskId: task.id,
+      kind: 'task_urgency',
+      status: 'pending',
+      triggerAt: t1,
+      thresholdAt: t1,
+      attempts: 0,
+    });
 
     const t2 = inHours(7);
     await api(u, 'PATCH', `${TASKS}/${task.id}`, { urgencyThresholdAt: t2.toISOString() });
@@ -153,7 +181,11 @@ describe("a task's due job follows every write", () => {
 
   test('moving the threshold of a job that already triggered, skipped or was canceled starts a new occurrence', async () => {
     const u = user();
-    for (const [status, extra] of [['triggered', { triggerId: 'trg-1' }], ['skipped', { reason: 'task_not_important' }], ['failed', { reason: 'attempts_exhausted', lastError: 'boom', attempts: 5 }]] as const) {
+    for (const [status, extra] of [
+      ['triggered', { triggerId: 'trg-1' }],
+      ['skipped', { reason: 'task_not_important' }],
+      ['failed', { reason: 'attempts_exhausted', lastError: 'boom', attempts: 5 }],
+    ] as const) {
       const task = await createTask(u, { urgencyThresholdAt: inHours(-1).toISOString() });
       await df.ctx.models.dueJobs.updateOne({ taskId: task.id }, { $set: { status, ...extra } });
       const moved = inHours(3);

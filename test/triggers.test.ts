@@ -27,7 +27,6 @@ afterAll(async () => {
   await feishu.close();
 });
 
-
 const userWithBot = () => newBotUser(df.baseUrl, feishu);
 
 const newTask = (userId: string, title: string, over: Record<string, unknown> = {}) =>
@@ -35,17 +34,40 @@ const newTask = (userId: string, title: string, over: Record<string, unknown> = 
 
 const trigger = (id: string) => df.ctx.models.triggers.findById(id).lean();
 const waitForTrigger = (id: string, ...statuses: string[]) =>
-  waitFor(async () => { const t = await trigger(id); return t && statuses.includes(t.status) ? t : undefined; }, 20_000, `trigger ${id} to be ${statuses.join('|')}`);
+  waitFor(
+    async () => {
+      const t = await trigger(id);
+      return t && statuses.includes(t.status) ? t : undefined;
+    },
+    20_000,
+    `trigger ${id} to be ${statuses.join('|')}`,
+  );
 const waitForRecordSent = (id: string) =>
-  waitFor(async () => { const r = await df.ctx.models.notificationRecords.findById(id).lean(); return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined; }, 20_000, `record ${id} to be sent`);
+  waitFor(
+    async () => {
+      const r = await df.ctx.models.notificationRecords.findById(id).lean();
+      return r && r.status !== 'pending' && r.status !== 'sending' ? r : undefined;
+    },
+    20_000,
+    `record ${id} to be sent`,
+  );
 const messagesTo = (token: string) => feishu.messages.filter((m) => m.token === token);
 
 test('POST a trigger: 201, the workflow runs, one concrete message is sent; GET shows preview and notification', async () => {
   const { userId, token, auth } = await userWithBot();
   const task = await newTask(userId, 'Prepare the board deck');
-  const res = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
+  const res = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+    auth,
+    body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+  });
   expect(res.status).toBe(201);
-  expect(res.body).toMatchObject({ type: 'important_urgent_task', source: 'api_trigger', status: 'pending', created: true, target: { type: 'task', id: String(task._id) } });
+  expect(res.body).toMatchObject({
+    type: 'important_urgent_task',
+    source: 'api_trigger',
+    status: 'pending',
+    created: true,
+    target: { type: 'task', id: String(task._id) },
+  });
 
   const done = await waitForTrigger(res.body.id, 'preview_generated', 'closed', 'failed');
   expect(done.status).toBe('preview_generated');
@@ -77,7 +99,10 @@ test('the same trigger requested twice: one trigger, one message; an idempotency
   expect([again.status, again.body.id, again.body.created]).toEqual([200, a.body.id, false]);
   // The same key with another body is a client bug.
   const other = await newTask(userId, 'Something else');
-  const reused = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { ...body, target: { type: 'task', id: String(other._id) } } });
+  const reused = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+    auth,
+    body: { ...body, target: { type: 'task', id: String(other._id) } },
+  });
   expect(reused.status).toBe(422);
 
   const done = await waitForTrigger(a.body.id, 'preview_generated', 'closed', 'failed');
@@ -90,11 +115,16 @@ test('the same trigger requested twice: one trigger, one message; an idempotency
 test('two urgent tasks in one window: two triggers, two messages, each naming its task', async () => {
   const { userId, token, auth } = await userWithBot();
   const [t1, t2] = await Promise.all([newTask(userId, 'Pay the rent'), newTask(userId, 'Call the plumber')]);
-  const ids = await Promise.all([t1, t2].map(async (t) => {
-    const r = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(t._id) } } });
-    expect(r.status).toBe(201);
-    return r.body.id as string;
-  }));
+  const ids = await Promise.all(
+    [t1, t2].map(async (t) => {
+      const r = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+        auth,
+        body: { type: 'important_urgent_task', target: { type: 'task', id: String(t._id) } },
+      });
+      expect(r.status).toBe(201);
+      return r.body.id as string;
+    }),
+  );
   const triggers = await Promise.all(ids.map((id) => waitForTrigger(id, 'preview_generated', 'closed', 'failed')));
   await Promise.all(triggers.map((t) => waitForRecordSent(t.notificationId!)));
   const texts = messagesTo(token).map((m) => JSON.stringify(m.body));
@@ -107,23 +137,44 @@ test('createTrigger under a race: many callers, one trigger, one workflow job', 
   const userId = `u-${randomUUID()}`;
   const task = await newTask(userId, 'Race');
   const at = new Date('2026-11-26T10:00:00Z');
-  const input = { userId, type: 'important_urgent_task' as const, source: 'worker_due_job' as const, target: { type: 'task', id: String(task._id) }, at, dueJobId: String(new Types.ObjectId()) };
+  const input = {
+    userId,
+    type: 'important_urgent_task' as const,
+    source: 'worker_due_job' as const,
+    target: { type: 'task', id: String(task._id) },
+    at,
+    dueJobId: String(new Types.ObjectId()),
+  };
   const results = await Promise.all(Array.from({ length: 8 }, () => createTrigger(df.ctx, input)));
   expect(results.filter((r) => r.created)).toHaveLength(1);
   expect(new Set(results.map((r) => String(r.trigger._id))).size).toBe(1);
-  expect(results[0].trigger).toMatchObject({ dueJobId: input.dueJobId, source: 'worker_due_job', dedupeKey: `${userId}|important_urgent_task|task:${task._id}|2026-11-26T10:00:00.000Z` });
+  expect(results[0].trigger).toMatchObject({
+    dueJobId: input.dueJobId,
+    source: 'worker_due_job',
+    dedupeKey: `${userId}|important_urgent_task|task:${task._id}|2026-11-26T10:00:00.000Z`,
+  });
   expect(await df.ctx.models.triggers.countDocuments({ userId })).toBe(1);
   // Another occurrence (the threshold moved) is another trigger.
   expect((await createTrigger(df.ctx, { ...input, at: new Date('2026-11-26T11:00:00Z') })).created).toBe(true);
 });
 
-test('a user sees only their own: 404 for another user\'s trigger and for a target that is not theirs', async () => {
+test("a user sees only their own: 404 for another user's trigger and for a target that is not theirs", async () => {
   const { userId, auth } = await userWithBot();
   const task = await newTask(userId, 'Mine');
-  const mine = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } });
+  const mine = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+    auth,
+    body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+  });
   const stranger = await asUser(`u-${randomUUID()}`);
   expect((await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${mine.body.id}`, { auth: stranger })).status).toBe(404);
-  expect((await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth: stranger, body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } } })).status).toBe(404);
+  expect(
+    (
+      await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+        auth: stranger,
+        body: { type: 'important_urgent_task', target: { type: 'task', id: String(task._id) } },
+      })
+    ).status,
+  ).toBe(404);
   expect((await call(df.baseUrl, 'GET', '/api/v1/active-schedule/triggers/nope', { auth })).status).toBe(404);
   const bad = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'whatever', target: { type: 'task', id: 'x' } } });
   expect(bad.status).toBe(400);
@@ -134,8 +185,18 @@ test('a user sees only their own: 404 for another user\'s trigger and for a targ
 test('unfinished feedback on a block: a make-up block is proposed, sized by the block', async () => {
   const { userId, token, auth } = await userWithBot();
   const task = await newTask(userId, 'Study for the exam', { estimatedMinutes: 180 });
-  const block = await df.ctx.models.scheduleBlocks.create({ userId, taskId: String(task._id), title: 'Study for the exam', start: new Date(Date.now() - 3 * 3600_000), end: new Date(Date.now() - 2 * 3600_000 - 15 * 60_000), status: 'unfinished' });
-  const res = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'unfinished_feedback', target: { type: 'schedule_block', id: String(block._id) } } });
+  const block = await df.ctx.models.scheduleBlocks.create({
+    userId,
+    taskId: String(task._id),
+    title: 'Study for the exam',
+    start: new Date(Date.now() - 3 * 3600_000),
+    end: new Date(Date.now() - 2 * 3600_000 - 15 * 60_000),
+    status: 'unfinished',
+  });
+  const res = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+    auth,
+    body: { type: 'unfinished_feedback', target: { type: 'schedule_block', id: String(block._id) } },
+  });
   expect(res.status).toBe(201);
   const done = await waitForTrigger(res.body.id, 'preview_generated', 'closed', 'failed');
   expect(done.status).toBe('preview_generated');
@@ -158,7 +219,14 @@ test('a pending trigger whose job was lost is requeued by recoverTriggers and ru
   const { userId, token } = await userWithBot();
   const task = await newTask(userId, 'Lost in Redis');
   // As if the insert succeeded and the enqueue did not: a pending trigger, no job, a minute old.
-  const t = await df.ctx.models.triggers.create({ userId, type: 'important_urgent_task', source: 'api_trigger', target: { type: 'task', id: String(task._id) }, dedupeKey: `lost-${randomUUID()}`, status: 'pending' });
+  const t = await df.ctx.models.triggers.create({
+    userId,
+    type: 'important_urgent_task',
+    source: 'api_trigger',
+    target: { type: 'task', id: String(task._id) },
+    dedupeKey: `lost-${randomUUID()}`,
+    status: 'pending',
+  });
   await df.ctx.models.triggers.collection.updateOne({ _id: t._id }, { $set: { updatedAt: new Date(Date.now() - 120_000) } });
   const { requeued } = await recoverTriggers(df.ctx);
   expect(requeued).toBeGreaterThanOrEqual(1);

@@ -24,14 +24,24 @@ async function main(): Promise<void> {
   });
   agenda.define('post-message', async (job) => {
     const { url, body } = job.attrs.data as { url: string; body: string };
-    const res = await fetch(url, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(url, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
     const answer = (await res.json()) as { code?: number };
     if (answer.code !== 0) throw new Error(`Feishu answered ${res.status} code ${answer.code}`);
   });
   agenda.on('error', (err: Error) => process.stderr.write(`agenda error: ${err.message}\n`));
   await agenda.start();
   process.stdout.write('ready\n');
-  const stop = () => void agenda.stop().then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    void agenda.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

@@ -15,7 +15,13 @@ const worker = new Worker(
   'baseline',
   async (job) => {
     const { url, body } = job.data as { url: string; body: string };
-    const res = await fetch(url, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(url, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
     const answer = (await res.json()) as { code?: number };
     if (answer.code !== 0) throw new Error(`Feishu answered ${res.status} code ${answer.code}`);
     return { code: 0 };
@@ -24,6 +30,10 @@ const worker = new Worker(
 );
 
 void worker.waitUntilReady().then(() => process.stdout.write('ready\n'));
-const stop = () => void worker.close().then(() => { connection.disconnect(); process.exit(0); });
+const stop = () =>
+  void worker.close().then(() => {
+    connection.disconnect();
+    process.exit(0);
+  });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

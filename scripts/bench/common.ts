@@ -3,7 +3,7 @@
  * (FerretDB over SQLite, FerretDB over PostgreSQL, or MONGODB_URI), real dueflow worker processes
  * with their peak RSS, the Feishu-compatible server, a producer-side dueflow context, and cleanup.
  */
-import type { ChildProcess} from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,7 +35,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 export const round = (v: number, digits = 1) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
@@ -53,7 +56,12 @@ export async function lanes(n: number, limit: number, fn: (i: number) => Promise
 }
 
 /** Polls `done` every `everyMs`, printing progress; throws when nothing moved for `stallMs`. */
-export async function waitUntil(what: string, progress: () => number, target: number, opts: { everyMs?: number; stallMs?: number; printEveryMs?: number } = {}): Promise<void> {
+export async function waitUntil(
+  what: string,
+  progress: () => number,
+  target: number,
+  opts: { everyMs?: number; stallMs?: number; printEveryMs?: number } = {},
+): Promise<void> {
   const everyMs = opts.everyMs ?? 200;
   const stallMs = opts.stallMs ?? 180_000;
   const printEveryMs = opts.printEveryMs ?? 10_000;
@@ -64,7 +72,10 @@ export async function waitUntil(what: string, progress: () => number, target: nu
   for (;;) {
     const now = progress();
     if (now >= target) return;
-    if (now !== last) { last = now; lastMove = Date.now(); }
+    if (now !== last) {
+      last = now;
+      lastMove = Date.now();
+    }
     if (Date.now() - lastMove > stallMs) throw new Error(`${what}: stalled at ${now}/${target} for ${stallMs / 1000} s`);
     if (Date.now() - lastPrint >= printEveryMs) {
       lastPrint = Date.now();
@@ -111,8 +122,16 @@ export async function machineInfo(redisUrl: string): Promise<MachineInfo> {
   const ferret = /github\.com\/FerretDB\/FerretDB (v\S+)/.exec(fs.readFileSync(path.join(root, 'tools/ferretdb/go.mod'), 'utf8'))?.[1];
   if (ferret) versions.FerretDB = ferret;
   try {
-    versions.PostgreSQL = execFileSync('psql', ['-X', '-A', '-t', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', 'show server_version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim().split(' ')[0];
-  } catch { /* not there */ }
+    versions.PostgreSQL = execFileSync('psql', ['-X', '-A', '-t', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', 'show server_version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    })
+      .trim()
+      .split(' ')[0];
+  } catch {
+    /* not there */
+  }
   return {
     cpuModel: cpus[0]?.model ?? '?',
     cores: cpus.length,
@@ -151,14 +170,19 @@ function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
 
 /** The project's FerretDB (tools/ferretdb, built and cached by scripts/build-ferretdb.sh); it takes `-handler postgresql` too. */
 function ferretdbBinary(): string {
-  return execFileSync(path.join(root, 'scripts/build-ferretdb.sh'), { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  return execFileSync(path.join(root, 'scripts/build-ferretdb.sh'), { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim();
 }
 
 async function waitForMongo(uri: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
@@ -190,27 +214,53 @@ export async function startStore(kind: StoreKind): Promise<Store> {
     fs.rmSync(dir, { recursive: true, force: true });
     const ferret = await startFerretDB(dir);
     track(ferret.child);
-    return { kind, label: 'FerretDB v1.24.2 / SQLite', uri: ferret.uri, stop: () => stopChild(ferret.child).then(() => fs.rmSync(dir, { recursive: true, force: true })) };
+    return {
+      kind,
+      label: 'FerretDB v1.24.2 / SQLite',
+      uri: ferret.uri,
+      stop: () => stopChild(ferret.child).then(() => fs.rmSync(dir, { recursive: true, force: true })),
+    };
   }
   const bin = ferretdbBinary();
   const pgBase = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
   const dbName = 'dueflow_bench';
-  const psql = (sql: string) => execFileSync('psql', ['-X', '-q', `${pgBase}/postgres`, '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000, env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' } });
+  const psql = (sql: string) =>
+    execFileSync('psql', ['-X', '-q', `${pgBase}/postgres`, '-c', sql], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 60_000,
+      env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
+    });
   psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   psql(`CREATE DATABASE ${dbName}`);
   const port = await freePort();
-  const child = track(spawn(bin, [`-listen-addr=127.0.0.1:${port}`, '-handler=postgresql', `-postgresql-url=${pgBase}/${dbName}`, '-log-level=error'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const child = track(
+    spawn(bin, [`-listen-addr=127.0.0.1:${port}`, '-handler=postgresql', `-postgresql-url=${pgBase}/${dbName}`, '-log-level=error'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
   const uri = `mongodb://127.0.0.1:${port}/`;
   await waitForMongo(uri, child);
   return {
-    kind, label: 'FerretDB v1.24.2 / PostgreSQL 15', uri,
-    stop: async () => { await stopChild(child); try { psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`); } catch { /* leave it */ } },
+    kind,
+    label: 'FerretDB v1.24.2 / PostgreSQL 15',
+    uri,
+    stop: async () => {
+      await stopChild(child);
+      try {
+        psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      } catch {
+        /* leave it */
+      }
+    },
   };
 }
 
 export function postgresAvailable(): boolean {
   try {
-    execFileSync('psql', ['-X', '-q', `${process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'}/postgres`, '-c', 'select 1'], { stdio: 'ignore', timeout: 5000 });
+    execFileSync('psql', ['-X', '-q', `${process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'}/postgres`, '-c', 'select 1'], {
+      stdio: 'ignore',
+      timeout: 5000,
+    });
     execFileSync('go', ['version'], { stdio: 'ignore' });
     return true;
   } catch {
@@ -349,31 +399,55 @@ export function spawnNode(script: string, env: Record<string, string>, nodeArgs:
   child.stderr!.on('data', onData);
   const sample = () => {
     const s = procStatus(child.pid!);
-    if (s) { sampledMax = Math.max(sampledMax, s.rss); lastHwm = Math.max(lastHwm, s.hwm); }
+    if (s) {
+      sampledMax = Math.max(sampledMax, s.rss);
+      lastHwm = Math.max(lastHwm, s.hwm);
+    }
     const cpu = procCpuSeconds(child.pid!);
     if (Number.isFinite(cpu)) lastCpu = cpu;
   };
   const timer = setInterval(sample, 250);
   timer.unref();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { clearInterval(timer); resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      clearInterval(timer);
+      resolve();
+    }),
+  );
   const stats = (): ProcStats => {
     sample();
     return { peakRssMiB: round(lastHwm, 1), sampledMaxRssMiB: round(sampledMax, 1), cpuSeconds: round(lastCpu, 2) };
   };
   return {
-    child, tail,
-    get warnings() { return warnings; },
+    child,
+    tail,
+    get warnings() {
+      return warnings;
+    },
     warningSummary: () => Object.fromEntries(warningMsgs),
     waitForLine(re, timeoutMs = 60_000) {
       const hit = tail.find((l) => re.test(l));
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const timer2 = setTimeout(() => { listeners.delete(listener); reject(new Error(`no line ${re} within ${timeoutMs} ms; output:\n${tail.join('\n')}`)); }, timeoutMs);
+        const timer2 = setTimeout(() => {
+          listeners.delete(listener);
+          reject(new Error(`no line ${re} within ${timeoutMs} ms; output:\n${tail.join('\n')}`));
+        }, timeoutMs);
         const listener = (line: string) => {
-          if (re.test(line)) { clearTimeout(timer2); listeners.delete(listener); resolve(line); }
+          if (re.test(line)) {
+            clearTimeout(timer2);
+            listeners.delete(listener);
+            resolve(line);
+          }
         };
         listeners.add(listener);
-        void exited.then(() => { if (listeners.has(listener)) { clearTimeout(timer2); listeners.delete(listener); reject(new Error(`process exited before ${re}; output:\n${tail.join('\n')}`)); } });
+        void exited.then(() => {
+          if (listeners.has(listener)) {
+            clearTimeout(timer2);
+            listeners.delete(listener);
+            reject(new Error(`process exited before ${re}; output:\n${tail.join('\n')}`));
+          }
+        });
       });
     },
     stats,

@@ -18,11 +18,8 @@ import { requestNotification } from '../../src/notifications/request';
 import * as t from '../../src/notifications/transitions';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type {
-  BenchEnv, Store, ProcStats} from './common';
-import { clearSpace, closeContext, lanes, log, producerContext, readJson, round, runSpace,
-  spawnNode, startDueflowWorker, root, waitUntil,
-} from './common';
+import type { BenchEnv, Store, ProcStats } from './common';
+import { clearSpace, closeContext, lanes, log, producerContext, readJson, round, runSpace, spawnNode, startDueflowWorker, root, waitUntil } from './common';
 import { summarizeProbe, type ProbeSummary } from './profile';
 import type { ProbeReport } from './probe';
 import type { AppContext } from '../../src/context';
@@ -32,7 +29,18 @@ export interface DeliveryResult {
   n: number;
   users: number;
   concurrency: number;
-  dueflow?: { seconds: number; perSecond: number; requestSeconds: number; proc: ProcStats; sent: number; refused: number; duplicates: number; probe?: ProbeSummary; cpuProfile?: string; warnings?: Record<string, number> };
+  dueflow?: {
+    seconds: number;
+    perSecond: number;
+    requestSeconds: number;
+    proc: ProcStats;
+    sent: number;
+    refused: number;
+    duplicates: number;
+    probe?: ProbeSummary;
+    cpuProfile?: string;
+    warnings?: Record<string, number>;
+  };
   /** Extra worker settings of this run (e.g. WORKER_CONCURRENCY) or the what-if */
   variant?: string;
   baseline?: { seconds: number; perSecond: number; proc: ProcStats };
@@ -63,18 +71,35 @@ export async function seedBotUsers(ctx: AppContext, bench: BenchEnv, tokenPrefix
     const url = bench.feishu.server.botUrl(token);
     urls.push(url);
     docs.push({
-      userId: `bench-user-${u}`, channel: 'feishu_bot', enabled: true, format: 'card',
-      webhookUrlSealed: ctx.secrets.seal(url), webhookUrlMasked: maskWebhookUrl(url), signingSecretSealed: ctx.secrets.seal(secret),
-      createdAt: new Date(), updatedAt: new Date(),
+      userId: `bench-user-${u}`,
+      channel: 'feishu_bot',
+      enabled: true,
+      format: 'card',
+      webhookUrlSealed: ctx.secrets.seal(url),
+      webhookUrlMasked: maskWebhookUrl(url),
+      signingSecretSealed: ctx.secrets.seal(secret),
+      createdAt: new Date(),
+      updatedAt: new Date(),
     });
   }
   for (let i = 0; i < docs.length; i += 2000) await ctx.models.notificationChannels.collection.insertMany(docs.slice(i, i + 2000));
   return urls;
 }
 
-export async function benchDelivery(bench: BenchEnv, store: Store, n: number, opts: { baseline?: boolean; writesAlone?: boolean; writesN?: number; variant?: string } = {}): Promise<DeliveryResult> {
+export async function benchDelivery(
+  bench: BenchEnv,
+  store: Store,
+  n: number,
+  opts: { baseline?: boolean; writesAlone?: boolean; writesN?: number; variant?: string } = {},
+): Promise<DeliveryResult> {
   const users = Math.max(1, Math.min(1000, Math.ceil(n / 10)));
-  const result: DeliveryResult = { store: store.label, n, users, concurrency: Number(runSpace(bench, store, 'x').config.WORKER_CONCURRENCY), ...(opts.variant ? { variant: opts.variant } : {}) };
+  const result: DeliveryResult = {
+    store: store.label,
+    n,
+    users,
+    concurrency: Number(runSpace(bench, store, 'x').config.WORKER_CONCURRENCY),
+    ...(opts.variant ? { variant: opts.variant } : {}),
+  };
   try {
     result.dueflow = await runDueflow(bench, store, n, users, opts.variant);
   } catch (err) {
@@ -125,8 +150,11 @@ async function runDueflow(bench: BenchEnv, store: Store, n: number, users: numbe
     const t0 = Date.now();
     await lanes(n, REQUEST_CONCURRENCY, async (i) => {
       await requestNotification(ctx, {
-        userId: `bench-user-${i % users}`, dedupeKey: `bench-${i}`, triggerType: 'important_urgent_task',
-        target: { type: 'task', id: `bench-task-${i}` }, message: benchMessage(i),
+        userId: `bench-user-${i % users}`,
+        dedupeKey: `bench-${i}`,
+        triggerType: 'important_urgent_task',
+        target: { type: 'task', id: `bench-task-${i}` },
+        message: benchMessage(i),
       });
     });
     const requestSeconds = (Date.now() - t0) / 1000;
@@ -145,12 +173,20 @@ async function runDueflow(bench: BenchEnv, store: Store, n: number, users: numbe
     worker = undefined;
     const probe = readJson<ProbeReport>(probeOut);
     const out = {
-      seconds: round(seconds, 2), perSecond: round(n / seconds, 1), requestSeconds: round(requestSeconds, 2), proc, sent,
-      refused: bench.feishu.refused() - refusedBefore, duplicates,
+      seconds: round(seconds, 2),
+      perSecond: round(n / seconds, 1),
+      requestSeconds: round(requestSeconds, 2),
+      proc,
+      sent,
+      refused: bench.feishu.refused() - refusedBefore,
+      duplicates,
       probe: probe ? summarizeProbe(probe, n) : undefined,
-      cpuProfile: cpuProfDir, warnings,
+      cpuProfile: cpuProfDir,
+      warnings,
     };
-    log(`delivery [${store.label}]: dueflow ${n} sent in ${out.seconds} s = ${out.perSecond}/s; worker peak RSS ${proc.peakRssMiB} MiB, CPU ${proc.cpuSeconds} s`);
+    log(
+      `delivery [${store.label}]: dueflow ${n} sent in ${out.seconds} s = ${out.perSecond}/s; worker peak RSS ${proc.peakRssMiB} MiB, CPU ${proc.cpuSeconds} s`,
+    );
     return out;
   } finally {
     if (worker) await worker.stop();
@@ -170,19 +206,40 @@ async function runBaseline(bench: BenchEnv, store: Store, n: number, users: numb
   }
   const redis = new Redis(bench.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('baseline', { connection: redis, prefix });
-  const worker = spawnNode(path.join(root, 'dist/scripts/bench/baselineWorker.js'), { REDIS_URL: bench.redisUrl, QUEUE_PREFIX: prefix, WORKER_CONCURRENCY: String(concurrency) });
+  const worker = spawnNode(path.join(root, 'dist/scripts/bench/baselineWorker.js'), {
+    REDIS_URL: bench.redisUrl,
+    QUEUE_PREFIX: prefix,
+    WORKER_CONCURRENCY: String(concurrency),
+  });
   try {
     await worker.waitForLine(/^ready$/);
     // The same card dueflow builds for the same message, without timestamp and sign.
-    const bodies = Array.from({ length: n }, (_, i) => JSON.stringify(buildFeishuBotBody({ kind: 'feishu_bot', webhookUrl: urls[i % users], format: 'card' }, {
-      notificationId: String(i), userId: `bench-user-${i % users}`, triggerType: 'important_urgent_task', target: { type: 'task', id: `bench-task-${i}` }, message: benchMessage(i),
-    })));
+    const bodies = Array.from({ length: n }, (_, i) =>
+      JSON.stringify(
+        buildFeishuBotBody(
+          { kind: 'feishu_bot', webhookUrl: urls[i % users], format: 'card' },
+          {
+            notificationId: String(i),
+            userId: `bench-user-${i % users}`,
+            triggerType: 'important_urgent_task',
+            target: { type: 'task', id: `bench-task-${i}` },
+            message: benchMessage(i),
+          },
+        ),
+      ),
+    );
     bench.feishu.expect(tokenPrefix);
     log(`delivery [${store.label}]: raw BullMQ baseline, ${n} jobs, concurrency ${concurrency}`);
     const keep = { age: 7 * 86_400 };
     const t0 = Date.now();
     for (let i = 0; i < n; i += 1000) {
-      await queue.addBulk(bodies.slice(i, i + 1000).map((body, j) => ({ name: 'post', data: { url: urls[(i + j) % users], body }, opts: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: keep, removeOnFail: keep } })));
+      await queue.addBulk(
+        bodies.slice(i, i + 1000).map((body, j) => ({
+          name: 'post',
+          data: { url: urls[(i + j) % users], body },
+          opts: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: keep, removeOnFail: keep },
+        })),
+      );
     }
     await waitUntil('baseline delivered', () => bench.feishu.count(tokenPrefix), n);
     const seconds = (bench.feishu.lastReceivedAt(tokenPrefix) - t0) / 1000;
@@ -198,8 +255,16 @@ async function runBaseline(bench: BenchEnv, store: Store, n: number, users: numb
 }
 
 const fakeOutcome = (i: number): ProviderOutcome => ({
-  kind: 'sent', code: 'ok', rateLimited: false, httpStatus: 200, providerCode: 0, durationMs: 2,
-  request: { url: 'http://127.0.0.1/open-apis/bot/v2/hook/abcd…wxyz', body: { msg_type: 'interactive', card: { header: { title: { content: benchMessage(i).title } } } } },
+  kind: 'sent',
+  code: 'ok',
+  rateLimited: false,
+  httpStatus: 200,
+  providerCode: 0,
+  durationMs: 2,
+  request: {
+    url: 'http://127.0.0.1/open-apis/bot/v2/hook/abcd…wxyz',
+    body: { msg_type: 'interactive', card: { header: { title: { content: benchMessage(i).title } } } },
+  },
   response: { status: 200, body: { code: 0, msg: 'success', data: {} } },
 });
 
@@ -225,13 +290,33 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
         const key = `${label}-${i}`;
         const rec = await Records.create({
           ...(idOnly ? { _id: new Types.ObjectId() } : {}),
-          userId: `bench-user-${i % 100}`, channel: 'feishu_bot', dedupeKey: key, triggerType: 'important_urgent_task',
-          target: { type: 'task', id: String(i) }, message: benchMessage(i), status: 'pending', attemptCount: 0, maxAttempts: 5, history: [{ at: now, event: 'requested' }],
+          userId: `bench-user-${i % 100}`,
+          channel: 'feishu_bot',
+          dedupeKey: key,
+          triggerType: 'important_urgent_task',
+          target: { type: 'task', id: String(i) },
+          message: benchMessage(i),
+          status: 'pending',
+          attemptCount: 0,
+          maxAttempts: 5,
+          history: [{ at: now, event: 'requested' }],
         });
         if (idOnly) {
           await Records.findById(rec._id);
-          await Records.findOneAndUpdate({ _id: rec._id }, { $set: { status: 'sending', sendingSince: now }, $inc: { attemptCount: 1 } }, { returnDocument: 'after' });
-          await Records.findOneAndUpdate({ _id: rec._id }, { $set: { status: 'sent', sentAt: now }, $unset: { sendingSince: '' }, $push: { history: { at: now, event: 'attempt', attempt: 1, outcome: 'sent', code: 'ok' } } }, { returnDocument: 'after' });
+          await Records.findOneAndUpdate(
+            { _id: rec._id },
+            { $set: { status: 'sending', sendingSince: now }, $inc: { attemptCount: 1 } },
+            { returnDocument: 'after' },
+          );
+          await Records.findOneAndUpdate(
+            { _id: rec._id },
+            {
+              $set: { status: 'sent', sentAt: now },
+              $unset: { sendingSince: '' },
+              $push: { history: { at: now, event: 'attempt', attempt: 1, outcome: 'sent', code: 'ok' } },
+            },
+            { returnDocument: 'after' },
+          );
         } else {
           // As deliver.ts does it: the guarded claim answers the record (no read before it), then `sent`.
           await t.claimUnreadForSending(Records, rec._id, now);
@@ -246,7 +331,18 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
       await lanes(n, 50, async (i) => {
         const key = `req-${i}`;
         if (lookupFirst) await Records.findOne({ channel: 'feishu_bot', dedupeKey: key });
-        await Records.create({ userId: `bench-user-${i % 100}`, channel: 'feishu_bot', dedupeKey: key, triggerType: 'important_urgent_task', target: { type: 'task', id: String(i) }, message: benchMessage(i), status: 'pending', attemptCount: 0, maxAttempts: 5, history: [] });
+        await Records.create({
+          userId: `bench-user-${i % 100}`,
+          channel: 'feishu_bot',
+          dedupeKey: key,
+          triggerType: 'important_urgent_task',
+          target: { type: 'task', id: String(i) },
+          message: benchMessage(i),
+          status: 'pending',
+          attemptCount: 0,
+          maxAttempts: 5,
+          history: [],
+        });
       });
       return n / ((Date.now() - t0) / 1000);
     };
@@ -255,11 +351,18 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
     const idOnly = await run('idonly', true);
     const req = await requestOnly(false);
     const reqLookupFirst = await requestOnly(true);
-    log(`delivery [${store.label}]: record writes alone ${guarded.toFixed(0)}/s as dueflow does them; ${idOnly.toFixed(0)}/s by _id only; requests alone ${req.toFixed(0)}/s (${reqLookupFirst.toFixed(0)}/s with a lookup first)`);
-    return { n, guardedPerSecond: round(guarded, 1), idOnlyPerSecond: round(idOnly, 1), requestPerSecond: round(req, 1), requestLookupFirstPerSecond: round(reqLookupFirst, 1) };
+    log(
+      `delivery [${store.label}]: record writes alone ${guarded.toFixed(0)}/s as dueflow does them; ${idOnly.toFixed(0)}/s by _id only; requests alone ${req.toFixed(0)}/s (${reqLookupFirst.toFixed(0)}/s with a lookup first)`,
+    );
+    return {
+      n,
+      guardedPerSecond: round(guarded, 1),
+      idOnlyPerSecond: round(idOnly, 1),
+      requestPerSecond: round(req, 1),
+      requestLookupFirstPerSecond: round(reqLookupFirst, 1),
+    };
   } finally {
     await closeContext(ctx);
     await clearSpace(bench, store, space);
   }
 }
-

@@ -14,16 +14,18 @@
  */
 import path from 'node:path';
 import { Types } from 'mongoose';
-import type {
-  BenchEnv, ProcStats, Store} from './common';
-import { clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep,
-  startDueflowWorker, waitUntil,
-} from './common';
+import type { BenchEnv, ProcStats, Store } from './common';
+import { clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep, startDueflowWorker, waitUntil } from './common';
 import { seedBotUsers } from './delivery';
 import { summarizeProbe, type ProbeSummary } from './profile';
 import type { ProbeReport } from './probe';
 
-export interface Lateness { p50: number; p95: number; p99: number; max: number }
+export interface Lateness {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
 
 export interface FiringRun {
   store: string;
@@ -63,7 +65,16 @@ async function insertChunks(coll: { insertMany(docs: object[], opts?: object): P
 /** Documents per second this store inserts (a small timed insert). */
 async function insertRate(ctx: Awaited<ReturnType<typeof producerContext>>): Promise<number> {
   const coll = ctx.mongo.collection('bench_calibration');
-  const docs = Array.from({ length: 2000 }, (_, i) => ({ userId: `u${i}`, title: `calibration ${i}`, priority: 1, status: 'todo', deadline: new Date(), urgencyThresholdAt: new Date(), createdAt: new Date(), updatedAt: new Date() }));
+  const docs = Array.from({ length: 2000 }, (_, i) => ({
+    userId: `u${i}`,
+    title: `calibration ${i}`,
+    priority: 1,
+    status: 'todo',
+    deadline: new Date(),
+    urgencyThresholdAt: new Date(),
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  }));
   const t0 = Date.now();
   await insertChunks(coll, docs);
   const rate = 2000 / ((Date.now() - t0) / 1000);
@@ -71,10 +82,23 @@ async function insertRate(ctx: Awaited<ReturnType<typeof producerContext>>): Pro
   return rate;
 }
 
-export async function benchFiring(bench: BenchEnv, store: Store, n: number, mode: { kind: 'burst' } | { kind: 'paced'; rate: number }, variant?: string): Promise<FiringRun> {
+export async function benchFiring(
+  bench: BenchEnv,
+  store: Store,
+  n: number,
+  mode: { kind: 'burst' } | { kind: 'paced'; rate: number },
+  variant?: string,
+): Promise<FiringRun> {
   const users = Math.max(1, Math.ceil(n / 5));
   const name = `firing_${mode.kind}_${n}${variant ? `_${variant.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
-  const run: FiringRun = { store: store.label, kind: mode.kind, n, users, ...(mode.kind === 'paced' ? { rate: mode.rate } : {}), ...(variant ? { variant } : {}) };
+  const run: FiringRun = {
+    store: store.label,
+    kind: mode.kind,
+    n,
+    users,
+    ...(mode.kind === 'paced' ? { rate: mode.rate } : {}),
+    ...(variant ? { variant } : {}),
+  };
   const space = runSpace(bench, store, name);
   await clearSpace(bench, store, space);
   const ctx = await producerContext(space);
@@ -97,16 +121,42 @@ export async function benchFiring(bench: BenchEnv, store: Store, n: number, mode
     const deadline = new Date(T + 20 * 3_600_000);
     const taskIds = Array.from({ length: n }, () => new Types.ObjectId());
     const seedStart = Date.now();
-    log(`firing [${store.label}]: seeding ${n} tasks and due jobs (store inserts ~${Math.round(rate)} docs/s); first triggerAt in ${(leadMs / 1000).toFixed(1)} s`);
+    log(
+      `firing [${store.label}]: seeding ${n} tasks and due jobs (store inserts ~${Math.round(rate)} docs/s); first triggerAt in ${(leadMs / 1000).toFixed(1)} s`,
+    );
     const now = new Date();
-    await insertChunks(ctx.models.tasks.collection, taskIds.map((_id, i) => ({
-      _id, userId: `bench-user-${i % users}`, title: `bench-task-${i}`, priority: 1, status: 'todo', deadline,
-      urgencyThresholdAt: new Date(triggerAt[i]), estimatedMinutes: 30, createdAt: now, updatedAt: now, __v: 0,
-    })));
-    await insertChunks(ctx.models.dueJobs.collection, taskIds.map((taskId, i) => ({
-      userId: `bench-user-${i % users}`, kind: 'task_urgency', key: `task:${String(taskId)}`, taskId: String(taskId), triggerAt: new Date(triggerAt[i]), thresholdAt: new Date(triggerAt[i]),
-      status: 'pending', attempts: 0, createdAt: now, updatedAt: now, __v: 0,
-    })));
+    await insertChunks(
+      ctx.models.tasks.collection,
+      taskIds.map((_id, i) => ({
+        _id,
+        userId: `bench-user-${i % users}`,
+        title: `bench-task-${i}`,
+        priority: 1,
+        status: 'todo',
+        deadline,
+        urgencyThresholdAt: new Date(triggerAt[i]),
+        estimatedMinutes: 30,
+        createdAt: now,
+        updatedAt: now,
+        __v: 0,
+      })),
+    );
+    await insertChunks(
+      ctx.models.dueJobs.collection,
+      taskIds.map((taskId, i) => ({
+        userId: `bench-user-${i % users}`,
+        kind: 'task_urgency',
+        key: `task:${String(taskId)}`,
+        taskId: String(taskId),
+        triggerAt: new Date(triggerAt[i]),
+        thresholdAt: new Date(triggerAt[i]),
+        status: 'pending',
+        attempts: 0,
+        createdAt: now,
+        updatedAt: now,
+        __v: 0,
+      })),
+    );
     const seedEnd = Date.now();
     run.seedSeconds = round((seedEnd - seedStart) / 1000, 1);
     if (seedEnd > T) {
@@ -140,18 +190,36 @@ export async function benchFiring(bench: BenchEnv, store: Store, n: number, mode
     run.warnings = worker.warningSummary();
     const proc = await worker.stop();
     worker = undefined;
-    const sorted = Array.from(lateness).filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+    const sorted = Array.from(lateness)
+      .filter((v) => !Number.isNaN(v))
+      .sort((a, b) => a - b);
     const probe = readJson<ProbeReport>(probeOut);
     Object.assign(run, {
-      seconds: round(seconds, 2), jobsPerSecond: round(n / seconds, 1),
-      lateness: { p50: round(percentile(sorted, 50), 2), p95: round(percentile(sorted, 95), 2), p99: round(percentile(sorted, 99), 2), max: round(sorted[sorted.length - 1], 2) },
-      proc, triggered, sent, duplicates, probe: probe ? summarizeProbe(probe, n) : undefined, cpuProfile: cpuProfDir,
+      seconds: round(seconds, 2),
+      jobsPerSecond: round(n / seconds, 1),
+      lateness: {
+        p50: round(percentile(sorted, 50), 2),
+        p95: round(percentile(sorted, 95), 2),
+        p99: round(percentile(sorted, 99), 2),
+        max: round(sorted[sorted.length - 1], 2),
+      },
+      proc,
+      triggered,
+      sent,
+      duplicates,
+      probe: probe ? summarizeProbe(probe, n) : undefined,
+      cpuProfile: cpuProfDir,
     });
-    log(`firing [${store.label}]: ${n} in ${run.seconds} s = ${run.jobsPerSecond}/s; lateness p50 ${run.lateness!.p50} s, p99 ${run.lateness!.p99} s, max ${run.lateness!.max} s; peak RSS ${proc.peakRssMiB} MiB`);
+    log(
+      `firing [${store.label}]: ${n} in ${run.seconds} s = ${run.jobsPerSecond}/s; lateness p50 ${run.lateness!.p50} s, p99 ${run.lateness!.p99} s, max ${run.lateness!.max} s; peak RSS ${proc.peakRssMiB} MiB`,
+    );
     return run;
   } catch (err) {
     run.error = (err as Error).message.split('\n')[0];
-    if (worker) { run.proc = worker.stats(); run.warnings = worker.warningSummary(); }
+    if (worker) {
+      run.proc = worker.stats();
+      run.warnings = worker.warningSummary();
+    }
     log(`firing [${store.label}]: ${run.error}`);
     return run;
   } finally {

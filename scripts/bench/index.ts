@@ -27,8 +27,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServices } from '../services';
 import { benchAgenda } from './agenda';
-import type { BenchEnv, Store, StoreKind} from './common';
-import { benchDir, killChildren, log, machineInfo, postgresAvailable, root, setWorkerPreload, startBenchFeishu, startStore, whatIfIdOnlyModule } from './common';
+import type { BenchEnv, Store, StoreKind } from './common';
+import {
+  benchDir,
+  killChildren,
+  log,
+  machineInfo,
+  postgresAvailable,
+  root,
+  setWorkerPreload,
+  startBenchFeishu,
+  startStore,
+  whatIfIdOnlyModule,
+} from './common';
 import { benchDelivery } from './delivery';
 import { benchFiring, type FiringRun } from './firing';
 import { benchPriority } from './priority';
@@ -48,7 +59,12 @@ function parseArgs(argv: string[]) {
     if (m[2] === undefined && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) flags.set(m[1], argv[++i]);
     else flags.set(m[1], m[2] ?? 'true');
   }
-  const list = (k: string) => flags.get(k)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (k: string) =>
+    flags
+      .get(k)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const nums = (k: string) => list(k)?.map(Number);
   const quick = flags.has('quick');
   return {
@@ -89,20 +105,54 @@ async function main(): Promise<void> {
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   log(`${command}: results in ${path.relative(root, args.out)}, probes and profiles in ${path.relative(root, outDir)}`);
 
-  const services = await startServices({ dataDir: path.join(benchDir, 'services'), env: { ...process.env, MONGODB_URI: 'unused://' }, log: (m) => { if (m.startsWith('redis')) log(m); } });
+  const services = await startServices({
+    dataDir: path.join(benchDir, 'services'),
+    env: { ...process.env, MONGODB_URI: 'unused://' },
+    log: (m) => {
+      if (m.startsWith('redis')) log(m);
+    },
+  });
   // (The stores are started per measurement below; startServices is used for Redis only.)
   const feishu = await startBenchFeishu();
-  const bench: BenchEnv = { redisUrl: services.redisUrl, feishu, scanIntervalMs: args.scanIntervalMs, quick: args.quick, outDir, probe: args.probe, cpuProf: args.cpuProf, workerEnv: args.workerEnv };
+  const bench: BenchEnv = {
+    redisUrl: services.redisUrl,
+    feishu,
+    scanIntervalMs: args.scanIntervalMs,
+    quick: args.quick,
+    outDir,
+    probe: args.probe,
+    cpuProf: args.cpuProf,
+    workerEnv: args.workerEnv,
+  };
   const kinds: StoreKind[] = process.env.MONGODB_URI ? ['mongodb'] : (args.stores ?? (postgresAvailable() ? ['sqlite', 'postgresql'] : ['sqlite']));
   if (!process.env.MONGODB_URI && !args.stores && !kinds.includes('postgresql')) log('PostgreSQL (or Go) not found: FerretDB over SQLite only');
 
   const results: BenchResults = {
-    command, quick: args.quick, startedAt: new Date(began).toISOString(), machine: await machineInfo(services.redisUrl),
+    command,
+    quick: args.quick,
+    startedAt: new Date(began).toISOString(),
+    machine: await machineInfo(services.redisUrl),
     settings: {
-      'delivery N': args.n, ...(args.only.has('priority') ? { 'priority N': args.priorityN } : {}), 'firing N': args.firing.join(', '), 'scan sizes': args.scanSizes.join(', '), 'scan due': args.scanDue,
-      SCAN_INTERVAL_MS: args.scanIntervalMs, ...args.workerEnv, 'other dueflow settings': 'defaults (WORKER_CONCURRENCY 50, SCAN_BATCH_SIZE 500, FEISHU_RATE_PER_SECOND 5, FEISHU_RATE_PER_MINUTE 100, LOG_LEVEL info)',
+      'delivery N': args.n,
+      ...(args.only.has('priority') ? { 'priority N': args.priorityN } : {}),
+      'firing N': args.firing.join(', '),
+      'scan sizes': args.scanSizes.join(', '),
+      'scan due': args.scanDue,
+      SCAN_INTERVAL_MS: args.scanIntervalMs,
+      ...args.workerEnv,
+      'other dueflow settings': 'defaults (WORKER_CONCURRENCY 50, SCAN_BATCH_SIZE 500, FEISHU_RATE_PER_SECOND 5, FEISHU_RATE_PER_MINUTE 100, LOG_LEVEL info)',
     },
-    stores: [], delivery: [], firing: [], firingSkipped: [], scan: [], agenda: [], profiles: [], priority: [], memory: [], whatIf: [], plans: {},
+    stores: [],
+    delivery: [],
+    firing: [],
+    firingSkipped: [],
+    scan: [],
+    agenda: [],
+    profiles: [],
+    priority: [],
+    memory: [],
+    whatIf: [],
+    plans: {},
   };
   const save = () => {
     results.durationS = Math.round((Date.now() - began) / 1000);
@@ -158,25 +208,39 @@ interface StorePlan {
  */
 function planFor(args: Args, kind: StoreKind): StorePlan {
   const full: StorePlan = {
-    deliveryN: args.n, writesN: Math.min(args.n, 5000), firing: args.firing, pacedN: args.quick ? 200 : 3000,
+    deliveryN: args.n,
+    writesN: Math.min(args.n, 5000),
+    firing: args.firing,
+    pacedN: args.quick ? 200 : 3000,
     // Agenda locks one job at a time with a query that reads the whole collection on FerretDB: 10,000 take hours there.
     agendaN: kind === 'mongodb' ? Math.min(args.n, args.firing[0] ?? args.n) : Math.min(args.n, args.firing[0] ?? args.n, args.agendaMax),
-    profileN: Math.min(args.n, args.quick ? 200 : 2000), note: args.quick ? 'quick sizes' : 'full sizes',
+    profileN: Math.min(args.n, args.quick ? 200 : 2000),
+    note: args.quick ? 'quick sizes' : 'full sizes',
   };
   if (kind !== 'sqlite' || args.sqliteFull) return full;
   const cap = args.sqliteMax;
   const capped = (v: number) => Math.min(v, cap);
   return {
-    deliveryN: capped(args.n), writesN: capped(Math.min(args.n, 500)), firing: [...new Set(args.firing.map(capped))], pacedN: capped(args.quick ? 200 : 500),
-    agendaN: capped(Math.min(args.n, args.firing[0] ?? args.n)), profileN: Math.min(args.quick ? 200 : 300, cap),
+    deliveryN: capped(args.n),
+    writesN: capped(Math.min(args.n, 500)),
+    firing: [...new Set(args.firing.map(capped))],
+    pacedN: capped(args.quick ? 200 : 500),
+    agendaN: capped(Math.min(args.n, args.firing[0] ?? args.n)),
+    profileN: Math.min(args.quick ? 200 : 300, cap),
     tuned: { WORKER_CONCURRENCY: '4' },
-    note: args.quick ? 'quick sizes' : `delivery, firing and Agenda N capped at ${cap} (--sqlite-max; --sqlite-full runs the full sizes): larger runs take hours on this store`,
+    note: args.quick
+      ? 'quick sizes'
+      : `delivery, firing and Agenda N capped at ${cap} (--sqlite-max; --sqlite-full runs the full sizes): larger runs take hours on this store`,
   };
 }
 
 async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePlan, results: BenchResults, save: () => void): Promise<void> {
   const tunedBench = plan.tuned ? { ...bench, workerEnv: { ...bench.workerEnv, ...plan.tuned } } : undefined;
-  const tunedLabel = plan.tuned ? Object.entries(plan.tuned).map(([k, v]) => `${k}=${v}`).join(' ') : undefined;
+  const tunedLabel = plan.tuned
+    ? Object.entries(plan.tuned)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : undefined;
   if (args.only.has('delivery')) {
     results.delivery.push(await benchDelivery(bench, store, plan.deliveryN, { writesN: plan.writesN }));
     save();
@@ -236,7 +300,10 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
     const a = await benchAgenda(bench, store, plan.agendaN);
     results.agenda.push(a);
     save();
-    if (!results.firing.some((f) => f.store === store.label && f.kind === 'burst' && !f.variant && f.n === plan.agendaN && f.seconds) && args.only.has('firing')) {
+    if (
+      !results.firing.some((f) => f.store === store.label && f.kind === 'burst' && !f.variant && f.n === plan.agendaN && f.seconds) &&
+      args.only.has('firing')
+    ) {
       results.firing.push(await benchFiring(bench, store, plan.agendaN, { kind: 'burst' }));
       save();
     }
@@ -246,27 +313,71 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
     const n = plan.profileN;
     const profBench = { ...bench, cpuProf: true };
     const d = await benchDelivery(profBench, store, n, { baseline: false, writesAlone: false, variant: 'cpu-prof' });
-    results.profiles.push({ store: store.label, what: 'delivery', n, perSecond: d.dueflow?.perSecond, cpu: d.dueflow?.cpuProfile ? summarizeCpuProfile(d.dueflow.cpuProfile) : undefined, probe: d.dueflow?.probe, error: d.error });
+    results.profiles.push({
+      store: store.label,
+      what: 'delivery',
+      n,
+      perSecond: d.dueflow?.perSecond,
+      cpu: d.dueflow?.cpuProfile ? summarizeCpuProfile(d.dueflow.cpuProfile) : undefined,
+      probe: d.dueflow?.probe,
+      error: d.error,
+    });
     const f = await benchFiring(profBench, store, n, { kind: 'burst' }, 'cpu-prof');
-    results.profiles.push({ store: store.label, what: 'firing (burst)', n, perSecond: f.jobsPerSecond, cpu: f.cpuProfile ? summarizeCpuProfile(f.cpuProfile) : undefined, probe: f.probe, error: f.error });
+    results.profiles.push({
+      store: store.label,
+      what: 'firing (burst)',
+      n,
+      perSecond: f.jobsPerSecond,
+      cpu: f.cpuProfile ? summarizeCpuProfile(f.cpuProfile) : undefined,
+      probe: f.probe,
+      error: f.error,
+    });
     save();
   }
   if (args.only.has('whatif')) {
     // What _id-only transitions would give (whatIfIdOnly.ts): the same delivery and firing, with the guarded updates rewritten.
     const n = plan.profileN;
-    for (const [label, b] of [['default', bench], [tunedLabel, tunedBench]] as const) {
+    for (const [label, b] of [
+      ['default', bench],
+      [tunedLabel, tunedBench],
+    ] as const) {
       if (!b || !label) continue;
-      const before = { d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} before` }), f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} before`) };
+      const before = {
+        d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} before` }),
+        f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} before`),
+      };
       if (label === 'default') {
         // Peak RSS is mostly V8's heap headroom (it collects lazily on a 24 GB machine): the same run with the old space capped.
         const heap = '--max-old-space-size=128';
         const capped = await benchFiring({ ...b, workerEnv: { ...b.workerEnv, NODE_OPTIONS: heap } }, store, n, { kind: 'burst' }, `NODE_OPTIONS=${heap}`);
-        results.memory.push({ store: store.label, n, setting: `NODE_OPTIONS=${heap}`, peakBefore: before.f.proc?.peakRssMiB, peakAfter: capped.proc?.peakRssMiB, rateBefore: before.f.jobsPerSecond, rateAfter: capped.jobsPerSecond, error: capped.error });
+        results.memory.push({
+          store: store.label,
+          n,
+          setting: `NODE_OPTIONS=${heap}`,
+          peakBefore: before.f.proc?.peakRssMiB,
+          peakAfter: capped.proc?.peakRssMiB,
+          rateBefore: before.f.jobsPerSecond,
+          rateAfter: capped.jobsPerSecond,
+          error: capped.error,
+        });
       }
       setWorkerPreload([whatIfIdOnlyModule()]);
       try {
-        const after = { d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} what-if` }), f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} what-if`) };
-        results.whatIf.push({ store: store.label, settings: label, n, deliveryBefore: before.d.dueflow?.perSecond, deliveryAfter: after.d.dueflow?.perSecond, firingBefore: before.f.jobsPerSecond, firingAfter: after.f.jobsPerSecond, p99Before: before.f.lateness?.p99, p99After: after.f.lateness?.p99 });
+        const after = {
+          d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} what-if` }),
+          f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} what-if`),
+        };
+        results.whatIf.push({
+          store: store.label,
+          settings: label,
+          n,
+          deliveryBefore: before.d.dueflow?.perSecond,
+          deliveryAfter: after.d.dueflow?.perSecond,
+          firingBefore: before.f.jobsPerSecond,
+          firingAfter: after.f.jobsPerSecond,
+          p99Before: before.f.lateness?.p99,
+          p99After: after.f.lateness?.p99,
+        });
       } finally {
         setWorkerPreload([]);
       }
@@ -275,7 +386,10 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
   }
 }
 
-main().then(() => process.exit(0), (err) => {
-  process.stderr.write(`[bench] failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`[bench] failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -19,16 +19,33 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { deliveryJobId } from '../../src/notifications/schemas';
 import { startFeishuServer, type AppMessage, type FeishuServer } from '../../test/support/feishuServer';
 import { freePort } from '../services';
-import type {
-  BenchEnv, ProcStats, Store} from './common';
-import { clearSpace, closeContext, lanes, log, percentile, producerContext, readJson, root, round, runSpace,
-  sleep, spawnNode, startDueflowWorker, type BenchProcess,
+import type { BenchEnv, ProcStats, Store } from './common';
+import {
+  clearSpace,
+  closeContext,
+  lanes,
+  log,
+  percentile,
+  producerContext,
+  readJson,
+  root,
+  round,
+  runSpace,
+  sleep,
+  spawnNode,
+  startDueflowWorker,
+  type BenchProcess,
 } from './common';
 import { benchMessage } from './delivery';
 import { summarizeProbe, type ProbeSummary } from './profile';
 import type { ProbeReport } from './probe';
 
-export interface LatencySummary { p50: number; p95: number; p99: number; max: number }
+export interface LatencySummary {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
 
 export interface PriorityRun {
   store: string;
@@ -105,11 +122,18 @@ function maxInWindow(times: number[], ms: number): number {
 
 async function http(baseUrl: string, token: string, method: string, p: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${baseUrl}${p}`, {
-    method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000),
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
   });
   const text = await res.text();
   let parsed: any = text;
-  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, body: parsed };
 }
 
@@ -147,15 +171,31 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     log(`${label}: linking ${people.length} people to the app; queuing ${n} reminders through the API`);
     await lanes(people.length, 8, async (i) => {
       const userId = people[i];
-      await expectStatus(`link ${userId}`, http(baseUrl, token, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, { enabled: true, receiveIdType: 'open_id', receiveId: openIdOf(userId) }), [200]);
+      await expectStatus(
+        `link ${userId}`,
+        http(baseUrl, token, 'PUT', `/api/v1/users/${userId}/notification/channels/feishu_app`, {
+          enabled: true,
+          receiveIdType: 'open_id',
+          receiveId: openIdOf(userId),
+        }),
+        [200],
+      );
       if (i < users) bulkOpenIds.add(openIdOf(userId));
     });
 
     const q0 = Date.now();
     await lanes(n, 16, async (i) => {
-      await expectStatus(`reminder ${i}`, http(baseUrl, token, 'POST', '/api/v1/notifications', {
-        userId: `prio-user-${i % users}`, dedupeKey: `prio-${i}`, triggerType: 'reminder', target: { type: 'reminder', id: `bench-reminder-${i}` }, message: benchMessage(i),
-      }), [202]);
+      await expectStatus(
+        `reminder ${i}`,
+        http(baseUrl, token, 'POST', '/api/v1/notifications', {
+          userId: `prio-user-${i % users}`,
+          dedupeKey: `prio-${i}`,
+          triggerType: 'reminder',
+          target: { type: 'reminder', id: `bench-reminder-${i}` },
+          message: benchMessage(i),
+        }),
+        [202],
+      );
     });
     run.queueSeconds = round((Date.now() - q0) / 1000, 1);
     const counts = await ctx.queues.notifications.getJobCounts('prioritized', 'wait', 'active', 'delayed');
@@ -165,7 +205,10 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     const msgs = feishu.app.messages;
     let bulkSeen = 0;
     let scanned = 0;
-    const bulkCount = () => { for (; scanned < msgs.length; scanned++) if (bulkOpenIds.has(msgs[scanned].receiveId)) bulkSeen++; return bulkSeen; };
+    const bulkCount = () => {
+      for (; scanned < msgs.length; scanned++) if (bulkOpenIds.has(msgs[scanned].receiveId)) bulkSeen++;
+      return bulkSeen;
+    };
 
     const probeOut = path.join(bench.outDir, `probe-priority-${store.kind}-${n}${tag}.json`);
     worker = await startDueflowWorker(space, { probeOut: bench.probe ? probeOut : undefined });
@@ -173,11 +216,16 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     const flowing = Math.min(FLOWING_AT, Math.floor(n / 5));
     for (let last = 0, lastMove = Date.now(); bulkCount() < flowing;) {
       if (Date.now() - w0 > 600_000) throw new Error(`delivery never reached ${flowing} accepted (${bulkCount()} after 600 s)`);
-      if (bulkCount() !== last) { last = bulkCount(); lastMove = Date.now(); }
+      if (bulkCount() !== last) {
+        last = bulkCount();
+        lastMove = Date.now();
+      }
       if (Date.now() - lastMove > 180_000) throw new Error(`delivery stalled at ${last} accepted`);
       await sleep(50);
     }
-    log(`${label}: ${bulkCount()} reminders accepted ${((Date.now() - w0) / 1000).toFixed(1)} s after the worker started; posting ${ANOMALIES} critical anomalies, ${ANOMALY_SPACING_MS} ms apart`);
+    log(
+      `${label}: ${bulkCount()} reminders accepted ${((Date.now() - w0) / 1000).toFixed(1)} s after the worker started; posting ${ANOMALIES} critical anomalies, ${ANOMALY_SPACING_MS} ms apart`,
+    );
 
     // The anomalies, each at its scheduled moment (a slow answer does not push the next one back).
     const postedAt: number[] = [];
@@ -193,23 +241,35 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
       if (k === ANOMALIES - 1) run.backlogAtLastAnomaly = n - bulkCount();
       postedAt[k] = Date.now();
       const body = {
-        userId: `prio-anomaly-${k}`, type: 'disk_almost_full', severity: 'critical', targetType: 'server', targetId: `bench-db-${k}`,
-        title: `db-${k} disk almost full`, detail: 'Disk 97% full.', occurredAt: new Date().toISOString(), idempotencyKey: `bench-priority-${k}-${a0}`,
+        userId: `prio-anomaly-${k}`,
+        type: 'disk_almost_full',
+        severity: 'critical',
+        targetType: 'server',
+        targetId: `bench-db-${k}`,
+        title: `db-${k} disk almost full`,
+        detail: 'Disk 97% full.',
+        occurredAt: new Date().toISOString(),
+        idempotencyKey: `bench-priority-${k}-${a0}`,
       };
       // As a reporting service would: a 5xx is retried (same key and body), the latency still counts from the first POST.
-      posts.push((async () => {
-        for (let attempt = 1; ; attempt++) {
-          const res = await http(baseUrl, token, 'POST', '/api/v1/anomalies', body);
-          if (res.status === 202 || res.status === 200) { triggerIds[k] = res.body?.id; return; }
-          const requestId = res.body?.error?.details?.requestId;
-          const line = requestId ? api!.tail.find((l) => l.includes(requestId) && /"level":(40|50)/.test(l)) : undefined;
-          const why = line ? (/"message":"([^"]{0,300})/.exec(line)?.[1] ?? line.slice(0, 300)) : JSON.stringify(res.body).slice(0, 200);
-          apiErrors.push(`anomaly ${k}, attempt ${attempt}: HTTP ${res.status} ${why}`);
-          log(`${label}: anomaly ${k}: HTTP ${res.status} (${why})${attempt < 3 ? '; retrying' : ''}`);
-          if (res.status < 500 || attempt >= 3) return;
-          await delay(200);
-        }
-      })());
+      posts.push(
+        (async () => {
+          for (let attempt = 1; ; attempt++) {
+            const res = await http(baseUrl, token, 'POST', '/api/v1/anomalies', body);
+            if (res.status === 202 || res.status === 200) {
+              triggerIds[k] = res.body?.id;
+              return;
+            }
+            const requestId = res.body?.error?.details?.requestId;
+            const line = requestId ? api!.tail.find((l) => l.includes(requestId) && /"level":(40|50)/.test(l)) : undefined;
+            const why = line ? (/"message":"([^"]{0,300})/.exec(line)?.[1] ?? line.slice(0, 300)) : JSON.stringify(res.body).slice(0, 200);
+            apiErrors.push(`anomaly ${k}, attempt ${attempt}: HTTP ${res.status} ${why}`);
+            log(`${label}: anomaly ${k}: HTTP ${res.status} (${why})${attempt < 3 ? '; retrying' : ''}`);
+            if (res.status < 500 || attempt >= 3) return;
+            await delay(200);
+          }
+        })(),
+      );
     }
     await Promise.all(posts);
     if (apiErrors.length) run.apiErrors = apiErrors;
@@ -229,20 +289,29 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
     run.loadAvg = [loadAtAnomalies, round(os.loadavg()[0], 1)];
 
     // Results, from the server's own records.
-    const lat = Array.from({ length: ANOMALIES }, (_, k) => { const m = anomalyMsg(k); return m ? (m.sentAt - postedAt[k]) / 1000 : null; });
+    const lat = Array.from({ length: ANOMALIES }, (_, k) => {
+      const m = anomalyMsg(k);
+      return m ? (m.sentAt - postedAt[k]) / 1000 : null;
+    });
     run.latencies = lat.map((v) => (v === null ? null : round(v, 3)));
     const got = lat.filter((v): v is number => v !== null);
     run.delivered = got.length;
     if (got.length) run.latency = summarize(got);
     const start = firstBulkAt();
     const bulkTimes = msgs.filter((m) => bulkOpenIds.has(m.receiveId) && m.sentAt <= end).map((m) => m.sentAt);
-    const allTimes = msgs.filter((m) => m.sentAt <= end).map((m) => m.sentAt).sort((a, b) => a - b);
+    const allTimes = msgs
+      .filter((m) => m.sentAt <= end)
+      .map((m) => m.sentAt)
+      .sort((a, b) => a - b);
     const lastCard = Math.max(...Array.from({ length: ANOMALIES }, (_, k) => anomalyMsg(k)?.sentAt ?? 0));
     const during = lastCard > postedAt[0] ? bulkTimes.filter((t) => t >= postedAt[0] && t <= lastCard).length / ((lastCard - postedAt[0]) / 1000) : undefined;
     run.bulk = {
-      accepted: bulkTimes.length, seconds: round((end - start) / 1000, 1), perSecond: round(bulkTimes.length / ((end - start) / 1000), 1),
+      accepted: bulkTimes.length,
+      seconds: round((end - start) / 1000, 1),
+      perSecond: round(bulkTimes.length / ((end - start) / 1000), 1),
       duringAnomaliesPerSecond: during === undefined ? undefined : round(during, 1),
-      maxPerSecond: maxInWindow(allTimes, 1000), maxPerMinute: maxInWindow(allTimes, 60_000),
+      maxPerSecond: maxInWindow(allTimes, 1000),
+      maxPerMinute: maxInWindow(allTimes, 60_000),
     };
     const appRequests = feishu.requests.filter((r) => r.kind === 'app' && r.path === '/open-apis/im/v1/messages');
     run.refused99991400 = appRequests.filter((r) => r.code === 99991400).length;
@@ -261,24 +330,49 @@ export async function benchPriority(bench: BenchEnv, store: Store, n: number, op
       const job = trigger?.notificationId ? await ctx.queues.notifications.getJob(deliveryJobId(trigger.notificationId)) : undefined;
       if (!trigger?.createdAt || !record?.createdAt || !job?.processedOn) continue;
       stages.push({
-        latency: m.sentAt - postedAt[k], api: trigger.createdAt.getTime() - postedAt[k], workflow: record.createdAt.getTime() - trigger.createdAt.getTime(),
-        queue: job.processedOn - record.createdAt.getTime(), delivery: m.sentAt - job.processedOn,
+        latency: m.sentAt - postedAt[k],
+        api: trigger.createdAt.getTime() - postedAt[k],
+        workflow: record.createdAt.getTime() - trigger.createdAt.getTime(),
+        queue: job.processedOn - record.createdAt.getTime(),
+        delivery: m.sentAt - job.processedOn,
       });
     }
     if (stages.length) {
-      const med = (key: keyof (typeof stages)[0]) => round(percentile(stages.map((s) => s[key]).sort((a, b) => a - b), 50) / 1000, 3);
-      run.stages = { api: med('api'), workflow: med('workflow'), queue: med('queue'), delivery: med('delivery'), maxQueue: round(Math.max(...stages.map((s) => s.queue)) / 1000, 3) };
+      const med = (key: keyof (typeof stages)[0]) =>
+        round(
+          percentile(
+            stages.map((s) => s[key]).sort((a, b) => a - b),
+            50,
+          ) / 1000,
+          3,
+        );
+      run.stages = {
+        api: med('api'),
+        workflow: med('workflow'),
+        queue: med('queue'),
+        delivery: med('delivery'),
+        maxQueue: round(Math.max(...stages.map((s) => s.queue)) / 1000, 3),
+      };
       const worst = stages.reduce((a, b) => (b.latency > a.latency ? b : a));
-      run.slowest = { latency: round(worst.latency / 1000, 3), api: round(worst.api / 1000, 3), workflow: round(worst.workflow / 1000, 3), queue: round(worst.queue / 1000, 3), delivery: round(worst.delivery / 1000, 3) };
+      run.slowest = {
+        latency: round(worst.latency / 1000, 3),
+        api: round(worst.api / 1000, 3),
+        workflow: round(worst.workflow / 1000, 3),
+        queue: round(worst.queue / 1000, 3),
+        delivery: round(worst.delivery / 1000, 3),
+      };
     }
-    log(`${label}: anomalies p50 ${run.latency?.p50} s, p95 ${run.latency?.p95} s, p99 ${run.latency?.p99} s, max ${run.latency?.max} s (${got.length}/${ANOMALIES} arrived); stages (median s) ${JSON.stringify(run.stages)}, slowest ${JSON.stringify(run.slowest)}; bulk ${run.bulk.accepted} accepted in ${run.bulk.seconds} s = ${run.bulk.perSecond}/s (${run.bulk.duringAnomaliesPerSecond}/s during the anomalies; max ${run.bulk.maxPerSecond} in 1 s, ${run.bulk.maxPerMinute} in 60 s); 99991400 ×${run.refused99991400}, 230020 ×${run.refused230020}; target ${run.targetMet ? 'met' : 'missed'}; load average ${run.loadAvg.join(' → ')} on ${os.cpus().length} cores`);
+    log(
+      `${label}: anomalies p50 ${run.latency?.p50} s, p95 ${run.latency?.p95} s, p99 ${run.latency?.p99} s, max ${run.latency?.max} s (${got.length}/${ANOMALIES} arrived); stages (median s) ${JSON.stringify(run.stages)}, slowest ${JSON.stringify(run.slowest)}; bulk ${run.bulk.accepted} accepted in ${run.bulk.seconds} s = ${run.bulk.perSecond}/s (${run.bulk.duringAnomaliesPerSecond}/s during the anomalies; max ${run.bulk.maxPerSecond} in 1 s, ${run.bulk.maxPerMinute} in 60 s); 99991400 ×${run.refused99991400}, 230020 ×${run.refused230020}; target ${run.targetMet ? 'met' : 'missed'}; load average ${run.loadAvg.join(' → ')} on ${os.cpus().length} cores`,
+    );
 
     run.warnings = worker.warningSummary();
     run.worker = await worker.stop();
     worker = undefined;
     const probe = readJson<ProbeReport>(probeOut);
     if (probe) run.workerProbe = summarizeProbe(probe, Math.max(1, bulkTimes.length + got.length));
-    if (bulkTimes.length < n) run.note = `stopped with ${n - bulkTimes.length} of ${n} reminders still queued (the step measures the anomalies during the burst, it does not drain it)`;
+    if (bulkTimes.length < n)
+      run.note = `stopped with ${n - bulkTimes.length} of ${n} reminders still queued (the step measures the anomalies during the burst, it does not drain it)`;
     return run;
   } catch (err) {
     run.error = (err as Error).message.split('\n')[0];

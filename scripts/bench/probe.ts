@@ -7,7 +7,10 @@
  */
 import fs from 'node:fs';
 
-export interface CommandStat { n: number; ms: number }
+export interface CommandStat {
+  n: number;
+  ms: number;
+}
 export interface ProbeReport {
   mongo: Record<string, CommandStat>;
   redis: Record<string, CommandStat>;
@@ -80,7 +83,11 @@ export function installProbe(): void {
     const name = command.name.toLowerCase();
     const result = sendCommand.call(this, command, stream);
     if (blocking.has(name)) add(redis, `${name} (blocking)`, 0);
-    else command.promise.then(() => add(redis, name, performance.now() - t0), () => add(redis, name, performance.now() - t0));
+    else
+      command.promise.then(
+        () => add(redis, name, performance.now() - t0),
+        () => add(redis, name, performance.now() - t0),
+      );
     return result;
   };
 }
@@ -91,6 +98,8 @@ if (out) {
   process.once('exit', () => {
     try {
       fs.writeFileSync(out, JSON.stringify(probeReport()));
-    } catch { /* the bench reports a missing probe */ }
+    } catch {
+      /* the bench reports a missing probe */
+    }
   });
 }

@@ -30,8 +30,14 @@ export function summarizeProbe(p: ProbeReport, messages: number): ProbeSummary {
     redisPerMessage: r2(sum(redis, (s) => s.n) / messages),
     redisMsPerMessage: r2(sum(redis, (s) => s.ms) / messages),
     cpuMsPerMessage: r2(((p.cpuUserS + p.cpuSystemS) * 1000) / messages),
-    topMongo: mongo.sort((a, b) => b[1].ms - a[1].ms).slice(0, 10).map(([command, s]) => ({ command, perMessage: r2(s.n / messages), meanMs: r2(s.ms / s.n), totalS: r2(s.ms / 1000) })),
-    topRedis: redis.sort((a, b) => b[1].n - a[1].n).slice(0, 6).map(([command, s]) => ({ command, perMessage: r2(s.n / messages), meanMs: r2(s.ms / s.n) })),
+    topMongo: mongo
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .slice(0, 10)
+      .map(([command, s]) => ({ command, perMessage: r2(s.n / messages), meanMs: r2(s.ms / s.n), totalS: r2(s.ms / 1000) })),
+    topRedis: redis
+      .sort((a, b) => b[1].n - a[1].n)
+      .slice(0, 6)
+      .map(([command, s]) => ({ command, perMessage: r2(s.n / messages), meanMs: r2(s.ms / s.n) })),
   };
 }
 
@@ -61,7 +67,10 @@ function areaOf(url: string, fn: string): string {
 /** The first profile in `dir` (one per process), summarized by self time. */
 export function summarizeCpuProfile(dir: string): CpuSummary | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const file = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f))[0];
+  const file = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(dir, f))[0];
   if (!file) return undefined;
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -76,14 +85,22 @@ export function summarizeCpuProfile(dir: string): CpuSummary | undefined {
     total += us;
     const area = areaOf(url, functionName);
     areas.set(area, (areas.get(area) ?? 0) + us);
-    const short = url ? `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${lineNumber + 1}` : functionName;
+    const short = url
+      ? `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${lineNumber + 1}`
+      : functionName;
     fns.set(short, (fns.get(short) ?? 0) + us);
   }
   const pct = (us: number) => Math.round((1000 * us) / total) / 10;
   return {
     file,
     totalS: Math.round(total / 1e4) / 100,
-    byArea: [...areas].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([area, us]) => ({ area, pct: pct(us) })),
-    topFunctions: [...fns].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([fn, us]) => ({ fn, pct: pct(us) })),
+    byArea: [...areas]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([area, us]) => ({ area, pct: pct(us) })),
+    topFunctions: [...fns]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([fn, us]) => ({ fn, pct: pct(us) })),
   };
 }

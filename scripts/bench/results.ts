@@ -7,7 +7,15 @@ import type { CpuSummary, ProbeSummary } from './profile';
 import type { ScanResult } from './scan';
 import type { AgendaRun } from './agenda';
 
-export interface ProfileRun { store: string; what: string; n: number; perSecond?: number; cpu?: CpuSummary; probe?: ProbeSummary; error?: string }
+export interface ProfileRun {
+  store: string;
+  what: string;
+  n: number;
+  perSecond?: number;
+  cpu?: CpuSummary;
+  probe?: ProbeSummary;
+  error?: string;
+}
 
 export interface BenchResults {
   command: string;
@@ -25,9 +33,27 @@ export interface BenchResults {
   profiles: ProfileRun[];
   /** Priority on the app channel (priority.ts) */
   priority: PriorityRun[];
-  memory: Array<{ store: string; n: number; setting: string; peakBefore?: number; peakAfter?: number; rateBefore?: number; rateAfter?: number; error?: string }>;
-  whatIf: Array<{ store: string; settings: string; n: number; deliveryBefore?: number; deliveryAfter?: number; firingBefore?: number; firingAfter?: number; p99Before?: number; p99After?: number }>;
+  memory: Array<{
+    store: string;
+    n: number;
+    setting: string;
+    peakBefore?: number;
+    peakAfter?: number;
+    rateBefore?: number;
+    rateAfter?: number;
+    error?: string;
+  }>;
+  whatIf: Array<{
+    store: string;
+    settings: string;
+    n: number;
+    deliveryBefore?: number;
+    deliveryAfter?: number;
+    firingBefore?: number;
+    firingAfter?: number;
+    p99Before?: number;
+    p99After?: number;
+  }>;
   /** Per store: which sizes ran */
   plans: Record<string, string>;
 }
-

@@ -9,7 +9,7 @@
  * projection from the measured query and claim times is shown instead, labelled as such.
  */
 import { Types } from 'mongoose';
-import type { BenchEnv, Store} from './common';
+import type { BenchEnv, Store } from './common';
 import { clearSpace, closeContext, log, median, producerContext, round, runSpace } from './common';
 import { installProbe, probeReport, resetProbe } from './probe';
 import { dueFilter, scanDueJobs } from '../../src/scheduling/scanner';
@@ -32,7 +32,12 @@ export interface ScanPoint {
   projectedPassS?: number;
 }
 
-export interface ScanResult { store: string; batchSize: number; points: ScanPoint[]; error?: string }
+export interface ScanResult {
+  store: string;
+  batchSize: number;
+  points: ScanPoint[];
+  error?: string;
+}
 
 function findIndexName(node: unknown): string | undefined {
   if (!node || typeof node !== 'object') return undefined;
@@ -50,13 +55,20 @@ function describePlan(explain: any, stored: number): ScanPoint['plan'] {
     // MongoDB
     const index = findIndexName(explain.queryPlanner?.winningPlan) ?? 'none (COLLSCAN)';
     return {
-      index, docsExamined: explain.executionStats.totalDocsExamined, keysExamined: explain.executionStats.totalKeysExamined, returned: explain.executionStats.nReturned,
+      index,
+      docsExamined: explain.executionStats.totalDocsExamined,
+      keysExamined: explain.executionStats.totalKeysExamined,
+      returned: explain.executionStats.nReturned,
       detail: `winningPlan ${JSON.stringify(explain.queryPlanner?.winningPlan).slice(0, 300)}`,
     };
   }
   // FerretDB: the backend's own plan (SQLite EXPLAIN QUERY PLAN, or PostgreSQL EXPLAIN), and what it pushed down.
   const plan = explain?.queryPlanner?.Plan;
-  const text = Array.isArray(plan) ? plan.join('; ') : plan ? `${plan['Node Type'] ?? ''} ${plan.Plans?.map((p: any) => `${p['Node Type']} on ${p['Relation Name'] ?? ''} filter ${p.Filter ?? ''}`).join('; ') ?? ''} ${plan['Relation Name'] ? `on ${plan['Relation Name']} filter ${plan.Filter ?? ''}` : ''}`.trim() : '?';
+  const text = Array.isArray(plan)
+    ? plan.join('; ')
+    : plan
+      ? `${plan['Node Type'] ?? ''} ${plan.Plans?.map((p: any) => `${p['Node Type']} on ${p['Relation Name'] ?? ''} filter ${p.Filter ?? ''}`).join('; ') ?? ''} ${plan['Relation Name'] ? `on ${plan['Relation Name']} filter ${plan.Filter ?? ''}` : ''}`.trim()
+      : '?';
   const full = /SCAN|Seq Scan/.test(text) && !/USING INDEX|Index Scan/.test(text);
   return {
     index: full ? 'none (full table scan)' : text,
@@ -80,7 +92,20 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
     const dueDocs = Array.from({ length: due }, (_, i) => {
       const _id = new Types.ObjectId();
       dueIds.push(_id);
-      return { _id, userId: `bench-user-${i % 1000}`, kind: 'task_urgency', key: `task:due-${i}`, taskId: `due-${i}`, triggerAt: new Date(base - 60_000), thresholdAt: new Date(base - 60_000), status: 'pending', attempts: 0, createdAt: new Date(), updatedAt: new Date(), __v: 0 };
+      return {
+        _id,
+        userId: `bench-user-${i % 1000}`,
+        kind: 'task_urgency',
+        key: `task:due-${i}`,
+        taskId: `due-${i}`,
+        triggerAt: new Date(base - 60_000),
+        thresholdAt: new Date(base - 60_000),
+        status: 'pending',
+        attempts: 0,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+        __v: 0,
+      };
     });
     await coll.insertMany(dueDocs);
     let stored = 0;
@@ -97,7 +122,20 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
           const _id = new Types.ObjectId();
           if (notDueSample.length < 5 && j === 0) notDueSample.push(_id);
           const at = new Date(base + 86_400_000 + i * 10);
-          return { _id, userId: `bench-user-${i % 1000}`, kind: 'task_urgency', key: `task:later-${i}`, taskId: `later-${i}`, triggerAt: at, thresholdAt: at, status: 'pending', attempts: 0, createdAt: new Date(), updatedAt: new Date(), __v: 0 };
+          return {
+            _id,
+            userId: `bench-user-${i % 1000}`,
+            kind: 'task_urgency',
+            key: `task:later-${i}`,
+            taskId: `later-${i}`,
+            triggerAt: at,
+            thresholdAt: at,
+            status: 'pending',
+            attempts: 0,
+            createdAt: new Date(),
+            updatedAt: new Date(),
+            __v: 0,
+          };
         });
         await coll.insertMany(docs, { ordered: false });
         stored += k;
@@ -120,14 +158,19 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
         claimTimes.push(performance.now() - c0);
       }
       const point: ScanPoint = {
-        stored: size, due, queryMs: round(median(queryTimes), 1), claimMs: round(median(claimTimes), 1),
+        stored: size,
+        due,
+        queryMs: round(median(queryTimes), 1),
+        claimMs: round(median(claimTimes), 1),
         plan: describePlan(Array.isArray(explain) ? explain[0] : explain, size + due),
       };
       const finds = Math.floor(due / result.batchSize) + 2; // expired-claims query + one per batch (+ the empty last one)
       const projected = (finds * point.queryMs + (due * point.claimMs) / overlap) / 1000;
       if (projected > budgetS) {
         point.projectedPassS = round(projected, 1);
-        log(`scan [${store.label}]: ${size}: query ${point.queryMs} ms, claim ${point.claimMs} ms; pass projected ${point.projectedPassS} s > budget ${budgetS} s, not run`);
+        log(
+          `scan [${store.label}]: ${size}: query ${point.queryMs} ms, claim ${point.claimMs} ms; pass projected ${point.projectedPassS} s > budget ${budgetS} s, not run`,
+        );
       } else {
         resetProbe();
         const p0 = performance.now();
@@ -139,7 +182,8 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
         point.passCommands = Object.fromEntries(Object.entries(probeReport().mongo).map(([k, v]) => [k, v.n]));
         log(`scan [${store.label}]: ${size}: query ${point.queryMs} ms, claim ${point.claimMs} ms; pass ${point.passS} s claimed ${point.claimed}`);
         // Back to pending for the next size; the queued due-job jobs go.
-        if (size !== sizes[sizes.length - 1]) await coll.updateMany({ _id: { $in: dueIds } }, { $set: { status: 'pending' }, $unset: { claimedAt: '', leaseUntil: '' } });
+        if (size !== sizes[sizes.length - 1])
+          await coll.updateMany({ _id: { $in: dueIds } }, { $set: { status: 'pending' }, $unset: { claimedAt: '', leaseUntil: '' } });
         await ctx.queues['active-schedule-triggered'].obliterate({ force: true });
       }
       result.points.push(point);

@@ -19,7 +19,12 @@ import { emitEvent } from '../events/emit';
 
 type Ctx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config' | 'queues' | 'feishuApp' | 'logger' | 'secrets'>;
 
-export interface EscalationRun { buzzed: number; fallbacks: number; skipped: number; failed: number }
+export interface EscalationRun {
+  buzzed: number;
+  fallbacks: number;
+  skipped: number;
+  failed: number;
+}
 
 /** Pure: the step due now, or null (acknowledged, not sent yet, not time yet, or both steps taken). */
 export function dueEscalationStep(e: { sentAt?: Date | null; step: number; afterMinutes: number; acknowledged: boolean; now: Date }): 1 | 2 | null {
@@ -35,25 +40,56 @@ const lookBackMs = 7 * 86_400_000;
 export async function escalateAnomalies(ctx: Ctx, now = new Date()): Promise<EscalationRun> {
   const run: EscalationRun = { buzzed: 0, fallbacks: 0, skipped: 0, failed: 0 };
   const candidates = await ctx.models.triggers
-    .find({ 'anomaly.severity': 'critical', createdAt: { $gt: new Date(now.getTime() - lookBackMs) }, 'anomaly.acknowledgedAt': { $exists: false }, notificationId: { $exists: true }, 'escalation.step': { $ne: 2 } })
-    .limit(200).lean<TriggerDoc[]>();
+    .find({
+      'anomaly.severity': 'critical',
+      createdAt: { $gt: new Date(now.getTime() - lookBackMs) },
+      'anomaly.acknowledgedAt': { $exists: false },
+      notificationId: { $exists: true },
+      'escalation.step': { $ne: 2 },
+    })
+    .limit(200)
+    .lean<TriggerDoc[]>();
   for (const trigger of candidates) {
-    const record = await ctx.models.notificationRecords.findById(trigger.notificationId, { history: 0, providerRequest: 0, providerResponse: 0 }).lean<NotificationRecord>();
+    const record = await ctx.models.notificationRecords
+      .findById(trigger.notificationId, { history: 0, providerRequest: 0, providerResponse: 0 })
+      .lean<NotificationRecord>();
     if (!record) continue;
     const settings = await loadUserSettings(ctx, trigger.userId);
-    const step = dueEscalationStep({ sentAt: record.sentAt, step: trigger.escalation?.step ?? 0, afterMinutes: settings.escalation.afterMinutes, acknowledged: false, now });
+    const step = dueEscalationStep({
+      sentAt: record.sentAt,
+      step: trigger.escalation?.step ?? 0,
+      afterMinutes: settings.escalation.afterMinutes,
+      acknowledged: false,
+      now,
+    });
     if (!step) continue;
     const triggerId = String(trigger._id);
-    const begun = await guardedTransition(ctx, lockName('trigger', triggerId), () => beginEscalationStep(ctx.models.triggers, { id: triggerId, step, at: now }));
+    const begun = await guardedTransition(ctx, lockName('trigger', triggerId), () =>
+      beginEscalationStep(ctx.models.triggers, { id: triggerId, step, at: now }),
+    );
     if (!begun) continue;
     const result = step === 1 ? await buzz(ctx, record) : await fallback(ctx, { trigger, record, settings });
     const action = step === 1 ? 'buzz' : 'fallback';
     await guardedTransition(ctx, lockName('trigger', triggerId), () => settleEscalationStep(ctx.models.triggers, { id: triggerId, action, ...result }));
-    await guardedTransition(ctx, lockName('notification', String(record._id)), () => noteEscalation(ctx.models.notificationRecords, record._id, { at: now, action, outcome: result.outcome, detail: result.detail }));
+    await guardedTransition(ctx, lockName('notification', String(record._id)), () =>
+      noteEscalation(ctx.models.notificationRecords, record._id, { at: now, action, outcome: result.outcome, detail: result.detail }),
+    );
     if (step === 1 && result.outcome === 'done') await refreshCards(ctx, { recordId: String(record._id) });
     await emitEvent(ctx, {
-      type: 'anomaly.escalated', key: `${triggerId}:${step}`, userId: trigger.userId, at: now,
-      data: { anomalyId: triggerId, userId: trigger.userId, type: trigger.type, step, action, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), ...(result.recordId ? { fallbackRecordId: result.recordId } : {}) },
+      type: 'anomaly.escalated',
+      key: `${triggerId}:${step}`,
+      userId: trigger.userId,
+      at: now,
+      data: {
+        anomalyId: triggerId,
+        userId: trigger.userId,
+        type: trigger.type,
+        step,
+        action,
+        outcome: result.outcome,
+        ...(result.detail ? { detail: result.detail } : {}),
+        ...(result.recordId ? { fallbackRecordId: result.recordId } : {}),
+      },
     });
     if (result.outcome === 'failed') run.failed++;
     else if (result.outcome === 'skipped') run.skipped++;
@@ -68,9 +104,11 @@ type StepResult = { outcome: 'done' | 'skipped' | 'failed'; detail?: string; rec
 
 /** Step 1: the app message buzzes its recipient (urgent_app takes open_ids). */
 async function buzz(ctx: Ctx, record: NotificationRecord): Promise<StepResult> {
-  if (record.channel !== 'feishu_app' || !record.providerMessageId || !ctx.feishuApp) return { outcome: 'skipped', detail: 'not sent through the app: there is no message to buzz' };
+  if (record.channel !== 'feishu_app' || !record.providerMessageId || !ctx.feishuApp)
+    return { outcome: 'skipped', detail: 'not sent through the app: there is no message to buzz' };
   const channel = await loadChannel(ctx, record.userId, 'feishu_app');
-  if (channel?.config.kind !== 'feishu_app' || channel.config.receiveIdType !== 'open_id') return { outcome: 'skipped', detail: 'buzzing needs the recipient\'s open_id' };
+  if (channel?.config.kind !== 'feishu_app' || channel.config.receiveIdType !== 'open_id')
+    return { outcome: 'skipped', detail: "buzzing needs the recipient's open_id" };
   const outcome = await ctx.feishuApp.buzz({ messageId: record.providerMessageId, openIds: [channel.config.receiveId] });
   return outcome.kind === 'sent' ? { outcome: 'done' } : { outcome: 'failed', detail: `${outcome.code}: ${outcome.detail ?? ''}` };
 }
@@ -82,10 +120,22 @@ async function fallback(ctx: Ctx, s: { trigger: TriggerDoc; record: Notification
   const m = s.record.message;
   const triggerId = String(s.trigger._id);
   const copy = await requestNotification(ctx, {
-    userId: s.record.userId, channel: to, dedupeKey: `escalation|${triggerId}`, triggerType: s.record.triggerType,
+    userId: s.record.userId,
+    channel: to,
+    dedupeKey: `escalation|${triggerId}`,
+    triggerType: s.record.triggerType,
     target: { type: s.record.target.type, id: s.record.target.id },
-    message: { title: `${escalatedTitle[s.settings.language]}${m.title}`.slice(0, 200), summary: m.summary, ...(m.actionUrl ? { actionUrl: m.actionUrl } : {}), ...(m.actionText ? { actionText: m.actionText } : {}) },
-    traceId: triggerId, triggerId, urgent: true, replyKind: 'anomaly', severity: s.record.severity ?? 'critical',
+    message: {
+      title: `${escalatedTitle[s.settings.language]}${m.title}`.slice(0, 200),
+      summary: m.summary,
+      ...(m.actionUrl ? { actionUrl: m.actionUrl } : {}),
+      ...(m.actionText ? { actionText: m.actionText } : {}),
+    },
+    traceId: triggerId,
+    triggerId,
+    urgent: true,
+    replyKind: 'anomaly',
+    severity: s.record.severity ?? 'critical',
   });
   return { outcome: 'done', recordId: copy.id, detail: `sent to ${to}` };
 }

@@ -14,7 +14,11 @@ type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
 export async function reportAnomaly(ctx: Ctx, body: AnomalyBody): Promise<{ trigger: TriggerDoc; created: boolean }> {
   const occurredAt = new Date(body.occurredAt);
   return createTrigger(ctx, {
-    userId: body.userId, type: body.type, source: 'api_trigger', target: { type: body.targetType, id: body.targetId }, at: occurredAt,
+    userId: body.userId,
+    type: body.type,
+    source: 'api_trigger',
+    target: { type: body.targetType, id: body.targetId },
+    at: occurredAt,
     idempotencyKey: body.idempotencyKey,
     // Keys are the reporting services', across users; the whole body must match on a repeat.
     idempotency: { scope: 'anomalies', body },
@@ -29,22 +33,33 @@ export async function loadAnomaly(ctx: Pick<AppContext, 'models'>, id: string): 
   const projection = { history: 0, providerRequest: 0, providerResponse: 0 };
   const record = t.notificationId
     ? await ctx.models.notificationRecords.findById(t.notificationId, projection).lean<NotificationRecord>()
-    // The workflow requested it but died before noting its id on the trigger.
-    : await ctx.models.notificationRecords.findOne({ triggerId: String(t._id) }, projection).lean<NotificationRecord>();
+    : // The workflow requested it but died before noting its id on the trigger.
+      await ctx.models.notificationRecords.findOne({ triggerId: String(t._id) }, projection).lean<NotificationRecord>();
   const digest = record?.digestId ? await ctx.models.notificationRecords.findById(record.digestId, { status: 1, sentAt: 1 }).lean<NotificationRecord>() : null;
   const a = t.anomaly;
   return {
     id: String(t._id),
     status: record?.status ?? t.status,
     trigger: {
-      id: String(t._id), userId: t.userId, type: t.type, source: t.source, target: { type: t.target.type, id: t.target.id }, status: t.status,
-      reason: t.reason ?? null, createdAt: (t.createdAt ?? new Date(0)).toISOString(), updatedAt: (t.updatedAt ?? new Date(0)).toISOString(),
+      id: String(t._id),
+      userId: t.userId,
+      type: t.type,
+      source: t.source,
+      target: { type: t.target.type, id: t.target.id },
+      status: t.status,
+      reason: t.reason ?? null,
+      createdAt: (t.createdAt ?? new Date(0)).toISOString(),
+      updatedAt: (t.updatedAt ?? new Date(0)).toISOString(),
     },
     anomaly: { severity: a.severity, title: a.title, detail: a.detail, occurredAt: a.occurredAt.toISOString(), actionUrl: a.actionUrl ?? null },
     notification: record
       ? {
-          id: String(record._id), status: record.status, attemptCount: record.attemptCount, sentAt: record.sentAt?.toISOString() ?? null,
-          deferredUntil: record.deferredUntil?.toISOString() ?? null, urgent: record.urgent ?? false,
+          id: String(record._id),
+          status: record.status,
+          attemptCount: record.attemptCount,
+          sentAt: record.sentAt?.toISOString() ?? null,
+          deferredUntil: record.deferredUntil?.toISOString() ?? null,
+          urgent: record.urgent ?? false,
           digest: digest ? { id: String(digest._id), status: digest.status, sentAt: digest.sentAt?.toISOString() ?? null } : null,
         }
       : null,

@@ -24,7 +24,10 @@ export const anomalyBody = z.strictObject({
     .refine((s) => Date.parse(s) <= Date.now() + futureSkewMs, 'must not be in the future')
     .meta({ description: 'When it happened; with type and target it decides the 30-minute dedupe window' }),
   idempotencyKey: z.string().min(1).max(200).meta({ description: 'A repeat with the same key and body answers the same anomaly; another body is 422' }),
-  actionUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
+  actionUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .max(2048)
+    .optional(),
 });
 export type AnomalyBody = z.infer<typeof anomalyBody>;
 
@@ -39,14 +42,30 @@ export const anomalyView = z.object({
   /** The notification's status once there is one, else the trigger's. */
   status: z.string().meta({ description: "The notification's status once requested (pending, sent, ...), else the trigger's (pending, processing, failed)" }),
   trigger: z.object({
-    id: z.string(), userId: z.string(), type: z.string(), source: z.string(), target: z.object({ type: z.string(), id: z.string() }),
-    status: z.enum(triggerStatuses), reason: z.string().nullable(), createdAt: z.string(), updatedAt: z.string(),
+    id: z.string(),
+    userId: z.string(),
+    type: z.string(),
+    source: z.string(),
+    target: z.object({ type: z.string(), id: z.string() }),
+    status: z.enum(triggerStatuses),
+    reason: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
   }),
   anomaly: z.object({ severity: z.enum(anomalySeverities), title: z.string(), detail: z.string(), occurredAt: z.string(), actionUrl: z.string().nullable() }),
-  notification: z.object({
-    id: z.string(), status: z.enum(recordStatuses), attemptCount: z.number(), sentAt: z.string().nullable(), deferredUntil: z.string().nullable(), urgent: z.boolean(),
-    digest: z.object({ id: z.string(), status: z.enum(recordStatuses), sentAt: z.string().nullable() }).nullable()
-      .meta({ description: 'When the message went out grouped with others (status digested): the digest record that carried it' }),
-  }).nullable(),
+  notification: z
+    .object({
+      id: z.string(),
+      status: z.enum(recordStatuses),
+      attemptCount: z.number(),
+      sentAt: z.string().nullable(),
+      deferredUntil: z.string().nullable(),
+      urgent: z.boolean(),
+      digest: z
+        .object({ id: z.string(), status: z.enum(recordStatuses), sentAt: z.string().nullable() })
+        .nullable()
+        .meta({ description: 'When the message went out grouped with others (status digested): the digest record that carried it' }),
+    })
+    .nullable(),
 });
 export type AnomalyView = z.infer<typeof anomalyView>;

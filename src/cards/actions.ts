@@ -54,14 +54,32 @@ const actionsOf: Record<string, readonly CardAction[]> = {
 
 const words = {
   'zh-CN': {
-    notOurs: '这张卡片不是 dueflow 发送的，或按钮已失效。', notYou: '只有这条消息的接收人可以操作。', unknown: '这个按钮已不可用。',
-    conflict: '该时段已被占用，未加入日程。', busy: '正在处理，请稍候。', alreadyAnswered: '已经处理过了。', expired: '该建议已过期。', rejectedAlready: '该建议已被拒绝。',
-    confirmedAlready: '该建议已确认。', rejected: '已拒绝该建议。', done: '已标记完成。', acknowledgedAlready: '已确认过。',
+    notOurs: '这张卡片不是 dueflow 发送的，或按钮已失效。',
+    notYou: '只有这条消息的接收人可以操作。',
+    unknown: '这个按钮已不可用。',
+    conflict: '该时段已被占用，未加入日程。',
+    busy: '正在处理，请稍候。',
+    alreadyAnswered: '已经处理过了。',
+    expired: '该建议已过期。',
+    rejectedAlready: '该建议已被拒绝。',
+    confirmedAlready: '该建议已确认。',
+    rejected: '已拒绝该建议。',
+    done: '已标记完成。',
+    acknowledgedAlready: '已确认过。',
   },
   en: {
-    notOurs: 'This card was not sent by dueflow, or its button is no longer valid.', notYou: 'Only the person this message was sent to can answer it.', unknown: 'This button is no longer available.',
-    conflict: 'That slot is no longer free: nothing was added.', busy: 'Still working on it: try again in a moment.', alreadyAnswered: 'Already answered.', expired: 'This suggestion expired.', rejectedAlready: 'This suggestion was rejected.',
-    confirmedAlready: 'This suggestion was confirmed already.', rejected: 'Suggestion rejected.', done: 'Marked as done.', acknowledgedAlready: 'Acknowledged already.',
+    notOurs: 'This card was not sent by dueflow, or its button is no longer valid.',
+    notYou: 'Only the person this message was sent to can answer it.',
+    unknown: 'This button is no longer available.',
+    conflict: 'That slot is no longer free: nothing was added.',
+    busy: 'Still working on it: try again in a moment.',
+    alreadyAnswered: 'Already answered.',
+    expired: 'This suggestion expired.',
+    rejectedAlready: 'This suggestion was rejected.',
+    confirmedAlready: 'This suggestion was confirmed already.',
+    rejected: 'Suggestion rejected.',
+    done: 'Marked as done.',
+    acknowledgedAlready: 'Acknowledged already.',
   },
 } as const;
 
@@ -70,10 +88,14 @@ const toast = (type: CardActionAnswer['toast']['type'], content: string): CardAc
 /** Pure: whether the presser is the card's recipient. An email recipient is not in the callback: the message id alone proves it. */
 export function isRecipient(operator: CardActionEvent['operator'], channel: { receiveIdType: string; receiveId: string }): boolean {
   switch (channel.receiveIdType) {
-    case 'open_id': return operator.openId === channel.receiveId;
-    case 'union_id': return operator.unionId === channel.receiveId;
-    case 'user_id': return operator.userId === channel.receiveId;
-    default: return true;
+    case 'open_id':
+      return operator.openId === channel.receiveId;
+    case 'union_id':
+      return operator.unionId === channel.receiveId;
+    case 'user_id':
+      return operator.userId === channel.receiveId;
+    default:
+      return true;
   }
 }
 

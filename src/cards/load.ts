@@ -34,7 +34,9 @@ export function cardStateOf(record: Pick<RecordDoc, 'replyKind' | 'severity' | '
     return first;
   }
   if (first.kind === 'reminder' && record.reply) {
-    return record.reply.kind === 'done' ? { kind: 'reminder', status: 'done', at: record.reply.at } : { kind: 'reminder', status: 'snoozed', until: record.reply.until ?? record.reply.at };
+    return record.reply.kind === 'done'
+      ? { kind: 'reminder', status: 'done', at: record.reply.at }
+      : { kind: 'reminder', status: 'snoozed', until: record.reply.until ?? record.reply.at };
   }
   if (first.kind === 'anomaly' && subject.trigger?.anomaly) {
     const a = subject.trigger.anomaly;
@@ -59,7 +61,9 @@ export async function loadCardView(ctx: Ctx, record: RecordDoc, now = new Date()
   const [settings, subject] = await Promise.all([loadUserSettings(ctx, record.userId), loadSubject(ctx, record)]);
   const m = record.message;
   return {
-    recordId: String(record._id), language: settings.language, timeZone: settings.timeZone,
+    recordId: String(record._id),
+    language: settings.language,
+    timeZone: settings.timeZone,
     message: { title: m.title, summary: m.summary, actionText: m.actionText ?? undefined, actionUrl: m.actionUrl ?? undefined },
     state: cardStateOf(record, subject, now),
   };

@@ -20,15 +20,37 @@ export type { CardState, CardView };
 
 const text = {
   'zh-CN': {
-    confirm: '确认', reject: '拒绝', done: '完成', snooze_10m: '10 分钟后提醒', snooze_1h: '1 小时后提醒', acknowledge: '确认收到', open: '在 dueflow 中查看',
-    added: (slot: string) => `已加入日程：${slot}`, confirmed: '已确认', rejected: '已拒绝', expired: '该建议已过期',
-    doneAt: (t: string) => `已完成（${t}）`, snoozed: (t: string) => `已推迟到 ${t}`, acknowledged: (t: string) => `你已于 ${t} 确认收到`,
+    confirm: '确认',
+    reject: '拒绝',
+    done: '完成',
+    snooze_10m: '10 分钟后提醒',
+    snooze_1h: '1 小时后提醒',
+    acknowledge: '确认收到',
+    open: '在 dueflow 中查看',
+    added: (slot: string) => `已加入日程：${slot}`,
+    confirmed: '已确认',
+    rejected: '已拒绝',
+    expired: '该建议已过期',
+    doneAt: (t: string) => `已完成（${t}）`,
+    snoozed: (t: string) => `已推迟到 ${t}`,
+    acknowledged: (t: string) => `你已于 ${t} 确认收到`,
     buzzed: (t: string) => `未确认，已于 ${t} 加急提醒`,
   },
   en: {
-    confirm: 'Confirm', reject: 'Reject', done: 'Done', snooze_10m: 'Snooze 10 min', snooze_1h: 'Snooze 1 h', acknowledge: 'Acknowledge', open: 'Open in dueflow',
-    added: (slot: string) => `Added to your schedule: ${slot}`, confirmed: 'Confirmed', rejected: 'Rejected', expired: 'This suggestion expired',
-    doneAt: (t: string) => `Done at ${t}`, snoozed: (t: string) => `Snoozed until ${t}`, acknowledged: (t: string) => `Acknowledged by you at ${t}`,
+    confirm: 'Confirm',
+    reject: 'Reject',
+    done: 'Done',
+    snooze_10m: 'Snooze 10 min',
+    snooze_1h: 'Snooze 1 h',
+    acknowledge: 'Acknowledge',
+    open: 'Open in dueflow',
+    added: (slot: string) => `Added to your schedule: ${slot}`,
+    confirmed: 'Confirmed',
+    rejected: 'Rejected',
+    expired: 'This suggestion expired',
+    doneAt: (t: string) => `Done at ${t}`,
+    snoozed: (t: string) => `Snoozed until ${t}`,
+    acknowledged: (t: string) => `Acknowledged by you at ${t}`,
     buzzed: (t: string) => `Not acknowledged: buzzed at ${t}`,
   },
 } as const;
@@ -78,7 +100,10 @@ const plain = (content: string) => ({ tag: 'plain_text', content });
 
 function button(view: CardView, action: CardAction, primary: boolean) {
   return {
-    tag: 'button', text: plain(text[view.language][action]), type: primary ? 'primary' : 'default', width: 'default',
+    tag: 'button',
+    text: plain(text[view.language][action]),
+    type: primary ? 'primary' : 'default',
+    width: 'default',
     behaviors: [{ type: 'callback', value: { action, record: view.recordId } }],
   };
 }
@@ -90,10 +115,21 @@ function build(view: CardView, message: NotificationMessage): object {
   if (line) elements.push({ tag: 'div', text: { tag: 'plain_text', content: line, text_color: 'grey' } });
   const buttons: object[] = actionsFor(view.state).map((a, i) => button(view, a, i === 0));
   if (message.actionUrl) {
-    buttons.push({ tag: 'button', text: plain(message.actionText || t.open), type: 'default', width: 'default', behaviors: [{ type: 'open_url', default_url: message.actionUrl }] });
+    buttons.push({
+      tag: 'button',
+      text: plain(message.actionText || t.open),
+      type: 'default',
+      width: 'default',
+      behaviors: [{ type: 'open_url', default_url: message.actionUrl }],
+    });
   }
   if (buttons.length) {
-    elements.push({ tag: 'column_set', flex_mode: 'flow', horizontal_spacing: '8px', columns: buttons.map((b) => ({ tag: 'column', width: 'auto', elements: [b] })) });
+    elements.push({
+      tag: 'column_set',
+      flex_mode: 'flow',
+      horizontal_spacing: '8px',
+      columns: buttons.map((b) => ({ tag: 'column', width: 'auto', elements: [b] })),
+    });
   }
   return {
     schema: '2.0',

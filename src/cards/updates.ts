@@ -26,10 +26,19 @@ export async function refreshCards(ctx: Pick<AppContext, 'models' | 'queues' | '
   const records = await ctx.models.notificationRecords.find({ ...filter, channel: 'feishu_app', providerMessageId: { $exists: true } }, { _id: 1 }).lean();
   const ids = records.map((r) => String(r._id)).filter((id) => id !== except);
   if (!ids.length) return 0;
-  await ctx.queues[queueNames.cardUpdates].addBulk(ids.map((recordId) => ({
-    name: 'card.redraw', data: { v: 1, recordId },
-    opts: { jobId: cardUpdateJobId(recordId), attempts: 6, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } },
-  })));
+  await ctx.queues[queueNames.cardUpdates].addBulk(
+    ids.map((recordId) => ({
+      name: 'card.redraw',
+      data: { v: 1, recordId },
+      opts: {
+        jobId: cardUpdateJobId(recordId),
+        attempts: 6,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: true,
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    })),
+  );
   return ids.length;
 }
 
@@ -44,7 +53,9 @@ export async function redrawCard(ctx: Ctx, recordId: string): Promise<CardUpdate
   if (!api) return { kind: 'done', status: 'not_a_card' };
   let drawn = '';
   for (let look = 0; look < 3; look++) {
-    const record = await ctx.models.notificationRecords.findById(recordId, { userId: 1, message: 1, replyKind: 1, severity: 1, reply: 1, previewId: 1, triggerId: 1, providerMessageId: 1, channel: 1 }).lean<NotificationRecord>();
+    const record = await ctx.models.notificationRecords
+      .findById(recordId, { userId: 1, message: 1, replyKind: 1, severity: 1, reply: 1, previewId: 1, triggerId: 1, providerMessageId: 1, channel: 1 })
+      .lean<NotificationRecord>();
     if (!record?.providerMessageId || record.channel !== 'feishu_app') return { kind: 'done', status: 'not_a_card' };
     const card = renderCard(await loadCardView(ctx, record));
     const json = JSON.stringify(card);

@@ -120,7 +120,11 @@ export function channelBodySchemas(policy: WebhookPolicy) {
     .strictObject({
       enabled: z.boolean(),
       receiveIdType: z.enum(receiveIdTypes, { message: `must be one of ${receiveIdTypes.join(', ')}` }),
-      receiveId: z.string().trim().min(1).max(128)
+      receiveId: z
+        .string()
+        .trim()
+        .min(1)
+        .max(128)
         .meta({ description: "The person in the host product's Feishu app: an open_id (ou_…), union_id (on_…), user_id, or email" }),
     })
     .superRefine((body, c) => {

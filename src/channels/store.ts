@@ -19,7 +19,11 @@ type StoredChannel = NotificationChannelDoc & { _id: unknown };
 const preference: ChannelKind[] = ['feishu_app', 'feishu_bot', 'feishu'];
 
 /** The user's channel of that kind, secrets opened; null when there is none. */
-export async function loadChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, kind: ChannelKind): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
+export async function loadChannel(
+  ctx: Pick<AppContext, 'models' | 'secrets'>,
+  userId: string,
+  kind: ChannelKind,
+): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
   const doc = await ctx.models.notificationChannels.findOne({ userId, channel: kind }).lean<StoredChannel>();
   if (!doc) return null;
   return { enabled: doc.enabled, config: openConfig(ctx, doc) };
@@ -67,7 +71,11 @@ export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, u
     const { enabled, receiveIdType, receiveId } = input.body;
     const set = { enabled, receiveIdType, receiveId };
     const unset = { lastTest: '' as const, webhookUrlSealed: '' as const, webhookUrlMasked: '' as const };
-    const doc = await upsert(() => ctx.models.notificationChannels.findOneAndUpdate({ userId, channel: 'feishu_app' }, { $set: set, $unset: unset }, { upsert: true, returnDocument: 'after' }).lean<StoredChannel>());
+    const doc = await upsert(() =>
+      ctx.models.notificationChannels
+        .findOneAndUpdate({ userId, channel: 'feishu_app' }, { $set: set, $unset: unset }, { upsert: true, returnDocument: 'after' })
+        .lean<StoredChannel>(),
+    );
     return { ok: true, channel: toChannelView(doc!) };
   }
   const url = normalizeWebhookUrl(input.body.webhookUrl);
@@ -202,5 +210,12 @@ export function toChannelView(doc: StoredChannel): ChannelView {
   if (doc.channel === 'feishu') {
     return { channel: 'feishu', ...common, webhookUrl, authType: doc.authType ?? 'none', hasBearerToken: Boolean(doc.bearerTokenSealed) };
   }
-  return { channel: 'feishu_bot', ...common, webhookUrl, hasSigningSecret: Boolean(doc.signingSecretSealed), format: doc.format ?? 'card', keyword: doc.keyword ?? null };
+  return {
+    channel: 'feishu_bot',
+    ...common,
+    webhookUrl,
+    hasSigningSecret: Boolean(doc.signingSecretSealed),
+    format: doc.format ?? 'card',
+    keyword: doc.keyword ?? null,
+  };
 }

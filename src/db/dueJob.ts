@@ -54,7 +54,8 @@ export type DueJobDoc = InferSchemaType<typeof dueJobSchema> & { _id: Types.Obje
 export const dueJobModel = (conn: Connection) => conn.model('DueJob', dueJobSchema);
 
 /** MongoDB's IndexNotFound and NamespaceNotFound: nothing to drop. */
-const nothingToDrop = (err: unknown) => [26, 27].includes((err as { code?: number } | null)?.code ?? -1) || /index not found|ns not found/i.test(String((err as Error)?.message));
+const nothingToDrop = (err: unknown) =>
+  [26, 27].includes((err as { code?: number } | null)?.code ?? -1) || /index not found|ns not found/i.test(String((err as Error)?.message));
 
 /**
  * Databases written before reminders hold a unique `taskId_1` index and due jobs without `key`:
@@ -66,9 +67,13 @@ export async function prepareDueJobs(DueJobs: ReturnType<typeof dueJobModel>): P
     if (!nothingToDrop(err)) throw err;
   });
   for (;;) {
-    const legacy = await DueJobs.find({ key: { $exists: false } }, { _id: 1, taskId: 1 }).limit(500).lean();
+    const legacy = await DueJobs.find({ key: { $exists: false } }, { _id: 1, taskId: 1 })
+      .limit(500)
+      .lean();
     if (!legacy.length) break;
-    await Promise.all(legacy.map((j) => DueJobs.updateOne({ _id: j._id, key: { $exists: false } }, { $set: { key: taskDueJobKey(String(j.taskId)), kind: 'task_urgency' } })));
+    await Promise.all(
+      legacy.map((j) => DueJobs.updateOne({ _id: j._id, key: { $exists: false } }, { $set: { key: taskDueJobKey(String(j.taskId)), kind: 'task_urgency' } })),
+    );
   }
   await DueJobs.createIndexes();
 }

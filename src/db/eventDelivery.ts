@@ -3,7 +3,7 @@
  * (unique, and the one kind of lookup FerretDB v1 serves from its index). Every attempt is
  * appended to `history` with its status, duration and the first 1 KB of the answer.
  */
-import type { Connection, InferSchemaType} from 'mongoose';
+import type { Connection, InferSchemaType } from 'mongoose';
 import { Schema } from 'mongoose';
 
 export const deliveryStatuses = ['pending', 'sending', 'delivered', 'failed', 'dead'] as const;
@@ -11,7 +11,14 @@ export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
 /** Why a delivery is dead (or was repaired). */
 export const deliveryReasons = [
-  'attempts_exhausted', 'address_refused', 'url_refused', 'endpoint_missing', 'endpoint_disabled', 'event_missing', 'payload_invalid', 'sender_lost',
+  'attempts_exhausted',
+  'address_refused',
+  'url_refused',
+  'endpoint_missing',
+  'endpoint_disabled',
+  'event_missing',
+  'payload_invalid',
+  'sender_lost',
 ] as const;
 export type DeliveryReason = (typeof deliveryReasons)[number];
 

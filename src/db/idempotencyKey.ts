@@ -5,7 +5,7 @@
  * The key is the _id, so two racing requests with one key cannot both win.
  * FerretDB has no TTL indexes: old keys are purged by the worker, not by MongoDB.
  */
-import type { Connection} from 'mongoose';
+import type { Connection } from 'mongoose';
 import { Schema } from 'mongoose';
 
 const idempotencySchema = new Schema(
@@ -14,7 +14,12 @@ const idempotencySchema = new Schema(
     /** sha256 of the request body: the same key with another body is refused. */
     requestHash: { type: String, required: true },
     /** Required unless the answer itself is stored. */
-    resourceId: { type: String, required(this: { answer?: string }) { return this.answer == null; } },
+    resourceId: {
+      type: String,
+      required(this: { answer?: string }) {
+        return this.answer == null;
+      },
+    },
     /** The first answer as JSON ({status, body}), returned as it was to a repeat. */
     answer: { type: String },
   },

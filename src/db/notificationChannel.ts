@@ -4,7 +4,7 @@
  * stored sealed with SECRETS_KEY; only a mask is kept in the clear. An app channel (feishu_app)
  * has no secret of its own: the app's credentials are the deployment's.
  */
-import type { Connection, InferSchemaType} from 'mongoose';
+import type { Connection, InferSchemaType } from 'mongoose';
 import { Schema } from 'mongoose';
 import { channelKinds, webhookChannelKinds } from './notificationRecord';
 import { receiveIdTypes } from '../feishuApp/types';

@@ -2,7 +2,7 @@
  * notification_records: one per (channel, dedupeKey). The unique index on that pair, not memory,
  * is the dedupe; every delivery attempt is appended to `history`.
  */
-import type { Connection, InferSchemaType} from 'mongoose';
+import type { Connection, InferSchemaType } from 'mongoose';
 import { Schema } from 'mongoose';
 
 /** `digested`: final; the message went out inside the digest record named by `digestId`. */
@@ -49,7 +49,10 @@ const recordSchema = new Schema(
     triggerId: String,
     previewId: String,
     message: {
-      type: new Schema({ title: { type: String, required: true }, summary: { type: String, required: true }, actionText: String, actionUrl: String }, { _id: false }),
+      type: new Schema(
+        { title: { type: String, required: true }, summary: { type: String, required: true }, actionText: String, actionUrl: String },
+        { _id: false },
+      ),
       required: true,
     },
     traceId: String,
@@ -63,7 +66,10 @@ const recordSchema = new Schema(
     acknowledgedAt: Date,
     /** A reminder card's answer (Done, Snooze): once per record. */
     reply: {
-      type: new Schema({ kind: { type: String, enum: reminderReplies, required: true }, at: { type: Date, required: true }, until: Date, snoozeRecordId: String }, { _id: false }),
+      type: new Schema(
+        { kind: { type: String, enum: reminderReplies, required: true }, at: { type: Date, required: true }, until: Date, snoozeRecordId: String },
+        { _id: false },
+      ),
       default: undefined,
     },
     status: { type: String, enum: recordStatuses, required: true, default: 'pending' },
@@ -99,7 +105,15 @@ const recordSchema = new Schema(
      * as the end itself, so a crash between the two cannot lose one; relayed into the event log by
      * notifications/outbox.ts. `outboxCount` is what the relay's clearing update is guarded on.
      */
-    outbox: { type: [new Schema({ type: { type: String, required: true }, key: { type: String, required: true }, at: { type: Date, required: true }, reason: String }, { _id: false })], default: undefined },
+    outbox: {
+      type: [
+        new Schema(
+          { type: { type: String, required: true }, key: { type: String, required: true }, at: { type: Date, required: true }, reason: String },
+          { _id: false },
+        ),
+      ],
+      default: undefined,
+    },
     outboxCount: Number,
   },
   { collection: 'notification_records', timestamps: true, minimize: false },

@@ -35,7 +35,13 @@ const reminderSchema = new Schema(
     /** What the last occurrence came to: sent (with its trigger), or skipped with why (missed_beyond_catchup, ...). */
     lastOccurrence: {
       type: new Schema(
-        { at: { type: Date, required: true }, outcome: { type: String, enum: occurrenceOutcomes, required: true }, reason: String, triggerId: String, firedAt: Date },
+        {
+          at: { type: Date, required: true },
+          outcome: { type: String, enum: occurrenceOutcomes, required: true },
+          reason: String,
+          triggerId: String,
+          firedAt: Date,
+        },
         { _id: false },
       ),
       required: false,

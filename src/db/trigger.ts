@@ -57,7 +57,11 @@ const triggerSchema = new Schema(
     anomaly: {
       type: new Schema(
         {
-          severity: { type: String, enum: anomalySeverities, required: true }, title: { type: String, required: true }, detail: { type: String, required: true }, occurredAt: { type: Date, required: true }, actionUrl: String,
+          severity: { type: String, enum: anomalySeverities, required: true },
+          title: { type: String, required: true },
+          detail: { type: String, required: true },
+          occurredAt: { type: Date, required: true },
+          actionUrl: String,
           /** Acknowledged by the user (on the card or on /app): its escalation stops. */
           acknowledgedAt: Date,
           acknowledgedVia: { type: String, enum: answerPlaces },

@@ -1,5 +1,5 @@
 /** user_settings: one document per user; what they want to hear, and when. */
-import type { Connection, InferSchemaType} from 'mongoose';
+import type { Connection, InferSchemaType } from 'mongoose';
 import { Schema } from 'mongoose';
 
 export const defaultTimeZone = 'Asia/Shanghai';

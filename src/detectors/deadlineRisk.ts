@@ -68,7 +68,11 @@ export interface ShortfallInput {
   others: Interval[];
 }
 
-export interface Shortfall { remainingMinutes: number; availableMinutes: number; shortfallMinutes: number }
+export interface Shortfall {
+  remainingMinutes: number;
+  availableMinutes: number;
+  shortfallMinutes: number;
+}
 
 const length = (i: Interval) => Math.max(0, i.end.getTime() - i.start.getTime());
 
@@ -87,7 +91,10 @@ function union(intervals: Interval[]): Interval[] {
 export function deadlineShortfall(i: ShortfallInput): Shortfall {
   const doneMs = i.done.reduce((sum, b) => sum + length(b), 0);
   const remainingMinutes = Math.ceil(Math.max(0, i.estimatedMinutes * MINUTE - doneMs) / MINUTE);
-  const clip = (b: Interval): Interval => ({ start: new Date(Math.max(b.start.getTime(), i.now.getTime())), end: new Date(Math.min(b.end.getTime(), i.deadline.getTime())) });
+  const clip = (b: Interval): Interval => ({
+    start: new Date(Math.max(b.start.getTime(), i.now.getTime())),
+    end: new Date(Math.min(b.end.getTime(), i.deadline.getTime())),
+  });
   const own = i.own.map(clip).filter((b) => length(b) > 0);
   const usable = union([...workingIntervals(i.now, i.deadline, i.timeZone, i.workingHours), ...own]);
   const availableMs = subtract(usable, i.others).reduce((sum, b) => sum + length(b), 0);
@@ -95,7 +102,13 @@ export function deadlineShortfall(i: ShortfallInput): Shortfall {
   return { remainingMinutes, availableMinutes, shortfallMinutes: Math.max(0, remainingMinutes - availableMinutes) };
 }
 
-const keyInput = (t: Task) => ({ userId: t.userId, type: DEADLINE_RISK_TYPE, source: 'worker_due_job' as const, target: { type: 'task', id: String(t._id) }, at: t.deadline! });
+const keyInput = (t: Task) => ({
+  userId: t.userId,
+  type: DEADLINE_RISK_TYPE,
+  source: 'worker_due_job' as const,
+  target: { type: 'task', id: String(t._id) },
+  at: t.deadline!,
+});
 
 export const deadlineRiskDetector: Detector = {
   name: DEADLINE_RISK_TYPE,
@@ -118,7 +131,10 @@ export const deadlineRiskDetector: Detector = {
     const lastDeadline = new Date(Math.max(...fresh.map((t) => t.deadline!.getTime())));
     const [planned, done, settings] = await Promise.all([
       ctx.models.scheduleBlocks
-        .find({ userId: { $in: userIds }, start: { $lt: lastDeadline, $gt: new Date(now.getTime() - maxBlockMs - 1) }, end: { $gt: now }, status: 'planned' }, { userId: 1, taskId: 1, start: 1, end: 1 })
+        .find(
+          { userId: { $in: userIds }, start: { $lt: lastDeadline, $gt: new Date(now.getTime() - maxBlockMs - 1) }, end: { $gt: now }, status: 'planned' },
+          { userId: 1, taskId: 1, start: 1, end: 1 },
+        )
         .lean<Block[]>(),
       ctx.models.scheduleBlocks
         .find({ userId: { $in: userIds }, taskId: { $in: fresh.map((t) => String(t._id)) }, status: 'done' }, { userId: 1, taskId: 1, start: 1, end: 1 })
@@ -127,7 +143,11 @@ export const deadlineRiskDetector: Detector = {
     ]);
 
     const plannedOf = new Map<string, Block[]>();
-    for (const b of planned) { const list = plannedOf.get(b.userId); if (list) list.push(b); else plannedOf.set(b.userId, [b]); }
+    for (const b of planned) {
+      const list = plannedOf.get(b.userId);
+      if (list) list.push(b);
+      else plannedOf.set(b.userId, [b]);
+    }
     let fired = 0;
     for (const t of fresh) {
       const id = String(t._id);
@@ -135,7 +155,11 @@ export const deadlineRiskDetector: Detector = {
       const { timeZone, workingHours, language } = settings.get(t.userId)!;
       const mine = (plannedOf.get(t.userId) ?? []).filter((b) => b.start < deadline);
       const s = deadlineShortfall({
-        now, deadline, estimatedMinutes: t.estimatedMinutes!, timeZone, workingHours,
+        now,
+        deadline,
+        estimatedMinutes: t.estimatedMinutes!,
+        timeZone,
+        workingHours,
         done: done.filter((b) => b.taskId === id && b.userId === t.userId),
         own: mine.filter((b) => b.taskId === id),
         others: mine.filter((b) => b.taskId !== id),

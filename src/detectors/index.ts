@@ -11,10 +11,15 @@ import type { Detector, DetectorCtx } from './types';
 export const detectors: Detector[] = [missedBlockDetector, scheduleConflictDetector, deadlineRiskDetector];
 
 /** Triggers created per detector, by name; a detector that threw is counted under `failed`. */
-export interface DetectorsResult { fired: Record<string, number>; failed: string[] }
+export interface DetectorsResult {
+  fired: Record<string, number>;
+  failed: string[];
+}
 
 /** What a scan reports when the detectors did not run: another run (of any process) is younger than the interval, or Redis could not say. */
-export interface DetectorsSkipped { skipped: 'interval' | 'coordination_failed' }
+export interface DetectorsSkipped {
+  skipped: 'interval' | 'coordination_failed';
+}
 
 export async function runDetectors(ctx: DetectorCtx, now: Date, list: Detector[] = detectors): Promise<DetectorsResult> {
   const result: DetectorsResult = { fired: {}, failed: [] };
@@ -43,7 +48,11 @@ export const detectorsRunKey = (config: Pick<AppContext['config'], 'QUEUE_PREFIX
  * is raised once through its trigger's dedupe key), so that costs time, never a duplicate.
  * With DETECTOR_INTERVAL_MS 0 they run after every scan, without Redis.
  */
-export async function runDetectorsIfDue(ctx: DetectorCtx & Pick<AppContext, 'redis'>, now: Date, list: Detector[] = detectors): Promise<DetectorsResult | DetectorsSkipped> {
+export async function runDetectorsIfDue(
+  ctx: DetectorCtx & Pick<AppContext, 'redis'>,
+  now: Date,
+  list: Detector[] = detectors,
+): Promise<DetectorsResult | DetectorsSkipped> {
   const interval = ctx.config.DETECTOR_INTERVAL_MS;
   if (interval > 0) {
     let taken: string | null;

@@ -5,8 +5,15 @@
  */
 import { formatMoment, formatSlot, type Language } from '../workflow/message';
 
-export interface TimedBlock { title: string; start: Date; end: Date }
-export interface AnomalyText { title: string; detail: string }
+export interface TimedBlock {
+  title: string;
+  start: Date;
+  end: Date;
+}
+export interface AnomalyText {
+  title: string;
+  detail: string;
+}
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 /** Titles in the anomaly's title are short, so two fit in one line; the detail has room for more. */
@@ -17,9 +24,7 @@ const minutesBetween = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime
 /** "45 分钟" / "45 min"; from 2 hours on the hours too: "150 分钟（约 2.5 小时）" / "150 min (about 2.5 h)". */
 export function formatDuration(minutes: number, language: Language): string {
   const hours = minutes >= 120 ? String(Math.round(minutes / 6) / 10) : null;
-  return language === 'zh-CN'
-    ? `${minutes} 分钟${hours ? `（约 ${hours} 小时）` : ''}`
-    : `${minutes} min${hours ? ` (about ${hours} h)` : ''}`;
+  return language === 'zh-CN' ? `${minutes} 分钟${hours ? `（约 ${hours} 小时）` : ''}` : `${minutes} min${hours ? ` (about ${hours} h)` : ''}`;
 }
 
 export interface ScheduleConflictText {

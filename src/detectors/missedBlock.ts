@@ -34,7 +34,9 @@ export const missedBlockFilter = (now: Date, minGraceMs: number, maxGraceMs = mi
 
 /** The grace of each user among `userIds`: their setting, else the service default. */
 async function gracesOf(ctx: DetectorCtx, userIds: string[]): Promise<Map<string, number>> {
-  const docs = await ctx.models.userSettings.find({ userId: { $in: userIds }, missedBlockGraceMinutes: { $exists: true } }, { userId: 1, missedBlockGraceMinutes: 1 }).lean<{ userId: string; missedBlockGraceMinutes?: number | null }[]>();
+  const docs = await ctx.models.userSettings
+    .find({ userId: { $in: userIds }, missedBlockGraceMinutes: { $exists: true } }, { userId: 1, missedBlockGraceMinutes: 1 })
+    .lean<{ userId: string; missedBlockGraceMinutes?: number | null }[]>();
   const graces = new Map(userIds.map((u) => [u, ctx.config.MISSED_BLOCK_GRACE_MS]));
   for (const d of docs) if (typeof d.missedBlockGraceMinutes === 'number') graces.set(d.userId, d.missedBlockGraceMinutes * 60_000);
   return graces;
@@ -72,7 +74,14 @@ export const missedBlockDetector: Detector = {
       if (raised.has(keys[i])) continue;
       const { created } = await createTrigger(ctx, {
         ...inputOf(b),
-        detail: { blockId: String(b._id), taskId: b.taskId ?? null, title: b.title, start: b.start.toISOString(), end: b.end.toISOString(), graceMs: graces.get(b.userId) },
+        detail: {
+          blockId: String(b._id),
+          taskId: b.taskId ?? null,
+          title: b.title,
+          start: b.start.toISOString(),
+          end: b.end.toISOString(),
+          graceMs: graces.get(b.userId),
+        },
       });
       if (created) fired += 1;
     }

@@ -59,14 +59,17 @@ export const conflictBlocksFilter = (now: Date) => {
 
 const length = (b: Interval) => b.end.getTime() - b.start.getTime();
 /** Earlier start first; together: longer first; then by id, so the order (and what to move) is stable. */
-const byStartThenLonger = (a: Block, b: Block) =>
-  a.start.getTime() - b.start.getTime() || length(b) - length(a) || (String(a._id) < String(b._id) ? -1 : 1);
+const byStartThenLonger = (a: Block, b: Block) => a.start.getTime() - b.start.getTime() || length(b) - length(a) || (String(a._id) < String(b._id) ? -1 : 1);
 
 /** The overlapping pairs whose overlap touches [now, now + 24 h), per user earliest overlap first (at most maxPairsPerUser). Pure. */
 export function findConflicts(blocks: Block[], now: Date): Conflict[] {
   const to = now.getTime() + CONFLICT_WINDOW_MS;
   const byUser = new Map<string, Block[]>();
-  for (const b of blocks) { const list = byUser.get(b.userId); if (list) list.push(b); else byUser.set(b.userId, [b]); }
+  for (const b of blocks) {
+    const list = byUser.get(b.userId);
+    if (list) list.push(b);
+    else byUser.set(b.userId, [b]);
+  }
   const out: Conflict[] = [];
   for (const [userId, list] of byUser) {
     list.sort(byStartThenLonger);
@@ -85,7 +88,13 @@ export function findConflicts(blocks: Block[], now: Date): Conflict[] {
 }
 
 const targetOf = (c: Conflict) => ({ type: 'schedule_block', id: [String(c.first._id), String(c.second._id)].sort().join('+') });
-const keyInput = (c: Conflict) => ({ userId: c.userId, type: SCHEDULE_CONFLICT_TYPE, source: 'worker_due_job' as const, target: targetOf(c), at: c.overlap.start });
+const keyInput = (c: Conflict) => ({
+  userId: c.userId,
+  type: SCHEDULE_CONFLICT_TYPE,
+  source: 'worker_due_job' as const,
+  target: targetOf(c),
+  at: c.overlap.start,
+});
 
 export const scheduleConflictDetector: Detector = {
   name: SCHEDULE_CONFLICT_TYPE,
@@ -108,7 +117,11 @@ export const scheduleConflictDetector: Detector = {
     const to = new Date(now.getTime() + CONFLICT_WINDOW_MS);
     const settings = new Map<string, ReturnType<typeof planningSettings>>();
     const blocksOf = new Map<string, Block[]>();
-    for (const b of blocks) { const list = blocksOf.get(b.userId); if (list) list.push(b); else blocksOf.set(b.userId, [b]); }
+    for (const b of blocks) {
+      const list = blocksOf.get(b.userId);
+      if (list) list.push(b);
+      else blocksOf.set(b.userId, [b]);
+    }
     let fired = 0;
     for (const c of fresh) {
       if (!settings.has(c.userId)) settings.set(c.userId, planningSettings(await loadUserSettings(ctx, c.userId)));
@@ -122,8 +135,11 @@ export const scheduleConflictDetector: Detector = {
       const input: CreateTriggerInput = {
         ...keyInput(c),
         detail: {
-          blocks: [view(c.first), view(c.second)], overlapStart: c.overlap.start.toISOString(), overlapEnd: c.overlap.end.toISOString(),
-          moveBlockId: String(moved._id), suggestion: suggestion && { start: suggestion.start.toISOString(), end: suggestion.end.toISOString() },
+          blocks: [view(c.first), view(c.second)],
+          overlapStart: c.overlap.start.toISOString(),
+          overlapEnd: c.overlap.end.toISOString(),
+          moveBlockId: String(moved._id),
+          suggestion: suggestion && { start: suggestion.start.toISOString(), end: suggestion.end.toISOString() },
         },
         anomaly: { severity: 'warning', title: text.title, detail: text.detail, occurredAt: c.overlap.start },
       };

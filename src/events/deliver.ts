@@ -88,13 +88,15 @@ export function decideDelivery(i: DecisionInput): Decision {
   return { kind: 'send', replay: d.status === 'dead' };
 }
 
-export type Settlement =
-  | { kind: 'delivered' }
-  | { kind: 'dead'; reason: DeliveryReason }
-  | { kind: 'failed'; delayMs: number };
+export type Settlement = { kind: 'delivered' } | { kind: 'dead'; reason: DeliveryReason } | { kind: 'failed'; delayMs: number };
 
 /** What an attempt's result makes of the delivery: any 2xx is delivered; a refused address is dead at once; the rest retries until the round's attempts are spent. */
-export function settleAttempt(result: SendResult, round: { attempt: number; maxAttempts: number }, backoff: { baseMs: number; maxMs: number }, random = Math.random): Settlement {
+export function settleAttempt(
+  result: SendResult,
+  round: { attempt: number; maxAttempts: number },
+  backoff: { baseMs: number; maxMs: number },
+  random = Math.random,
+): Settlement {
   if (result.kind === 'answered' && result.status >= 200 && result.status < 300) return { kind: 'delivered' };
   if (result.kind === 'no_answer' && result.code === 'address_refused') return { kind: 'dead', reason: 'address_refused' };
   if (round.attempt >= round.maxAttempts) return { kind: 'dead', reason: 'attempts_exhausted' };
@@ -102,11 +104,18 @@ export function settleAttempt(result: SendResult, round: { attempt: number; maxA
 }
 
 export function attemptEntry(result: SendResult, attempt: number, at: Date): t.AttemptEntry {
-  if (result.kind === 'no_answer') return { at, attempt, outcome: 'failed', code: result.code, durationMs: result.durationMs, detail: result.detail.slice(0, 500) };
+  if (result.kind === 'no_answer')
+    return { at, attempt, outcome: 'failed', code: result.code, durationMs: result.durationMs, detail: result.detail.slice(0, 500) };
   const ok = result.status >= 200 && result.status < 300;
   const code = ok ? 'ok' : result.status >= 300 && result.status < 400 ? 'redirect' : 'non_2xx';
   return {
-    at, attempt, outcome: ok ? 'delivered' : 'failed', code, httpStatus: result.status, durationMs: result.durationMs, response: result.body,
+    at,
+    attempt,
+    outcome: ok ? 'delivered' : 'failed',
+    code,
+    httpStatus: result.status,
+    durationMs: result.durationMs,
+    response: result.body,
     ...(code === 'redirect' ? { detail: `HTTP ${result.status}: redirects are not followed; give the endpoint's final URL` } : {}),
   };
 }
@@ -125,7 +134,12 @@ export async function deliverEvent(ctx: Ctx, deliveryId: string, job: JobAttempt
   }
 }
 
-async function deliverHoldingSlot(ctx: Ctx, deliveryId: string, job: JobAttempt | undefined, deps: EventDeliveryDeps & { now: () => Date }): Promise<EventDeliveryRun> {
+async function deliverHoldingSlot(
+  ctx: Ctx,
+  deliveryId: string,
+  job: JobAttempt | undefined,
+  deps: EventDeliveryDeps & { now: () => Date },
+): Promise<EventDeliveryRun> {
   const { models } = ctx;
   const { now } = deps;
   const delivery = await models.eventDeliveries.findById(deliveryId, { history: 0 }).lean<EventDeliveryDoc>();
@@ -142,7 +156,9 @@ async function deliverHoldingSlot(ctx: Ctx, deliveryId: string, job: JobAttempt 
     case 'wait':
       return { step: { kind: 'delay', until: decision.until, reason: decision.reason } };
     case 'dead': {
-      await guardedTransition(ctx, t.deliveryLock(deliveryId), () => t.markDead(models.eventDeliveries, { id: deliveryId, now: now(), reason: decision.reason, detail: decision.detail }));
+      await guardedTransition(ctx, t.deliveryLock(deliveryId), () =>
+        t.markDead(models.eventDeliveries, { id: deliveryId, now: now(), reason: decision.reason, detail: decision.detail }),
+      );
       return { step: { kind: 'dead', code: decision.reason, detail: decision.detail } };
     }
   }
@@ -151,7 +167,9 @@ async function deliverHoldingSlot(ctx: Ctx, deliveryId: string, job: JobAttempt 
   const replayOf = decision.replay ? { attemptCount: delivery.attemptCount, maxAttempts: ctx.config.EVENT_ATTEMPTS } : undefined;
   let claimed: EventDeliveryDoc | null;
   try {
-    claimed = await guardedTransition(ctx, t.deliveryLock(deliveryId), () => t.claimDelivery(models.eventDeliveries, { id: deliveryId, now: claimedAt, leaseMs, replayOf }).lean<EventDeliveryDoc>());
+    claimed = await guardedTransition(ctx, t.deliveryLock(deliveryId), () =>
+      t.claimDelivery(models.eventDeliveries, { id: deliveryId, now: claimedAt, leaseMs, replayOf }).lean<EventDeliveryDoc>(),
+    );
   } catch (err) {
     if (err instanceof StoreBusyError) return { step: { kind: 'delay', until: new Date(now().getTime() + busyDelayMs()), reason: 'delivery_busy' } };
     throw err;
@@ -184,7 +202,18 @@ async function sendClaimed(ctx: Ctx, c: Claimed): Promise<EventDeliveryRun> {
   const entry = attemptEntry(result, d.attemptCount, at);
   const round = { attempt: d.attemptCount - d.replayBase, maxAttempts: d.maxAttempts };
   const settled = settleAttempt(result, round, { baseMs: ctx.config.EVENT_BACKOFF_MS, maxMs: ctx.config.EVENT_BACKOFF_MAX_MS });
-  ctx.logger.info({ deliveryId: id, eventId: d.eventId, endpointId: d.endpointId, attempt: d.attemptCount, code: entry.code, httpStatus: entry.httpStatus, durationMs: entry.durationMs }, 'event delivery attempt');
+  ctx.logger.info(
+    {
+      deliveryId: id,
+      eventId: d.eventId,
+      endpointId: d.endpointId,
+      attempt: d.attemptCount,
+      code: entry.code,
+      httpStatus: entry.httpStatus,
+      durationMs: entry.durationMs,
+    },
+    'event delivery attempt',
+  );
 
   const write = <T>(update: () => Promise<T>) => persist(() => guardedTransition(ctx, t.deliveryLock(id), update));
   switch (settled.kind) {

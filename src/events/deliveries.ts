@@ -11,7 +11,11 @@ import { toDeliveryView } from './views';
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
 /** Newest first. */
-export async function listDeliveries(ctx: Pick<AppContext, 'models'>, endpointId: string, q: { status?: DeliveryStatus; limit: number }): Promise<DeliveryView[]> {
+export async function listDeliveries(
+  ctx: Pick<AppContext, 'models'>,
+  endpointId: string,
+  q: { status?: DeliveryStatus; limit: number },
+): Promise<DeliveryView[]> {
   const filter: Record<string, unknown> = { endpointId };
   if (q.status) filter.status = q.status;
   const docs = await ctx.models.eventDeliveries.find(filter).sort({ createdAt: -1, _id: -1 }).limit(q.limit).lean<EventDeliveryDoc[]>();
@@ -33,7 +37,9 @@ export async function retryDelivery(ctx: Ctx, endpointId: string, deliveryId: st
   const current = await D.findById(deliveryId).lean<EventDeliveryDoc>();
   if (!current || current.endpointId !== endpointId) return { kind: 'not_found' };
   if (current.status !== 'dead') return { kind: 'not_dead', delivery: toDeliveryView(current) };
-  const requeued = await guardedTransition(ctx, deliveryLock(deliveryId), () => requeueDead(D, { id: deliveryId, now, attemptCount: current.attemptCount, maxAttempts: ctx.config.EVENT_ATTEMPTS }).lean<EventDeliveryDoc>());
+  const requeued = await guardedTransition(ctx, deliveryLock(deliveryId), () =>
+    requeueDead(D, { id: deliveryId, now, attemptCount: current.attemptCount, maxAttempts: ctx.config.EVENT_ATTEMPTS }).lean<EventDeliveryDoc>(),
+  );
   if (!requeued) {
     const moved = await D.findById(deliveryId).lean<EventDeliveryDoc>();
     return moved ? { kind: 'not_dead', delivery: toDeliveryView(moved) } : { kind: 'not_found' };

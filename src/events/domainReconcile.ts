@@ -25,11 +25,15 @@ export async function reconcileDomainEvents(ctx: Ctx, now = new Date(), batchSiz
   const recent = { $gt: new Date(now.getTime() - windowMs), $lt: new Date(now.getTime() - settleMs) };
   const { models } = ctx;
   const [previews, anomalies, replies] = await Promise.all([
-    models.previews.find({ status: { $in: ['confirmed', 'rejected', 'expired'] }, updatedAt: recent }).limit(batchSize).lean<PreviewDoc[]>(),
+    models.previews
+      .find({ status: { $in: ['confirmed', 'rejected', 'expired'] }, updatedAt: recent })
+      .limit(batchSize)
+      .lean<PreviewDoc[]>(),
     models.triggers.find({ 'anomaly.acknowledgedAt': recent }).limit(batchSize).lean<TriggerDoc[]>(),
     models.notificationRecords.find({ 'reply.at': recent }, { userId: 1, target: 1, reply: 1 }).limit(batchSize).lean<NotificationRecord[]>(),
   ]);
-  const previewType = (p: PreviewDoc): EventType => (p.status === 'confirmed' ? 'preview.confirmed' : p.status === 'rejected' ? 'preview.rejected' : 'preview.expired');
+  const previewType = (p: PreviewDoc): EventType =>
+    p.status === 'confirmed' ? 'preview.confirmed' : p.status === 'rejected' ? 'preview.rejected' : 'preview.expired';
   const wanted: Array<{ id: string; emit: () => Promise<void> }> = [
     ...previews.map((p) => ({
       id: eventIdFor(previewType(p), String(p._id)),
@@ -37,13 +41,38 @@ export async function reconcileDomainEvents(ctx: Ctx, now = new Date(), batchSiz
     })),
     ...anomalies.map((t) => ({
       id: eventIdFor('anomaly.acknowledged', String(t._id)),
-      emit: () => ensureEvent(ctx, { type: 'anomaly.acknowledged', key: String(t._id), userId: t.userId, at: t.anomaly!.acknowledgedAt!, data: { anomalyId: String(t._id), userId: t.userId, type: t.type, acknowledgedAt: t.anomaly!.acknowledgedAt!.toISOString(), acknowledgedVia: t.anomaly!.acknowledgedVia ?? 'api' } }),
+      emit: () =>
+        ensureEvent(ctx, {
+          type: 'anomaly.acknowledged',
+          key: String(t._id),
+          userId: t.userId,
+          at: t.anomaly!.acknowledgedAt!,
+          data: {
+            anomalyId: String(t._id),
+            userId: t.userId,
+            type: t.type,
+            acknowledgedAt: t.anomaly!.acknowledgedAt!.toISOString(),
+            acknowledgedVia: t.anomaly!.acknowledgedVia ?? 'api',
+          },
+        }),
     })),
     ...replies.map((r) => {
       const type: EventType = r.reply!.kind === 'done' ? 'reminder.done' : 'reminder.snoozed';
       return {
         id: eventIdFor(type, String(r._id)),
-        emit: () => ensureEvent(ctx, { type, key: String(r._id), userId: r.userId, at: r.reply!.at, data: { recordId: String(r._id), userId: r.userId, reminderId: r.target.type === 'reminder' ? r.target.id : null, ...(r.reply!.until ? { until: r.reply!.until.toISOString() } : {}) } }),
+        emit: () =>
+          ensureEvent(ctx, {
+            type,
+            key: String(r._id),
+            userId: r.userId,
+            at: r.reply!.at,
+            data: {
+              recordId: String(r._id),
+              userId: r.userId,
+              reminderId: r.target.type === 'reminder' ? r.target.id : null,
+              ...(r.reply!.until ? { until: r.reply!.until.toISOString() } : {}),
+            },
+          }),
       };
     }),
   ];

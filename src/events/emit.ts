@@ -74,7 +74,13 @@ export async function writeEvent(ctx: Ctx, input: EmitInput, opts: { enqueue: bo
   const now = new Date();
   const endpointIds = await subscribers(ctx, { type, dataJson });
   const inserted = await insertEvent(ctx.models.events, {
-    _id: eventId, type, key, ...(input.userId ? { userId: input.userId } : {}), dataJson, at: input.at ?? now, seq: new Types.ObjectId(),
+    _id: eventId,
+    type,
+    key,
+    ...(input.userId ? { userId: input.userId } : {}),
+    dataJson,
+    at: input.at ?? now,
+    seq: new Types.ObjectId(),
     // Nobody to send it to: nothing to fan out, nothing for the reconciler to look at.
     ...(endpointIds.length ? {} : { fannedOutAt: now }),
   });
@@ -98,13 +104,23 @@ export async function fanOut(ctx: Ctx, f: FanOut): Promise<WrittenEvent> {
   const { event } = f;
   const endpointIds = f.endpointIds ?? (await subscribers(ctx, event));
   const deliveryIds = endpointIds.map((endpointId) => deliveryIdFor(endpointId, event._id));
-  await insertDeliveries(ctx.models.eventDeliveries, endpointIds.map((endpointId, i) => ({
-    _id: deliveryIds[i], endpointId, eventId: event._id, eventType: event.type, maxAttempts: ctx.config.EVENT_ATTEMPTS,
-  })));
+  await insertDeliveries(
+    ctx.models.eventDeliveries,
+    endpointIds.map((endpointId, i) => ({
+      _id: deliveryIds[i],
+      endpointId,
+      eventId: event._id,
+      eventType: event.type,
+      maxAttempts: ctx.config.EVENT_ATTEMPTS,
+    })),
+  );
   await markFannedOut(ctx.models.events, event._id, new Date());
   if (f.enqueue) {
     try {
-      await enqueueEventDeliveries(ctx, deliveryIds.map((id) => ({ id })));
+      await enqueueEventDeliveries(
+        ctx,
+        deliveryIds.map((id) => ({ id })),
+      );
     } catch (err) {
       // The deliveries are written: the reconciler enqueues them once Redis answers again.
       ctx.logger.warn({ eventId: event._id, err: (err as Error).message }, 'could not enqueue event deliveries; the reconciler will');

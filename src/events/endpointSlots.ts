@@ -30,7 +30,9 @@ export function createEndpointSlots(redis: Redis, opts: { prefix: string; limit:
       const token = randomUUID();
       const taken = await redis.eval(acquireScript, 1, key, opts.limit, opts.holdMs, token);
       if (taken !== 1) return undefined;
-      return async () => { await redis.zrem(key, token).catch(() => undefined); };
+      return async () => {
+        await redis.zrem(key, token).catch(() => undefined);
+      };
     },
   };
 }

@@ -12,7 +12,10 @@ type Ctx = Pick<AppContext, 'models' | 'secrets' | 'logger'>;
 export async function createEndpoint(ctx: Ctx, body: EndpointCreateBody): Promise<EndpointView & { secret: string }> {
   const secret = newEndpointSecret();
   const doc = await t.insertEndpoint(ctx.models.webhookEndpoints, {
-    url: body.url, events: body.events, secretSealed: ctx.secrets.seal(secret), ...(body.description ? { description: body.description } : {}),
+    url: body.url,
+    events: body.events,
+    secretSealed: ctx.secrets.seal(secret),
+    ...(body.description ? { description: body.description } : {}),
   });
   ctx.logger.info({ endpointId: String(doc._id), events: body.events }, 'webhook endpoint created');
   return { ...toEndpointView(doc), secret };

@@ -16,8 +16,10 @@ export function eventJobOptions(config: AppContext['config']) {
 
 export async function enqueueEventDeliveries(ctx: Ctx, deliveries: Array<{ id: string; delayMs?: number }>): Promise<void> {
   if (!deliveries.length) return;
-  await ctx.queues.events.addBulk(deliveries.map(({ id, delayMs }) => {
-    const data: EventJob = { v: 1, deliveryId: id };
-    return { name: eventJobName, data, opts: { ...eventJobOptions(ctx.config), jobId: eventJobId(id), delay: delayMs ?? 0 } };
-  }));
+  await ctx.queues.events.addBulk(
+    deliveries.map(({ id, delayMs }) => {
+      const data: EventJob = { v: 1, deliveryId: id };
+      return { name: eventJobName, data, opts: { ...eventJobOptions(ctx.config), jobId: eventJobId(id), delay: delayMs ?? 0 } };
+    }),
+  );
 }

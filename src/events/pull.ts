@@ -21,7 +21,11 @@ export async function listEvents(ctx: Pick<AppContext, 'models' | 'config'>, q: 
   // ObjectIds keep seconds: everything made in a second wholly past the settle time.
   if (settle > 0) seq.$lt = Types.ObjectId.createFromTime(Math.floor((now.getTime() - settle) / 1000));
   const filter = Object.keys(seq).length ? { seq } : {};
-  const docs = await ctx.models.events.find(filter, { type: 1, at: 1, userId: 1, dataJson: 1, seq: 1 }).sort({ seq: 1 }).limit(q.limit + 1).lean();
+  const docs = await ctx.models.events
+    .find(filter, { type: 1, at: 1, userId: 1, dataJson: 1, seq: 1 })
+    .sort({ seq: 1 })
+    .limit(q.limit + 1)
+    .lean();
   const page = docs.slice(0, q.limit).map((d) => toEventView(d as never));
-  return { items: page, nextCursor: page.length ? page[page.length - 1].cursor : q.after ?? null, hasMore: docs.length > q.limit };
+  return { items: page, nextCursor: page.length ? page[page.length - 1].cursor : (q.after ?? null), hasMore: docs.length > q.limit };
 }

@@ -33,7 +33,10 @@ export async function reconcileEvents(ctx: Ctx, now = new Date(), batchSize = 50
   const repairs: EventRepairs = { fannedOut: 0, requeued: 0, unstuck: 0 };
   const settled = new Date(now.getTime() - eventSettleMs);
 
-  const unfanned = await ctx.models.events.find({ fannedOutAt: { $exists: false }, createdAt: { $lt: settled } }, { type: 1, dataJson: 1 }).limit(batchSize).lean();
+  const unfanned = await ctx.models.events
+    .find({ fannedOutAt: { $exists: false }, createdAt: { $lt: settled } }, { type: 1, dataJson: 1 })
+    .limit(batchSize)
+    .lean();
   for (const event of unfanned) {
     await fanOut(ctx, { event: { _id: String(event._id), type: event.type, dataJson: event.dataJson }, enqueue: true });
     repairs.fannedOut++;
@@ -42,7 +45,9 @@ export async function reconcileEvents(ctx: Ctx, now = new Date(), batchSize = 50
 
   const D = ctx.models.eventDeliveries;
   const leaseMs = sendingLeaseMs(ctx.config);
-  const stuck = await D.find({ status: 'sending', sendingSince: { $lt: new Date(now.getTime() - leaseMs) } }, { _id: 1 }).limit(batchSize).lean();
+  const stuck = await D.find({ status: 'sending', sendingSince: { $lt: new Date(now.getTime() - leaseMs) } }, { _id: 1 })
+    .limit(batchSize)
+    .lean();
   for (const { _id } of stuck) {
     const id = String(_id);
     const moved = await guardedTransition(ctx, deliveryLock(id), () => takeBackLapsed(D, { id, now, leaseMs }));
@@ -57,7 +62,10 @@ export async function reconcileEvents(ctx: Ctx, now = new Date(), batchSize = 50
     }
   }
 
-  const waiting = await D.find({ status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: settled } }, { _id: 1, nextRetryAt: 1 }).sort({ updatedAt: 1 }).limit(batchSize).lean();
+  const waiting = await D.find({ status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: settled } }, { _id: 1, nextRetryAt: 1 })
+    .sort({ updatedAt: 1 })
+    .limit(batchSize)
+    .lean();
   for (const d of waiting) {
     const id = String(d._id);
     const job = await runnableJob(ctx, id);
@@ -78,5 +86,10 @@ async function runnableJob(ctx: Ctx, deliveryId: string): Promise<{ gone: boolea
   const job = await ctx.queues.events.getJob(eventJobId(deliveryId));
   const state = job ? await job.getState() : 'missing';
   const gone = state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown';
-  return { gone, remove: async () => { if (job) await job.remove().catch(() => undefined); } };
+  return {
+    gone,
+    remove: async () => {
+      if (job) await job.remove().catch(() => undefined);
+    },
+  };
 }

@@ -33,11 +33,14 @@ function urlField(policy: EndpointUrlPolicy) {
 const description = z.string().trim().max(500);
 
 export function endpointBodySchemas(policy: EndpointUrlPolicy) {
-  const create = z
-    .strictObject({ url: urlField(policy), events: eventsField, description: description.optional() })
-    .meta({ title: 'WebhookEndpointCreate' });
+  const create = z.strictObject({ url: urlField(policy), events: eventsField, description: description.optional() }).meta({ title: 'WebhookEndpointCreate' });
   const update = z
-    .strictObject({ url: urlField(policy).optional(), events: eventsField.optional(), enabled: z.boolean().optional(), description: description.nullable().optional() })
+    .strictObject({
+      url: urlField(policy).optional(),
+      events: eventsField.optional(),
+      enabled: z.boolean().optional(),
+      description: description.nullable().optional(),
+    })
     .refine((b) => Object.keys(b).length > 0, { message: 'name at least one of url, events, enabled, description' })
     .meta({ title: 'WebhookEndpointUpdate' });
   return { create, update };
@@ -93,7 +96,8 @@ export const deliveryView = z
     lastErrorCode: z.string().nullable(),
     lastError: z.string().nullable(),
     attempts: z.array(attemptView),
-    history: z.array(z.object({ at: z.iso.datetime(), event: z.string(), code: z.string().nullable(), detail: z.string().nullable() }))
+    history: z
+      .array(z.object({ at: z.iso.datetime(), event: z.string(), code: z.string().nullable(), detail: z.string().nullable() }))
       .meta({ description: 'Replays, deaths and repairs, beside the attempts' }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
@@ -126,12 +130,15 @@ const eventCommon = {
 };
 const eventVariants = eventTypes.map((type) => z.object({ ...eventCommon, type: z.literal(type), data: eventDataSchemas[type] }));
 export const eventView = z
-  .discriminatedUnion('type', eventVariants as [typeof eventVariants[number], ...typeof eventVariants])
+  .discriminatedUnion('type', eventVariants as [(typeof eventVariants)[number], ...typeof eventVariants])
   .meta({ title: 'Event', description: 'An event; its data per type (more fields may come)' });
 export type EventView = { id: string; type: EventType; timestamp: string; userId: string | null; cursor: string; data: Record<string, unknown> };
 
 export const eventListQuery = z.object({
-  after: z.string().regex(/^[0-9a-f]{24}$/, 'must be a cursor from a previous answer').optional()
+  after: z
+    .string()
+    .regex(/^[0-9a-f]{24}$/, 'must be a cursor from a previous answer')
+    .optional()
     .meta({ description: 'The cursor of the last event read; absent: from the oldest kept' }),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

@@ -72,7 +72,8 @@ async function post(r: { url: string; message: WireMessage; agent: Agent; allowL
   } catch (err) {
     const durationMs = elapsed();
     const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { kind: 'no_answer', code: 'timeout', detail: `no answer within ${r.timeoutMs} ms`, durationMs };
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
+      return { kind: 'no_answer', code: 'timeout', detail: `no answer within ${r.timeoutMs} ms`, durationMs };
     const detail = e?.cause?.message ? `${e.cause.code ? `${e.cause.code}: ` : ''}${e.cause.message}` : String(e?.message ?? err);
     if (e?.cause?.code === blockedAddressCode) return { kind: 'no_answer', code: 'address_refused', detail, durationMs };
     return { kind: 'no_answer', code: 'network_error', detail, durationMs };

@@ -107,7 +107,10 @@ export function markFannedOut(Events: Events, id: string, at: Date) {
 // ── event_deliveries ─────────────────────────────────────────────────────────────────────────
 
 /** (nothing) → pending, one per (endpoint, event). Guard: the unique `_id`; existing ones are left as they are. Returns how many were new. */
-export async function insertDeliveries(Deliveries: Deliveries, docs: Array<{ _id: string; endpointId: string; eventId: string; eventType: string; maxAttempts: number }>): Promise<number> {
+export async function insertDeliveries(
+  Deliveries: Deliveries,
+  docs: Array<{ _id: string; endpointId: string; eventId: string; eventType: string; maxAttempts: number }>,
+): Promise<number> {
   if (!docs.length) return 0;
   const now = new Date();
   const rows = docs.map((d) => ({ ...d, status: 'pending', attemptCount: 0, replayBase: 0, history: [], createdAt: now, updatedAt: now }));
@@ -150,7 +153,11 @@ export function claimDelivery(Deliveries: Deliveries, c: { id: string; now: Date
 export function markDelivered(Deliveries: Deliveries, d: { id: string; entry: AttemptEntry }) {
   return Deliveries.findOneAndUpdate(
     { _id: d.id, status: { $in: ['sending', 'failed'] } },
-    { $set: { status: 'delivered', deliveredAt: d.entry.at }, $unset: { sendingSince: '', nextRetryAt: '', lastErrorCode: '', lastError: '', statusReason: '' }, $push: { history: historyOf(d.entry) } },
+    {
+      $set: { status: 'delivered', deliveredAt: d.entry.at },
+      $unset: { sendingSince: '', nextRetryAt: '', lastErrorCode: '', lastError: '', statusReason: '' },
+      $push: { history: historyOf(d.entry) },
+    },
     after,
   );
 }
@@ -159,7 +166,11 @@ export function markDelivered(Deliveries: Deliveries, d: { id: string; entry: At
 export function markFailed(Deliveries: Deliveries, d: { id: string; claimedAt: Date; entry: AttemptEntry; nextRetryAt: Date }) {
   return Deliveries.findOneAndUpdate(
     { _id: d.id, status: 'sending', sendingSince: d.claimedAt },
-    { $set: { status: 'failed', nextRetryAt: d.nextRetryAt, lastErrorCode: d.entry.code, lastError: d.entry.detail ?? `HTTP ${d.entry.httpStatus}` }, $unset: { sendingSince: '' }, $push: { history: historyOf(d.entry) } },
+    {
+      $set: { status: 'failed', nextRetryAt: d.nextRetryAt, lastErrorCode: d.entry.code, lastError: d.entry.detail ?? `HTTP ${d.entry.httpStatus}` },
+      $unset: { sendingSince: '' },
+      $push: { history: historyOf(d.entry) },
+    },
     after,
   );
 }
@@ -181,7 +192,11 @@ export function markDeadAfterAttempt(Deliveries: Deliveries, d: { id: string; cl
 export function markDead(Deliveries: Deliveries, d: { id: string; now: Date; reason: DeliveryReason; detail: string }) {
   return Deliveries.findOneAndUpdate(
     { _id: d.id, status: { $in: ['pending', 'failed', 'sending'] } },
-    { $set: { status: 'dead', statusReason: d.reason, lastErrorCode: d.reason, lastError: d.detail }, $unset: { sendingSince: '', nextRetryAt: '' }, $push: { history: { at: d.now, event: 'dead', code: d.reason, detail: d.detail } } },
+    {
+      $set: { status: 'dead', statusReason: d.reason, lastErrorCode: d.reason, lastError: d.detail },
+      $unset: { sendingSince: '', nextRetryAt: '' },
+      $push: { history: { at: d.now, event: 'dead', code: d.reason, detail: d.detail } },
+    },
     after,
   );
 }

@@ -18,8 +18,7 @@ export const signatureHeaders = {
 } as const;
 
 export type SignatureCheck =
-  | { ok: true }
-  | { ok: false; reason: 'missing_headers' | 'bad_timestamp' | 'stale_timestamp' | 'future_timestamp' | 'bad_signature'; message: string };
+  { ok: true } | { ok: false; reason: 'missing_headers' | 'bad_timestamp' | 'stale_timestamp' | 'future_timestamp' | 'bad_signature'; message: string };
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -31,7 +30,10 @@ function header(headers: Headers, name: string): string | undefined {
 
 /** hex(sha256(timestamp + nonce + encrypt_key + raw body)), Feishu's callback signature. */
 export function callbackSignature(input: { timestamp: string; nonce: string; encryptKey: string; rawBody: Buffer }): string {
-  return createHash('sha256').update(input.timestamp + input.nonce + input.encryptKey).update(input.rawBody).digest('hex');
+  return createHash('sha256')
+    .update(input.timestamp + input.nonce + input.encryptKey)
+    .update(input.rawBody)
+    .digest('hex');
 }
 
 export function verifyCallbackSignature(input: { rawBody: Buffer; headers: Headers; encryptKey: string; nowMs: number }): SignatureCheck {
@@ -39,7 +41,8 @@ export function verifyCallbackSignature(input: { rawBody: Buffer; headers: Heade
   const nonce = header(input.headers, signatureHeaders.nonce);
   const signature = header(input.headers, signatureHeaders.signature);
   const missing = Object.entries({ [signatureHeaders.timestamp]: timestamp, [signatureHeaders.nonce]: nonce, [signatureHeaders.signature]: signature })
-    .filter(([, v]) => !v).map(([k]) => k);
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
   if (missing.length) return { ok: false, reason: 'missing_headers', message: `missing header ${missing.join(', ')}` };
   if (!/^\d{1,12}$/.test(timestamp!)) return { ok: false, reason: 'bad_timestamp', message: `${signatureHeaders.timestamp} must be Unix seconds` };
   const skewMs = input.nowMs - Number(timestamp) * 1000;
@@ -48,7 +51,8 @@ export function verifyCallbackSignature(input: { rawBody: Buffer; headers: Heade
   const expected = Buffer.from(callbackSignature({ timestamp: timestamp!, nonce: nonce!, encryptKey: input.encryptKey, rawBody: input.rawBody }), 'hex');
   const given = /^[0-9a-f]{64}$/i.test(signature!) ? Buffer.from(signature!, 'hex') : Buffer.alloc(0);
   // Both are 32 bytes once the format is right, so the comparison itself takes the same time.
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature', message: `${signatureHeaders.signature} does not match the body` };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'bad_signature', message: `${signatureHeaders.signature} does not match the body` };
   return { ok: true };
 }
 

@@ -41,7 +41,13 @@ export function classifyFeishuAppResponse(httpStatus: number, body: unknown, hea
   }
   if (httpStatus >= 500) return { ...base, kind: 'temporary', code: 'provider_5xx', rateLimited: false, detail: detail(`HTTP ${httpStatus}`) };
   if (httpStatus >= 300 && httpStatus < 400) {
-    return { ...base, kind: 'permanent', code: 'invalid_url', rateLimited: false, detail: `FEISHU_API_BASE answered a redirect (HTTP ${httpStatus}); redirects are not followed` };
+    return {
+      ...base,
+      kind: 'permanent',
+      code: 'invalid_url',
+      rateLimited: false,
+      detail: `FEISHU_API_BASE answered a redirect (HTTP ${httpStatus}); redirects are not followed`,
+    };
   }
   if (providerCode !== undefined && PERMANENT_CODES[providerCode]) {
     return { ...base, kind: 'permanent', code: `feishu_${providerCode}`, rateLimited: false, detail: detail(PERMANENT_CODES[providerCode]) };

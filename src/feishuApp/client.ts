@@ -29,11 +29,18 @@ const MAX_AUDIT_RESPONSE_CHARS = 2_000;
  * raw body of each answer ride along on that object under this Symbol, for classification.
  */
 const ANSWER = Symbol('feishu-answer');
-interface Answer { status: number; headers: Record<string, string | undefined>; body: unknown }
+interface Answer {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+}
 
 /** The token endpoint gave no token: thrown from the HTTP instance, so the SDK never caches anything. */
 class TokenEndpointError extends Error {
-  constructor(readonly classification: AppClassification, readonly answer: { status: number; body: unknown }) {
+  constructor(
+    readonly classification: AppClassification,
+    readonly answer: { status: number; body: unknown },
+  ) {
     super(`Feishu token endpoint: ${classification.code} (HTTP ${answer.status})`);
     this.name = 'TokenEndpointError';
   }
@@ -86,43 +93,63 @@ export function createFeishuAppApi(deps: FeishuAppDeps): FeishuAppApi {
       const content = JSON.stringify(input.card);
       const request = {
         url: `/open-apis/im/v1/messages?receive_id_type=${input.receiveIdType}`,
-        body: { receive_id_type: input.receiveIdType, receive_id: input.receiveId, msg_type: 'interactive', uuid: input.uuid, content: cut(content, MAX_AUDIT_CONTENT_CHARS) },
+        body: {
+          receive_id_type: input.receiveIdType,
+          receive_id: input.receiveId,
+          msg_type: 'interactive',
+          uuid: input.uuid,
+          content: cut(content, MAX_AUDIT_CONTENT_CHARS),
+        },
       };
       return call(request, () =>
         client.im.message.create({
           params: { receive_id_type: input.receiveIdType },
           data: { receive_id: input.receiveId, msg_type: 'interactive', content, uuid: input.uuid },
-        }));
+        }),
+      );
     },
 
     updateCard(input) {
       const content = JSON.stringify(input.card);
       const path = `/open-apis/im/v1/messages/${encodeURIComponent(input.messageId)}`;
       return call({ url: path, body: { content: cut(content, MAX_AUDIT_CONTENT_CHARS) } }, () =>
-        client.im.message.patch({ path: { message_id: input.messageId }, data: { content } }));
+        client.im.message.patch({ path: { message_id: input.messageId }, data: { content } }),
+      );
     },
 
     async buzz(input) {
       const path = `/open-apis/im/v1/messages/${encodeURIComponent(input.messageId)}/urgent_app?user_id_type=open_id`;
       const outcome = await call({ url: path, body: { user_id_list: input.openIds } }, () =>
-        client.im.message.urgentApp({ path: { message_id: input.messageId }, params: { user_id_type: 'open_id' }, data: { user_id_list: input.openIds } }));
+        client.im.message.urgentApp({ path: { message_id: input.messageId }, params: { user_id_type: 'open_id' }, data: { user_id_list: input.openIds } }),
+      );
       const invalid = invalidUserIds(outcome.response?.body);
       return invalid.length && outcome.kind === 'sent' ? { ...outcome, detail: `not buzzed (invalid open_id): ${invalid.slice(0, 20).join(', ')}` } : outcome;
     },
   };
 }
 
-interface Attempt { classification: AppClassification; response?: { status: number; body: unknown } }
+interface Attempt {
+  classification: AppClassification;
+  response?: { status: number; body: unknown };
+}
 
 async function attempt(invoke: () => Promise<unknown>, timeoutMs: number): Promise<Attempt> {
   try {
     const resolved = await invoke();
     const answer = (resolved as { [ANSWER]?: Answer } | undefined)?.[ANSWER];
-    if (!answer) throw new Error('Feishu SDK resolved without an answer from dueflow\'s HTTP instance');
+    if (!answer) throw new Error("Feishu SDK resolved without an answer from dueflow's HTTP instance");
     return { classification: classifyFeishuAppResponse(answer.status, answer.body, answer.headers), response: { status: answer.status, body: answer.body } };
   } catch (err) {
     if (err instanceof TokenEndpointError) return { classification: err.classification, response: err.answer };
-    if (err instanceof TokenCacheError) return { classification: { kind: 'temporary', code: err.reason === 'wait_timeout' ? 'provider_timeout' : 'network_error', rateLimited: false, detail: err.message } };
+    if (err instanceof TokenCacheError)
+      return {
+        classification: {
+          kind: 'temporary',
+          code: err.reason === 'wait_timeout' ? 'provider_timeout' : 'network_error',
+          rateLimited: false,
+          detail: err.message,
+        },
+      };
     if (axios.isAxiosError(err)) return { classification: transportFailure(err, timeoutMs) };
     throw err;
   }
@@ -146,7 +173,8 @@ function createHttpInstance(timeoutMs: number, tokenCache: FeishuTokenCache): Ax
       const answer: Answer = { status: resp.status, headers: plainHeaders(resp.headers), body: resp.data };
       if (isTokenRequest(resp.config)) {
         const data = resp.data as { tenant_access_token?: unknown } | undefined;
-        if (resp.status >= 200 && resp.status < 300 && feishuCode(data) === 0 && typeof data?.tenant_access_token === 'string' && data.tenant_access_token) return data;
+        if (resp.status >= 200 && resp.status < 300 && feishuCode(data) === 0 && typeof data?.tenant_access_token === 'string' && data.tenant_access_token)
+          return data;
         await tokenCache.abandonFetch();
         const body = { code: feishuCode(data), msg: feishuMessage(data) };
         throw new TokenEndpointError(classifyTokenResponse(answer.status, answer.body, answer.headers), { status: answer.status, body });
@@ -180,9 +208,10 @@ function bearerOf(config: InternalAxiosRequestConfig): string | undefined {
 function plainHeaders(headers: unknown): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   if (headers === null || typeof headers !== 'object') return out;
-  const entries = typeof (headers as { toJSON?: unknown }).toJSON === 'function'
-    ? Object.entries((headers as { toJSON(): Record<string, unknown> }).toJSON())
-    : Object.entries(headers as Record<string, unknown>);
+  const entries =
+    typeof (headers as { toJSON?: unknown }).toJSON === 'function'
+      ? Object.entries((headers as { toJSON(): Record<string, unknown> }).toJSON())
+      : Object.entries(headers as Record<string, unknown>);
   for (const [k, v] of entries) {
     if (typeof v === 'string') out[k.toLowerCase()] = v;
     else if (Array.isArray(v)) out[k.toLowerCase()] = v.join(', ');
@@ -215,12 +244,19 @@ function sdkLogger(logger: Logger, secrets: string[]): lark.Logger {
 function summarize(value: unknown, depth: number): string {
   // URLs in the SDK's own lines keep their path only.
   if (typeof value === 'string') return value.replace(/\?[^\s]*/g, '').slice(0, 200);
-  if (Array.isArray(value)) return depth > 3 ? '[…]' : value.map((v) => summarize(v, depth + 1)).filter(Boolean).join(' | ');
-  if (value instanceof TokenEndpointError) return `token endpoint: ${value.classification.code}, HTTP ${value.answer.status}${value.classification.providerCode !== undefined ? `, code ${value.classification.providerCode}` : ''}`;
+  if (Array.isArray(value))
+    return depth > 3
+      ? '[…]'
+      : value
+          .map((v) => summarize(v, depth + 1))
+          .filter(Boolean)
+          .join(' | ');
+  if (value instanceof TokenEndpointError)
+    return `token endpoint: ${value.classification.code}, HTTP ${value.answer.status}${value.classification.providerCode !== undefined ? `, code ${value.classification.providerCode}` : ''}`;
   if (value instanceof TokenCacheError) return value.message;
   if (axios.isAxiosError(value)) {
     const status = value.response?.status;
-    return `${(value.config?.method ?? '?').toUpperCase()} ${pathOf(value.config?.url)} ${status !== undefined ? `HTTP ${status}` : value.code ?? ''}: ${value.message}`;
+    return `${(value.config?.method ?? '?').toUpperCase()} ${pathOf(value.config?.url)} ${status !== undefined ? `HTTP ${status}` : (value.code ?? '')}: ${value.message}`;
   }
   if (value instanceof Error) return `${value.name}: ${value.message}`.slice(0, 200);
   if (value !== null && typeof value === 'object') {

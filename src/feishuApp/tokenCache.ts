@@ -43,7 +43,10 @@ return 0
 
 /** Temporary trouble of the cache itself: Redis unreachable, or the fetching process never stored a token. */
 export class TokenCacheError extends Error {
-  constructor(readonly reason: 'redis' | 'wait_timeout', message: string) {
+  constructor(
+    readonly reason: 'redis' | 'wait_timeout',
+    message: string,
+  ) {
     super(message);
     this.name = 'TokenCacheError';
   }
@@ -64,7 +67,9 @@ export interface TokenCacheOptions {
 /** As the SDK types it: its keys are strings or Symbols (CTenantAccessToken). */
 // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types -- mirrors the SDK's Cache key type
 type CacheKey = string | Symbol;
-interface CacheOptions { namespace?: string }
+interface CacheOptions {
+  namespace?: string;
+}
 
 /** The SDK's `Cache` interface plus what dueflow needs around the token. */
 export interface FeishuTokenCache {
@@ -85,7 +90,7 @@ export function createTokenCache(options: TokenCacheOptions): FeishuTokenCache {
   const held = new Map<string, string>();
 
   const valueKey = (key: CacheKey, namespace = appId) => {
-    const name = typeof key === 'string' ? key : key.description ?? 'symbol';
+    const name = typeof key === 'string' ? key : (key.description ?? 'symbol');
     return `${prefix}:feishu-app:${namespace}:${name}`;
   };
   const lockKeyOf = (k: string) => `${k}:lock`;

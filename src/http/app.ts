@@ -1,6 +1,6 @@
 /** The Express app: health, metrics, API routes, OpenAPI + docs, Bull Board. */
 import { randomUUID } from 'node:crypto';
-import type { Express} from 'express';
+import type { Express } from 'express';
 import express, { Router } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
@@ -29,7 +29,19 @@ import { createCardActionHandler } from '../cards/actions';
 
 /** Every documented route of the API. */
 export function allRoutes(ctx: AppContext): RouteDef[] {
-  return [...healthRoutes(ctx), ...notificationRoutes(ctx), ...channelRoutes(ctx), ...settingsRoutes(ctx), ...taskRoutes(ctx), ...blockRoutes(ctx), ...activeScheduleRoutes(ctx), ...anomalyRoutes(ctx), ...reminderRoutes(ctx), ...syncRoutes(ctx), ...webhookEndpointRoutes(ctx)];
+  return [
+    ...healthRoutes(ctx),
+    ...notificationRoutes(ctx),
+    ...channelRoutes(ctx),
+    ...settingsRoutes(ctx),
+    ...taskRoutes(ctx),
+    ...blockRoutes(ctx),
+    ...activeScheduleRoutes(ctx),
+    ...anomalyRoutes(ctx),
+    ...reminderRoutes(ctx),
+    ...syncRoutes(ctx),
+    ...webhookEndpointRoutes(ctx),
+  ];
 }
 
 export function createApp(ctx: AppContext): Express {
@@ -54,7 +66,9 @@ export function createApp(ctx: AppContext): Express {
   const cardActions = createCardActionHandler(ctx);
   // The callback has its own router (below), so it is documented here rather than in allRoutes.
   const openapi = buildOpenApiDocument([...routes, feishuCallbackRoute(ctx, cardActions)], ctx.config.PUBLIC_BASE_URL);
-  app.get('/openapi.json', (_req, res) => { res.json(openapi); });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'dueflow API' }));
 
   const { config, redis } = ctx;

@@ -10,7 +10,7 @@ import type { RequestHandler } from 'express';
 import { jwtVerify } from 'jose';
 import type { Config } from '../config';
 import { errorBody, unauthorized } from './errors';
-import type { Limiter} from './rateLimit';
+import type { Limiter } from './rateLimit';
 import { tooManyRequests } from './rateLimit';
 
 export type AuthKind = 'none' | 'user' | 'service' | 'feishu';

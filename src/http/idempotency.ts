@@ -41,7 +41,10 @@ export async function withIdempotencyKey<T>(
   return { result, replayed: false };
 }
 
-const keyOf = (scope: string, key: string, body: unknown) => ({ _id: `${scope}|${key}`, requestHash: createHash('sha256').update(JSON.stringify(body)).digest('hex') });
+const keyOf = (scope: string, key: string, body: unknown) => ({
+  _id: `${scope}|${key}`,
+  requestHash: createHash('sha256').update(JSON.stringify(body)).digest('hex'),
+});
 
 function refuseOtherBody(seen: { requestHash: string }, requestHash: string): void {
   if (seen.requestHash !== requestHash) throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body');

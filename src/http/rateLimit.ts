@@ -58,4 +58,8 @@ export function limitRequests(limiter: Limiter, keyOf: (req: Parameters<RequestH
   };
 }
 
-export const tokenKey = (header: string | undefined) => createHash('sha256').update(header ?? '').digest('hex').slice(0, 32);
+export const tokenKey = (header: string | undefined) =>
+  createHash('sha256')
+    .update(header ?? '')
+    .digest('hex')
+    .slice(0, 32);

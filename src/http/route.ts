@@ -85,7 +85,8 @@ export function registerOpenApi(registry: OpenAPIRegistry, route: RouteDef): voi
       ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
       : { description: r.description };
   }
-  if (route.params || route.query || route.body) responses[400] ??= { description: 'Invalid input; the message names each field', content: { 'application/json': { schema: errorSchema } } };
+  if (route.params || route.query || route.body)
+    responses[400] ??= { description: 'Invalid input; the message names each field', content: { 'application/json': { schema: errorSchema } } };
   if (route.auth !== 'none') responses[401] = { description: 'Missing or invalid credentials', content: { 'application/json': { schema: errorSchema } } };
 
   registry.registerPath({

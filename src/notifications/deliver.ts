@@ -100,7 +100,9 @@ export function decideDelivery(d: {
 export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAttempt, deps: DeliveryDeps): Promise<DeliveryStep> {
   const now = deps.now ?? (() => new Date());
   const claimedAt = now();
-  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt));
+  const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () =>
+    t.claimUnreadForSending(ctx.models.notificationRecords, recordId, claimedAt),
+  );
   if (!claimed) return whenNotClaimable(ctx, recordId, job, deps);
   const Records = ctx.models.notificationRecords;
   let loaded: [UserSettings, LoadedChannel];
@@ -120,7 +122,17 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
       return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
     case 'digest': // never claimed while held; here for completeness of the decision
     case 'send':
-      return sendClaimed(ctx, { recordId, record: claimed, attempt: claimed.attemptCount + 1, channelConfig: channel!.config, settings, replay: false, job, deps, now });
+      return sendClaimed(ctx, {
+        recordId,
+        record: claimed,
+        attempt: claimed.attemptCount + 1,
+        channelConfig: channel!.config,
+        settings,
+        replay: false,
+        job,
+        deps,
+        now,
+      });
   }
 }
 
@@ -174,7 +186,10 @@ async function replayNotification(ctx: Ctx, record: RecordDoc, job: JobAttempt, 
 
 type RecordDoc = NonNullable<Awaited<ReturnType<typeof t.claimUnreadForSending>>>;
 /** What settling needs of a record. */
-interface RecordFacts { _id: Types.ObjectId | string; channel: string }
+interface RecordFacts {
+  _id: Types.ObjectId | string;
+  channel: string;
+}
 
 /** A channel dueflow can send through: a webhook URL, or a person to write to. */
 function hasRecipient(config: ChannelConfig): boolean {
@@ -183,7 +198,9 @@ function hasRecipient(config: ChannelConfig): boolean {
 
 /** Whose limits a send counts against: its webhook, or the app (urgent sends in their own lane) and the person. */
 function rateTarget(config: ChannelConfig, urgent: boolean): RateTarget {
-  return config.kind === 'feishu_app' ? { kind: 'app', recipient: `${config.receiveIdType}:${config.receiveId}`, urgent } : { kind: 'webhook', url: config.webhookUrl };
+  return config.kind === 'feishu_app'
+    ? { kind: 'app', recipient: `${config.receiveIdType}:${config.receiveId}`, urgent }
+    : { kind: 'webhook', url: config.webhookUrl };
 }
 
 interface SendArgs {
@@ -223,15 +240,28 @@ async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
     await slot.release();
     slot = await reserveOrRelease(ctx, deps, target, record._id);
   }
-  const message = { title: record.message.title, summary: record.message.summary, actionText: record.message.actionText ?? undefined, actionUrl: record.message.actionUrl ?? undefined };
+  const message = {
+    title: record.message.title,
+    summary: record.message.summary,
+    actionText: record.message.actionText ?? undefined,
+    actionUrl: record.message.actionUrl ?? undefined,
+  };
 
-  const outcome = await sendToChannel(channelConfig, {
-    notificationId: recordId, userId: record.userId, triggerType: record.triggerType,
-    target: { type: record.target.type, id: record.target.id },
-    message,
-    traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, previewId: record.previewId ?? undefined,
-    card: { recordId, language: settings.language, timeZone: settings.timeZone, message, state: firstCardState(record) },
-  }, ctx.providers);
+  const outcome = await sendToChannel(
+    channelConfig,
+    {
+      notificationId: recordId,
+      userId: record.userId,
+      triggerType: record.triggerType,
+      target: { type: record.target.type, id: record.target.id },
+      message,
+      traceId: record.traceId ?? undefined,
+      triggerId: record.triggerId ?? undefined,
+      previewId: record.previewId ?? undefined,
+      card: { recordId, language: settings.language, timeZone: settings.timeZone, message, state: firstCardState(record) },
+    },
+    ctx.providers,
+  );
   log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
   return settle(ctx, { deps, target, record, attempt, outcome, job, now: now() });
 }

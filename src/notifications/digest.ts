@@ -74,12 +74,21 @@ async function decideLocked(ctx: Ctx, recordId: string, now: Date): Promise<Dige
   const held = await Records.find(
     { userId, channel, status: 'pending', digestState: 'held', triggerType: { $nin: settings.optOutTriggerTypes } },
     { message: 1, triggerType: 1, createdAt: 1 },
-  ).sort({ _id: 1 }).limit(MAX_MEMBERS).lean<NotificationRecord[]>();
+  )
+    .sort({ _id: 1 })
+    .limit(MAX_MEMBERS)
+    .lean<NotificationRecord[]>();
   if (!held.some((r) => String(r._id) === recordId)) held.push(record);
-  const recent = await Records.countDocuments({ userId, digestState: { $in: ['alone', 'member'] }, digestDecidedAt: { $gte: new Date(now.getTime() - config.DIGEST_WINDOW_MS) } });
+  const recent = await Records.countDocuments({
+    userId,
+    digestState: { $in: ['alone', 'member'] },
+    digestDecidedAt: { $gte: new Date(now.getTime() - config.DIGEST_WINDOW_MS) },
+  });
   if (held.length + recent < config.DIGEST_THRESHOLD) return markAlone(ctx, recordId, now);
 
-  const last = await Records.findOne({ userId, digestState: { $in: ['alone', 'digest'] } }, { digestDecidedAt: 1 }).sort({ digestDecidedAt: -1 }).lean<NotificationRecord>();
+  const last = await Records.findOne({ userId, digestState: { $in: ['alone', 'digest'] } }, { digestDecidedAt: 1 })
+    .sort({ digestDecidedAt: -1 })
+    .lean<NotificationRecord>();
   const nextAt = last?.digestDecidedAt ? last.digestDecidedAt.getTime() + config.DIGEST_INTERVAL_MS : 0;
   if (now.getTime() < nextAt) return { kind: 'wait', until: new Date(nextAt), reason: 'digest_interval' };
   if (held.length === 1) return markAlone(ctx, recordId, now);
@@ -87,7 +96,12 @@ async function decideLocked(ctx: Ctx, recordId: string, now: Date): Promise<Dige
   const members = held.sort((a, b) => String(a._id).localeCompare(String(b._id)));
   const { language, timeZone } = planningSettings(settings);
   const digestId = await createDigestRecord(ctx, { userId, channel, members, language, timeZone, now });
-  return markMembers(ctx, digestId, members.map((m) => String(m._id)), now);
+  return markMembers(
+    ctx,
+    digestId,
+    members.map((m) => String(m._id)),
+    now,
+  );
 }
 
 async function markAlone(ctx: Ctx, recordId: string, now: Date): Promise<DigestDecision> {
@@ -95,16 +109,33 @@ async function markAlone(ctx: Ctx, recordId: string, now: Date): Promise<DigestD
   return { kind: 'alone' };
 }
 
-async function createDigestRecord(ctx: Ctx, d: { userId: string; channel: ChannelKind; members: NotificationRecord[]; language: Language; timeZone: string; now: Date }): Promise<string> {
+async function createDigestRecord(
+  ctx: Ctx,
+  d: { userId: string; channel: ChannelKind; members: NotificationRecord[]; language: Language; timeZone: string; now: Date },
+): Promise<string> {
   const Records = ctx.models.notificationRecords;
   // Keyed by its first member: the same group written twice (a retry after a crash) is one record.
   const dedupeKey = `digest|${d.userId}|${String(d.members[0]._id)}`;
   try {
     const doc = await Records.create({
-      _id: new Types.ObjectId(), userId: d.userId, channel: d.channel, dedupeKey, triggerType: DIGEST_TRIGGER_TYPE,
-      target: { type: 'digest', id: d.userId }, message: buildDigestMessage(d.language, d.members.map((m) => m.message), `${ctx.config.PUBLIC_BASE_URL}/app`),
-      status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS, digestState: 'digest', digestDecidedAt: d.now,
-      digestOf: d.members.map((m) => String(m._id)), history: [{ at: d.now, event: 'requested', detail: `digest of ${d.members.length}` }],
+      _id: new Types.ObjectId(),
+      userId: d.userId,
+      channel: d.channel,
+      dedupeKey,
+      triggerType: DIGEST_TRIGGER_TYPE,
+      target: { type: 'digest', id: d.userId },
+      message: buildDigestMessage(
+        d.language,
+        d.members.map((m) => m.message),
+        `${ctx.config.PUBLIC_BASE_URL}/app`,
+      ),
+      status: 'pending',
+      attemptCount: 0,
+      maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+      digestState: 'digest',
+      digestDecidedAt: d.now,
+      digestOf: d.members.map((m) => String(m._id)),
+      history: [{ at: d.now, event: 'requested', detail: `digest of ${d.members.length}` }],
     });
     return String(doc._id);
   } catch (err) {

@@ -17,7 +17,8 @@ type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'store' 
 export async function relayRecordEvents(ctx: Ctx, batchSize = 200): Promise<number> {
   const Records = ctx.models.notificationRecords;
   const records = await Records.find({ outboxCount: { $gt: 0 } }, { userId: 1, channel: 1, dedupeKey: 1, triggerType: 1, outbox: 1, outboxCount: 1 })
-    .limit(batchSize).lean<Array<Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'dedupeKey' | 'triggerType' | 'outbox' | 'outboxCount'>>>();
+    .limit(batchSize)
+    .lean<Array<Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'dedupeKey' | 'triggerType' | 'outbox' | 'outboxCount'>>>();
   let relayed = 0;
   for (const r of records) {
     const recordId = String(r._id);

@@ -11,7 +11,6 @@ import { isDuplicateKey } from '../db/errors';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config'>;
 
-
 export async function requestNotification(ctx: Ctx, input: NotificationRequest): Promise<RequestResult> {
   const channel = input.channel ?? (await defaultChannelKind(ctx, input.userId));
   const Records = ctx.models.notificationRecords;
@@ -26,10 +25,21 @@ export async function requestNotification(ctx: Ctx, input: NotificationRequest):
   let record;
   try {
     record = await Records.create({
-      userId: input.userId, channel, dedupeKey: input.dedupeKey, triggerType: input.triggerType,
-      target: input.target, triggerId: input.triggerId, previewId: input.previewId, message: input.message,
-      traceId: input.traceId, urgent: input.urgent ?? false, status: 'pending', attemptCount: 0, maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
-      replyKind: input.replyKind, severity: input.severity,
+      userId: input.userId,
+      channel,
+      dedupeKey: input.dedupeKey,
+      triggerType: input.triggerType,
+      target: input.target,
+      triggerId: input.triggerId,
+      previewId: input.previewId,
+      message: input.message,
+      traceId: input.traceId,
+      urgent: input.urgent ?? false,
+      status: 'pending',
+      attemptCount: 0,
+      maxAttempts: ctx.config.NOTIFY_ATTEMPTS,
+      replyKind: input.replyKind,
+      severity: input.severity,
       ...(held ? { digestState: 'held' } : {}),
       ...(input.notBefore ? { deferredUntil: input.notBefore } : {}),
       history: [{ at: now, event: 'requested' }, ...(input.notBefore ? [{ at: now, event: 'deferred', code: 'snoozed', until: input.notBefore }] : [])],

@@ -6,7 +6,10 @@ export const messageSchema = z.object({
   title: z.string().trim().min(1).max(200),
   summary: z.string().trim().min(1).max(20_000),
   actionText: z.string().trim().min(1).max(40).optional(),
-  actionUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
+  actionUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .max(2048)
+    .optional(),
 });
 
 export const notificationRequestSchema = z.object({
@@ -21,7 +24,7 @@ export const notificationRequestSchema = z.object({
   traceId: z.string().min(1).max(128).optional(),
   triggerId: z.string().min(1).max(128).optional(),
   previewId: z.string().min(1).max(128).optional(),
-  urgent: z.boolean().optional().meta({ description: 'true: sent even in the user\'s quiet hours (critical alerts only)' }),
+  urgent: z.boolean().optional().meta({ description: "true: sent even in the user's quiet hours (critical alerts only)" }),
 });
 export type NotificationRequest = z.infer<typeof notificationRequestSchema> & {
   /** dueflow's own anomaly messages: may be grouped into a digest when the user gets many (notifications/digest.ts). */

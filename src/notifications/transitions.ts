@@ -28,8 +28,15 @@ function audit(outcome: ProviderOutcome) {
 
 function attemptEntry(at: Date, attempt: number, outcome: ProviderOutcome) {
   return {
-    at, event: 'attempt', attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus,
-    providerCode: outcome.providerCode, durationMs: outcome.durationMs, detail: outcome.detail,
+    at,
+    event: 'attempt',
+    attempt,
+    outcome: outcome.kind,
+    code: outcome.code,
+    httpStatus: outcome.httpStatus,
+    providerCode: outcome.providerCode,
+    durationMs: outcome.durationMs,
+    detail: outcome.detail,
   };
 }
 
@@ -40,7 +47,12 @@ function attemptEntry(at: Date, attempt: number, outcome: ProviderOutcome) {
 export function claimForReplay(Records: Records, id: Id, now: Date) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'dead' },
-    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 }, $push: { history: { at: now, event: 'replay', detail: 'replayed by an operator' } } },
+    {
+      $set: { status: 'sending', sendingSince: now },
+      $unset: { nextRetryAt: '', deferredUntil: '' },
+      $inc: { attemptCount: 1 },
+      $push: { history: { at: now, event: 'replay', detail: 'replayed by an operator' } },
+    },
     after,
   );
 }
@@ -54,7 +66,10 @@ export function claimForReplay(Records: Records, id: Id, now: Date) {
  * A `held` record is never taken here: the digest decision must still see it pending.
  */
 export function claimUnreadForSending(Records: Records, id: Id, now: Date) {
-  const claimable: object[] = [{ status: { $in: ['pending', 'failed'] } }, { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }];
+  const claimable: object[] = [
+    { status: { $in: ['pending', 'failed'] } },
+    { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } },
+  ];
   return Records.findOneAndUpdate(
     { _id: id, digestState: { $ne: 'held' }, $or: claimable },
     { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 } },
@@ -63,7 +78,12 @@ export function claimUnreadForSending(Records: Records, id: Id, now: Date) {
 }
 
 /** The state claimUnreadForSending found, to be put back. */
-export interface ClaimedFrom { status: string; nextRetryAt?: Date | null; deferredUntil?: Date | null; sendingSince?: Date | null }
+export interface ClaimedFrom {
+  status: string;
+  nextRetryAt?: Date | null;
+  deferredUntil?: Date | null;
+  sendingSince?: Date | null;
+}
 
 /**
  * Gives back a claim of claimUnreadForSending that sent nothing: the record returns to the state it
@@ -91,8 +111,10 @@ export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending', sendingSince: claimedAt },
     {
-      $set: { status: 'skipped', statusReason: reason }, $unset: { sendingSince: '', nextRetryAt: '', deferredUntil: '' },
-      $inc: { attemptCount: -1, ...outbox('notification.skipped', String(id), now, reason).inc }, $push: { history: { at: now, event: 'skipped', code: reason }, ...outbox('notification.skipped', String(id), now, reason).push },
+      $set: { status: 'skipped', statusReason: reason },
+      $unset: { sendingSince: '', nextRetryAt: '', deferredUntil: '' },
+      $inc: { attemptCount: -1, ...outbox('notification.skipped', String(id), now, reason).inc },
+      $push: { history: { at: now, event: 'skipped', code: reason }, ...outbox('notification.skipped', String(id), now, reason).push },
     },
     after,
   );
@@ -131,7 +153,10 @@ export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attemp
       $set: { status: 'dead', statusReason: reason, lastErrorCode: outcome.code, lastError: outcome.detail, ...audit(outcome) },
       $unset: { sendingSince: '', nextRetryAt: '' },
       // A replayed record that dies again is a new event: its key names the attempt.
-      $push: { history: { $each: [attemptEntry(now, attempt, outcome), { at: now, event: 'dead', code: reason }] }, ...outbox('notification.dead', `${String(id)}:${attempt}`, now, reason).push },
+      $push: {
+        history: { $each: [attemptEntry(now, attempt, outcome), { at: now, event: 'dead', code: reason }] },
+        ...outbox('notification.dead', `${String(id)}:${attempt}`, now, reason).push,
+      },
       $inc: outbox('notification.dead', `${String(id)}:${attempt}`, now, reason).inc,
     },
     after,
@@ -142,7 +167,11 @@ export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attemp
 export function markDead(Records: Records, id: Id, now: Date, reason: string, detail: string) {
   return Records.findOneAndUpdate(
     { _id: id, status: { $in: ['pending', 'failed', 'sending'] } },
-    { $set: { status: 'dead', statusReason: reason, lastErrorCode: reason, lastError: detail }, $unset: { sendingSince: '', nextRetryAt: '' }, $push: { history: { at: now, event: 'dead', code: reason, detail } } },
+    {
+      $set: { status: 'dead', statusReason: reason, lastErrorCode: reason, lastError: detail },
+      $unset: { sendingSince: '', nextRetryAt: '' },
+      $push: { history: { at: now, event: 'dead', code: reason, detail } },
+    },
     after,
   );
 }
@@ -161,7 +190,8 @@ function skipFrom(Records: Records, s: { id: Id; now: Date; reason: string; from
   return Records.findOneAndUpdate(
     { _id: s.id, status: { $in: s.from } },
     {
-      $set: { status: 'skipped', statusReason: s.reason }, $unset: { nextRetryAt: '', deferredUntil: '' },
+      $set: { status: 'skipped', statusReason: s.reason },
+      $unset: { nextRetryAt: '', deferredUntil: '' },
       $push: { history: { at: s.now, event: 'skipped', code: s.reason }, ...outbox('notification.skipped', String(s.id), s.now, s.reason).push },
       $inc: outbox('notification.skipped', String(s.id), s.now, s.reason).inc,
     },
@@ -196,7 +226,12 @@ export function markRateLimited(Records: Records, id: Id, now: Date, attempt: nu
 export function releaseClaim(Records: Records, id: Id, now: Date, until: Date) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending' },
-    { $set: { status: 'pending', nextRetryAt: until }, $unset: { sendingSince: '' }, $inc: { attemptCount: -1 }, $push: { history: { at: now, event: 'rate_limited', code: 'webhook_rate_limit', until } } },
+    {
+      $set: { status: 'pending', nextRetryAt: until },
+      $unset: { sendingSince: '' },
+      $inc: { attemptCount: -1 },
+      $push: { history: { at: now, event: 'rate_limited', code: 'webhook_rate_limit', until } },
+    },
     after,
   );
 }
@@ -215,7 +250,11 @@ export function markReplied(Records: Records, id: Id, reply: { kind: 'done' | 's
 
 /** The snoozed copy of a reminder card requested. Guard: snoozed, no copy noted yet. Returns the record after, or null. */
 export function noteSnoozeCopy(Records: Records, id: Id, snoozeRecordId: string) {
-  return Records.findOneAndUpdate({ _id: id, 'reply.kind': 'snoozed', 'reply.snoozeRecordId': { $exists: false } }, { $set: { 'reply.snoozeRecordId': snoozeRecordId } }, after);
+  return Records.findOneAndUpdate(
+    { _id: id, 'reply.kind': 'snoozed', 'reply.snoozeRecordId': { $exists: false } },
+    { $set: { 'reply.snoozeRecordId': snoozeRecordId } },
+    after,
+  );
 }
 
 /**
@@ -248,5 +287,9 @@ export function noteAcknowledged(Records: Records, id: Id, a: { at: Date; via: s
  * next relay, which emits all again: emitting is idempotent). Returns the record after, or null.
  */
 export function clearOutbox(Records: Records, id: Id, count: number) {
-  return Records.findOneAndUpdate({ _id: id, outboxCount: count }, { $unset: { outbox: '', outboxCount: '' } }, { returnDocument: 'after' as const, timestamps: false });
+  return Records.findOneAndUpdate(
+    { _id: id, outboxCount: count },
+    { $unset: { outbox: '', outboxCount: '' } },
+    { returnDocument: 'after' as const, timestamps: false },
+  );
 }

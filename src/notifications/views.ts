@@ -43,7 +43,10 @@ export const recordView = z.object({
   replyKind: z.enum(replyKinds).nullable().meta({ description: 'What its card lets the user answer: a suggestion, a reminder, an anomaly' }),
   severity: z.string().nullable().meta({ description: "An anomaly's severity" }),
   acknowledgedAt: z.iso.datetime().nullable().meta({ description: 'When the anomaly it told about was acknowledged' }),
-  reply: z.object({ kind: z.enum(reminderReplies), at: z.iso.datetime(), until: z.iso.datetime().nullable() }).nullable().meta({ description: "A reminder card's answer: done, or snoozed until" }),
+  reply: z
+    .object({ kind: z.enum(reminderReplies), at: z.iso.datetime(), until: z.iso.datetime().nullable() })
+    .nullable()
+    .meta({ description: "A reminder card's answer: done, or snoozed until" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -62,16 +65,34 @@ function withoutNulls<T extends object>(o: T): T {
 
 export function toRecordView(r: any): RecordView {
   return {
-    id: String(r._id), userId: r.userId, channel: r.channel, dedupeKey: r.dedupeKey, triggerType: r.triggerType,
-    target: { type: r.target.type, id: r.target.id }, triggerId: orNull(r.triggerId), previewId: orNull(r.previewId),
+    id: String(r._id),
+    userId: r.userId,
+    channel: r.channel,
+    dedupeKey: r.dedupeKey,
+    triggerType: r.triggerType,
+    target: { type: r.target.type, id: r.target.id },
+    triggerId: orNull(r.triggerId),
+    previewId: orNull(r.previewId),
     message: withoutNulls({ title: r.message.title, summary: r.message.summary, actionText: r.message.actionText, actionUrl: r.message.actionUrl }),
-    traceId: orNull(r.traceId), status: r.status, statusReason: orNull(r.statusReason), attemptCount: r.attemptCount, maxAttempts: r.maxAttempts,
-    nextRetryAt: iso(r.nextRetryAt), deferredUntil: iso(r.deferredUntil), lastErrorCode: orNull(r.lastErrorCode), lastError: orNull(r.lastError),
-    providerMessageId: orNull(r.providerMessageId), sentAt: iso(r.sentAt),
-    digestId: orNull(r.digestId), digestOf: r.digestOf?.length ? [...r.digestOf] : null,
-    replyKind: orNull(r.replyKind), severity: orNull(r.severity), acknowledgedAt: iso(r.acknowledgedAt),
+    traceId: orNull(r.traceId),
+    status: r.status,
+    statusReason: orNull(r.statusReason),
+    attemptCount: r.attemptCount,
+    maxAttempts: r.maxAttempts,
+    nextRetryAt: iso(r.nextRetryAt),
+    deferredUntil: iso(r.deferredUntil),
+    lastErrorCode: orNull(r.lastErrorCode),
+    lastError: orNull(r.lastError),
+    providerMessageId: orNull(r.providerMessageId),
+    sentAt: iso(r.sentAt),
+    digestId: orNull(r.digestId),
+    digestOf: r.digestOf?.length ? [...r.digestOf] : null,
+    replyKind: orNull(r.replyKind),
+    severity: orNull(r.severity),
+    acknowledgedAt: iso(r.acknowledgedAt),
     reply: r.reply?.kind ? { kind: r.reply.kind, at: iso(r.reply.at)!, until: iso(r.reply.until) } : null,
-    createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
+    createdAt: iso(r.createdAt)!,
+    updatedAt: iso(r.updatedAt)!,
   };
 }
 

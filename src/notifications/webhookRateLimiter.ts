@@ -76,9 +76,7 @@ export interface Reservation {
 }
 
 /** Whom a send counts against: a webhook, or the app (in a lane) and the person it writes to. */
-export type RateTarget =
-  | { kind: 'webhook'; url: string }
-  | { kind: 'app'; recipient: string; urgent: boolean };
+export type RateTarget = { kind: 'webhook'; url: string } | { kind: 'app'; recipient: string; urgent: boolean };
 
 /** What Feishu asked to slow down: the webhook, the whole app, or sends to one person (230020). */
 export type PauseScope = 'target' | 'recipient';
@@ -106,7 +104,11 @@ export interface RateLimiterOptions {
   marginMs?: number;
 }
 
-interface Log { key: string; perSecond: number; perMinute: number }
+interface Log {
+  key: string;
+  perSecond: number;
+  perMinute: number;
+}
 
 const hashOf = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
@@ -119,7 +121,11 @@ export function createWebhookRateLimiter(redis: Redis, opts: RateLimiterOptions)
     urgent: { key: `${opts.prefix}:app-rate:urgent`, perSecond: urgentPerSecond, perMinute: urgentPerMinute },
     bulk: { key: `${opts.prefix}:app-rate:bulk`, perSecond: app.perSecond - urgentPerSecond, perMinute: app.perMinute - urgentPerMinute },
   };
-  const recipientLog = (recipient: string): Log => ({ key: `${opts.prefix}:app-rate:to:${hashOf(recipient)}`, perSecond: app.recipientPerSecond, perMinute: 0 });
+  const recipientLog = (recipient: string): Log => ({
+    key: `${opts.prefix}:app-rate:to:${hashOf(recipient)}`,
+    perSecond: app.recipientPerSecond,
+    perMinute: 0,
+  });
   const logsOf = (target: RateTarget, scope: PauseScope = 'target'): Log[] => {
     if (target.kind === 'webhook') return [{ key: `${opts.prefix}:webhook-rate:${hashOf(target.url)}`, perSecond: opts.perSecond, perMinute: opts.perMinute }];
     if (scope === 'recipient') return [recipientLog(target.recipient)];

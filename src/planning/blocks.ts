@@ -8,21 +8,29 @@ import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { createTrigger } from '../triggers/create';
 import { findUserTask } from './tasks';
 import { forgetExternalId, type SyncCtx } from '../sync/forget';
-import type { BlockCreateBody, BlockPatchBody, BlockView} from './schemas';
+import type { BlockCreateBody, BlockPatchBody, BlockView } from './schemas';
 import { maxBlockMs } from './schemas';
 import { isoOrNull as iso } from '../time/iso';
 
-
 export function toBlockView(b: ScheduleBlockDoc & { createdAt?: Date; updatedAt?: Date }): BlockView {
   return {
-    id: String(b._id), taskId: b.taskId ?? null, title: b.title, start: iso(b.start)!, end: iso(b.end)!, status: b.status,
-    previewId: b.previewId ?? null, externalId: b.externalId ?? null, createdAt: iso(b.createdAt)!, updatedAt: iso(b.updatedAt)!,
+    id: String(b._id),
+    taskId: b.taskId ?? null,
+    title: b.title,
+    start: iso(b.start)!,
+    end: iso(b.end)!,
+    status: b.status,
+    previewId: b.previewId ?? null,
+    externalId: b.externalId ?? null,
+    createdAt: iso(b.createdAt)!,
+    updatedAt: iso(b.updatedAt)!,
   };
 }
 
 /** An input problem found after validation (it needs the database): the field and what is wrong. */
 export type BlockInputError = { field: string; message: string };
-export type BlockWrite = { ok: true; block: ScheduleBlockDoc; feedbackTrigger?: { id: string; status: string; created: boolean } } | ({ ok: false } & BlockInputError);
+export type BlockWrite =
+  { ok: true; block: ScheduleBlockDoc; feedbackTrigger?: { id: string; status: string; created: boolean } } | ({ ok: false } & BlockInputError);
 
 const isId = (id: string) => /^[0-9a-f]{24}$/.test(id);
 
@@ -53,7 +61,9 @@ export async function updateBlock(ctx: AppContext, userId: string, id: string, b
   const start = body.start ?? current.start;
   const end = body.end ?? current.end;
   if (end.getTime() <= start.getTime()) {
-    return body.end ? { ok: false, field: 'body.end', message: 'must be after start' } : { ok: false, field: 'body.start', message: `must be before the block's end (${end.toISOString()})` };
+    return body.end
+      ? { ok: false, field: 'body.end', message: 'must be after start' }
+      : { ok: false, field: 'body.start', message: `must be before the block's end (${end.toISOString()})` };
   }
   if (end.getTime() - start.getTime() > maxBlockMs) return { ok: false, field: body.end ? 'body.end' : 'body.start', message: 'a block lasts at most 7 days' };
 
@@ -103,7 +113,14 @@ export async function reportUnfinished(ctx: AppContext, block: ScheduleBlockDoc,
     source: 'user_feedback',
     target: { type: 'schedule_block', id: String(block._id) },
     at: new Date(),
-    detail: { blockId: String(block._id), taskId: block.taskId ?? null, title: block.title, start: block.start.toISOString(), end: block.end.toISOString(), ...(note ? { note } : {}) },
+    detail: {
+      blockId: String(block._id),
+      taskId: block.taskId ?? null,
+      title: block.title,
+      start: block.start.toISOString(),
+      end: block.end.toISOString(),
+      ...(note ? { note } : {}),
+    },
   });
   return { id: String(trigger._id), status: trigger.status, created };
 }

@@ -63,7 +63,10 @@ export const taskView = z.object({
   estimatedMinutes: z.number().nullable(),
   status: z.enum(taskStatuses),
   completedAt: z.iso.datetime().nullable(),
-  externalId: z.string().nullable().meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/tasks/{externalId}); null otherwise" }),
+  externalId: z
+    .string()
+    .nullable()
+    .meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/tasks/{externalId}); null otherwise" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -103,7 +106,8 @@ export const blockPatchBody = z
     status: z.enum(blockStatuses).optional(),
   })
   .superRefine((b, c) => {
-    if (b.start instanceof Date && b.end instanceof Date && b.end.getTime() <= b.start.getTime()) c.addIssue({ code: 'custom', path: ['end'], message: 'must be after start' });
+    if (b.start instanceof Date && b.end instanceof Date && b.end.getTime() <= b.start.getTime())
+      c.addIssue({ code: 'custom', path: ['end'], message: 'must be after start' });
   });
 export type BlockPatchBody = z.output<typeof blockPatchBody>;
 
@@ -113,13 +117,11 @@ export const blockFeedbackBody = z.strictObject({
 });
 export type BlockFeedbackBody = z.output<typeof blockFeedbackBody>;
 
-export const blockRangeQuery = z
-  .strictObject({ from: isoDate, to: isoDate })
-  .superRefine((q, c) => {
-    if (!(q.from instanceof Date) || !(q.to instanceof Date)) return;
-    if (q.to.getTime() <= q.from.getTime()) c.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
-    else if (q.to.getTime() - q.from.getTime() > maxRangeMs) c.addIssue({ code: 'custom', path: ['to'], message: 'the range spans at most 62 days' });
-  });
+export const blockRangeQuery = z.strictObject({ from: isoDate, to: isoDate }).superRefine((q, c) => {
+  if (!(q.from instanceof Date) || !(q.to instanceof Date)) return;
+  if (q.to.getTime() <= q.from.getTime()) c.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+  else if (q.to.getTime() - q.from.getTime() > maxRangeMs) c.addIssue({ code: 'custom', path: ['to'], message: 'the range spans at most 62 days' });
+});
 
 export const blockView = z.object({
   id: z.string(),
@@ -129,7 +131,10 @@ export const blockView = z.object({
   end: z.iso.datetime(),
   status: z.enum(blockStatuses),
   previewId: z.string().nullable(),
-  externalId: z.string().nullable().meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/blocks/{externalId}); null otherwise" }),
+  externalId: z
+    .string()
+    .nullable()
+    .meta({ description: "The host product's id of it (synced by PUT /api/v1/users/{userId}/blocks/{externalId}); null otherwise" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });

@@ -12,12 +12,19 @@ import { isoOrNull as iso } from '../time/iso';
 
 type Ctx = Pick<AppContext, 'models'>;
 
-
 export function toTaskView(t: TaskDoc & { createdAt?: Date; updatedAt?: Date }): TaskView {
   return {
-    id: String(t._id), title: t.title, priority: t.priority, deadline: iso(t.deadline), urgencyThresholdAt: iso(t.urgencyThresholdAt),
-    estimatedMinutes: t.estimatedMinutes ?? null, status: t.status, completedAt: iso(t.completedAt), externalId: t.externalId ?? null,
-    createdAt: iso(t.createdAt)!, updatedAt: iso(t.updatedAt)!,
+    id: String(t._id),
+    title: t.title,
+    priority: t.priority,
+    deadline: iso(t.deadline),
+    urgencyThresholdAt: iso(t.urgencyThresholdAt),
+    estimatedMinutes: t.estimatedMinutes ?? null,
+    status: t.status,
+    completedAt: iso(t.completedAt),
+    externalId: t.externalId ?? null,
+    createdAt: iso(t.createdAt)!,
+    updatedAt: iso(t.updatedAt)!,
   };
 }
 
@@ -80,7 +87,11 @@ export async function listTasks(ctx: Ctx, userId: string, query: { status?: stri
   const filter: Record<string, unknown> = { userId };
   if (query.status) filter.status = query.status;
   if (query.cursor) filter._id = { $lt: query.cursor };
-  const docs = await ctx.models.tasks.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<TaskDoc[]>();
+  const docs = await ctx.models.tasks
+    .find(filter)
+    .sort({ _id: -1 })
+    .limit(query.limit + 1)
+    .lean<TaskDoc[]>();
   const page = docs.slice(0, query.limit);
   return { items: page.map(toTaskView), nextCursor: docs.length > query.limit ? String(page[page.length - 1]._id) : null };
 }

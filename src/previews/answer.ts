@@ -44,9 +44,7 @@ export type ConfirmOutcome =
   | { kind: 'in_progress'; preview: PreviewDoc };
 
 export type RejectOutcome =
-  | { kind: 'rejected'; preview: PreviewDoc; replayed: boolean }
-  | { kind: 'not_found' }
-  | { kind: 'expired' | 'confirmed' | 'in_progress'; preview: PreviewDoc };
+  { kind: 'rejected'; preview: PreviewDoc; replayed: boolean } | { kind: 'not_found' } | { kind: 'expired' | 'confirmed' | 'in_progress'; preview: PreviewDoc };
 
 const after = { returnDocument: 'after' as const };
 
@@ -61,7 +59,8 @@ async function closeTrigger(ctx: Ctx, p: PreviewDoc, answer: 'confirmed' | 'reje
     ctx.logger.warn({ previewId: String(p._id), triggerId: p.triggerId, err: (err as Error).message }, 'could not close the trigger of an answered preview');
   }
 }
-const places = (p: PreviewDoc) => (p.candidate.kind === 'add_task_to_schedule' || p.candidate.kind === 'create_makeup_block') && p.candidate.start && p.candidate.end;
+const places = (p: PreviewDoc) =>
+  (p.candidate.kind === 'add_task_to_schedule' || p.candidate.kind === 'create_makeup_block') && p.candidate.start && p.candidate.end;
 const overlapFilter = (userId: string, start: Date, end: Date) => ({ userId, start: { $lt: end }, end: { $gt: start } });
 
 async function findBlock(ctx: Ctx, p: PreviewDoc): Promise<ScheduleBlockDoc | null> {
@@ -93,11 +92,20 @@ export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<C
       return { kind: 'expired', preview: { ...p, status: 'expired' } };
     }
     const leaseOver = new Date(now.getTime() - confirmLeaseMs);
-    const claimed = await locked(ctx, p._id, () => Previews.findOneAndUpdate(
-      { _id: p._id, userId, $or: [{ status: 'ready', expiresAt: { $gt: now } }, { status: 'confirming', confirmingSince: { $lt: leaseOver } }] },
-      { $set: { status: 'confirming', confirmingSince: now } },
-      after,
-    ).lean<PreviewDoc>());
+    const claimed = await locked(ctx, p._id, () =>
+      Previews.findOneAndUpdate(
+        {
+          _id: p._id,
+          userId,
+          $or: [
+            { status: 'ready', expiresAt: { $gt: now } },
+            { status: 'confirming', confirmingSince: { $lt: leaseOver } },
+          ],
+        },
+        { $set: { status: 'confirming', confirmingSince: now } },
+        after,
+      ).lean<PreviewDoc>(),
+    );
     if (claimed) return apply(ctx, claimed, { now, via });
     // Another confirm holds it: wait for its answer, which is ours too.
     if (Date.now() > waitUntil) return { kind: 'in_progress', preview: p };
@@ -108,7 +116,13 @@ export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<C
 async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: AnswerPlace }): Promise<ConfirmOutcome> {
   const { models } = ctx;
   const previewId = String(p._id);
-  const release = () => locked(ctx, p._id, () => models.previews.updateOne({ _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince }, { $set: { status: 'ready' }, $unset: { confirmingSince: '' } }));
+  const release = () =>
+    locked(ctx, p._id, () =>
+      models.previews.updateOne(
+        { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
+        { $set: { status: 'ready' }, $unset: { confirmingSince: '' } },
+      ),
+    );
   let block: ScheduleBlockDoc | null = null;
   if (places(p)) {
     const start = p.candidate.start!;
@@ -117,12 +131,25 @@ async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: An
     if (!block) {
       // Check and insert under the user's schedule lock: two confirms into overlapping slots
       // cannot both see a free slot (ids alone cannot order them: an id is made before its insert).
-      const placed = await exclusively(ctx, lockName('schedule', p.userId), async () => {
-        const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
-        if (taken.length > 0) return { taken };
-        const created = await models.scheduleBlocks.create({ userId: p.userId, taskId: p.candidate.taskId, title: p.candidate.title ?? 'task', start, end, status: 'planned', previewId });
-        return { created };
-      }, 10_000).catch((err) => {
+      const placed = await exclusively(
+        ctx,
+        lockName('schedule', p.userId),
+        async () => {
+          const taken = await models.scheduleBlocks.find({ ...overlapFilter(p.userId, start, end), previewId: { $ne: previewId } }).lean<ScheduleBlockDoc[]>();
+          if (taken.length > 0) return { taken };
+          const created = await models.scheduleBlocks.create({
+            userId: p.userId,
+            taskId: p.candidate.taskId,
+            title: p.candidate.title ?? 'task',
+            start,
+            end,
+            status: 'planned',
+            previewId,
+          });
+          return { created };
+        },
+        10_000,
+      ).catch((err) => {
         if (err instanceof StoreBusyError) return { taken: [] as ScheduleBlockDoc[] };
         throw err;
       });
@@ -134,11 +161,18 @@ async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: An
       block = created.toObject() as ScheduleBlockDoc;
     }
   }
-  const confirmed = await locked(ctx, p._id, () => models.previews.findOneAndUpdate(
-    { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
-    { $set: { status: 'confirmed', confirmedAt: now, answeredVia: via, ...(block ? { blockId: String(block._id) } : {}) }, $unset: { confirmingSince: '' } },
-    after,
-  ).lean<PreviewDoc>());
+  const confirmed = await locked(ctx, p._id, () =>
+    models.previews
+      .findOneAndUpdate(
+        { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
+        {
+          $set: { status: 'confirmed', confirmedAt: now, answeredVia: via, ...(block ? { blockId: String(block._id) } : {}) },
+          $unset: { confirmingSince: '' },
+        },
+        after,
+      )
+      .lean<PreviewDoc>(),
+  );
   if (confirmed) await emitPreviewAnswered(ctx, { preview: confirmed, block });
   const final = confirmed ?? (await models.previews.findById(p._id).lean<PreviewDoc>())!;
   await closeTrigger(ctx, final, 'confirmed');
@@ -150,11 +184,15 @@ export async function rejectPreview(ctx: Ctx, answer: PreviewAnswer): Promise<Re
   const { userId, previewId, via } = answer;
   const now = answer.now ?? new Date();
   if (!isValidObjectId(previewId)) return { kind: 'not_found' };
-  const rejected = await locked(ctx, previewId, () => ctx.models.previews.findOneAndUpdate(
-    { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
-    { $set: { status: 'rejected', rejectedAt: now, answeredVia: via } },
-    after,
-  ).lean<PreviewDoc>());
+  const rejected = await locked(ctx, previewId, () =>
+    ctx.models.previews
+      .findOneAndUpdate(
+        { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
+        { $set: { status: 'rejected', rejectedAt: now, answeredVia: via } },
+        after,
+      )
+      .lean<PreviewDoc>(),
+  );
   if (rejected) {
     await emitPreviewAnswered(ctx, { preview: rejected, block: null });
     await closeTrigger(ctx, rejected, 'rejected');
@@ -186,12 +224,30 @@ export async function emitPreviewAnswered(ctx: Ctx, a: { preview: PreviewDoc; bl
   const base = { previewId: String(p._id), userId: p.userId, triggerId: p.triggerId, task: await taskRef(ctx, p) };
   if (p.status === 'confirmed') {
     const block = a.block ? { id: String(a.block._id), start: a.block.start.toISOString(), end: a.block.end.toISOString() } : null;
-    await emitEvent(ctx, { type: 'preview.confirmed', key: String(p._id), userId: p.userId, at: p.confirmedAt ?? undefined, data: { ...base, block, confirmedVia: p.answeredVia ?? 'api' } });
+    await emitEvent(ctx, {
+      type: 'preview.confirmed',
+      key: String(p._id),
+      userId: p.userId,
+      at: p.confirmedAt ?? undefined,
+      data: { ...base, block, confirmedVia: p.answeredVia ?? 'api' },
+    });
   } else if (p.status === 'rejected') {
-    await emitEvent(ctx, { type: 'preview.rejected', key: String(p._id), userId: p.userId, at: p.rejectedAt ?? undefined, data: { ...base, rejectedVia: p.answeredVia ?? 'api' } });
+    await emitEvent(ctx, {
+      type: 'preview.rejected',
+      key: String(p._id),
+      userId: p.userId,
+      at: p.rejectedAt ?? undefined,
+      data: { ...base, rejectedVia: p.answeredVia ?? 'api' },
+    });
   }
 }
 
 export async function emitPreviewExpired(ctx: Ctx, p: PreviewDoc): Promise<void> {
-  await emitEvent(ctx, { type: 'preview.expired', key: String(p._id), userId: p.userId, at: p.expiresAt, data: { previewId: String(p._id), userId: p.userId, triggerId: p.triggerId, task: await taskRef(ctx, p), expiresAt: p.expiresAt.toISOString() } });
+  await emitEvent(ctx, {
+    type: 'preview.expired',
+    key: String(p._id),
+    userId: p.userId,
+    at: p.expiresAt,
+    data: { previewId: String(p._id), userId: p.userId, triggerId: p.triggerId, task: await taskRef(ctx, p), expiresAt: p.expiresAt.toISOString() },
+  });
 }

@@ -9,7 +9,10 @@ import type { PreviewDoc } from '../db/preview';
 type Ctx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config' | 'queues' | 'feishuApp' | 'logger'>;
 
 export async function expirePreviews(ctx: Ctx, now = new Date(), batchSize = 200): Promise<number> {
-  const due = await ctx.models.previews.find({ status: 'ready', expiresAt: { $lte: now } }, { _id: 1 }).limit(batchSize).lean();
+  const due = await ctx.models.previews
+    .find({ status: 'ready', expiresAt: { $lte: now } }, { _id: 1 })
+    .limit(batchSize)
+    .lean();
   let expired = 0;
   for (const { _id } of due) {
     const done = await guardedTransition(ctx, lockName('preview', String(_id)), () => expirePreview(ctx.models.previews, _id, now).lean<PreviewDoc>());

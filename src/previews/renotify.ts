@@ -36,7 +36,12 @@ export function formatClock(t: Date, timeZone: string): string {
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 /** The reminder: the preview's own message, prefixed, with its expiry in the user's time zone and the same link. */
-export function buildReminderMessage(p: Pick<PreviewDoc, 'message' | 'summaryText' | 'candidate' | 'expiresAt'>, language: Language, timeZone: string, actionUrl: string) {
+export function buildReminderMessage(
+  p: Pick<PreviewDoc, 'message' | 'summaryText' | 'candidate' | 'expiresAt'>,
+  language: Language,
+  timeZone: string,
+  actionUrl: string,
+) {
   const zh = language === 'zh-CN';
   const at = formatClock(p.expiresAt, timeZone);
   const original = p.message?.title ?? (p.candidate.title ? (zh ? `「${p.candidate.title}」` : `"${p.candidate.title}"`) : 'dueflow');
@@ -45,12 +50,14 @@ export function buildReminderMessage(p: Pick<PreviewDoc, 'message' | 'summaryTex
     ? {
         title: clip(`提醒：${original}`, 200),
         summary: clip(`这条建议将在 ${at} 过期，还没有确认。\n${summary}`, 20_000),
-        actionText: p.message?.actionText ?? '确认安排', actionUrl,
+        actionText: p.message?.actionText ?? '确认安排',
+        actionUrl,
       }
     : {
         title: clip(`Reminder: ${original}`, 200),
         summary: clip(`This suggestion expires at ${at} and is not confirmed yet.\n${summary}`, 20_000),
-        actionText: p.message?.actionText ?? 'Confirm', actionUrl,
+        actionText: p.message?.actionText ?? 'Confirm',
+        actionUrl,
       };
 }
 
@@ -59,7 +66,12 @@ export async function renotifyExpiringPreviews(ctx: Ctx, now = new Date()): Prom
   const before = config.PREVIEW_RENOTIFY_BEFORE_MS;
   if (!before) return { renotified: 0 };
   const due = await models.previews
-    .find({ status: 'ready', expiresAt: { $gt: now, $lte: new Date(now.getTime() + before) }, triggerType: reminderTriggerType, reminderRequestedAt: { $exists: false } })
+    .find({
+      status: 'ready',
+      expiresAt: { $gt: now, $lte: new Date(now.getTime() + before) },
+      triggerType: reminderTriggerType,
+      reminderRequestedAt: { $exists: false },
+    })
     .sort({ expiresAt: 1 })
     .limit(BATCH)
     .lean<PreviewDoc[]>();
@@ -71,7 +83,10 @@ export async function renotifyExpiringPreviews(ctx: Ctx, now = new Date()): Prom
       // Already reminded (on any channel): nothing to send, just spare the next runs.
       if (!(await models.notificationRecords.exists({ channel: { $in: [...channelKinds] }, dedupeKey }))) {
         const trigger = await models.triggers.findById(p.triggerId, { target: 1 }).lean<{ target?: { type: string; id: string } }>();
-        const target = trigger?.target?.type && trigger.target.id ? { type: trigger.target.type, id: trigger.target.id } : { type: 'task', id: p.candidate.taskId ?? p.triggerId };
+        const target =
+          trigger?.target?.type && trigger.target.id
+            ? { type: trigger.target.type, id: trigger.target.id }
+            : { type: 'task', id: p.candidate.taskId ?? p.triggerId };
         let language = (languages as readonly string[]).includes(p.language ?? '') ? (p.language as Language) : undefined;
         let timeZone = p.timeZone ?? undefined;
         if (!language || !timeZone) {
@@ -81,8 +96,15 @@ export async function renotifyExpiringPreviews(ctx: Ctx, now = new Date()): Prom
         }
         const actionUrl = p.message?.actionUrl ?? previewUrl(config, previewId);
         const result = await requestNotification(ctx, {
-          userId: p.userId, dedupeKey, triggerType: p.triggerType, target,
-          message: buildReminderMessage(p, language, timeZone, actionUrl), traceId: p.triggerId, triggerId: p.triggerId, previewId, replyKind: 'preview',
+          userId: p.userId,
+          dedupeKey,
+          triggerType: p.triggerType,
+          target,
+          message: buildReminderMessage(p, language, timeZone, actionUrl),
+          traceId: p.triggerId,
+          triggerId: p.triggerId,
+          previewId,
+          replyKind: 'preview',
         });
         if (!result.reused) {
           renotified++;

@@ -36,9 +36,16 @@ export type PreviewView = z.infer<typeof previewView>;
 /** Blocks look the same here as in the schedule API. */
 export { blockView, toBlockView };
 
-
 function toCandidate(c: any): z.infer<typeof candidateView> {
-  return { kind: c.kind, taskId: c.taskId ?? null, title: c.title ?? null, start: iso(c.start), end: iso(c.end), score: c.score ?? null, reason: c.reason ?? null };
+  return {
+    kind: c.kind,
+    taskId: c.taskId ?? null,
+    title: c.title ?? null,
+    start: iso(c.start),
+    end: iso(c.end),
+    score: c.score ?? null,
+    reason: c.reason ?? null,
+  };
 }
 
 export function isExpired(p: Pick<PreviewDoc, 'status' | 'expiresAt'>, now: Date): boolean {
@@ -47,13 +54,27 @@ export function isExpired(p: Pick<PreviewDoc, 'status' | 'expiresAt'>, now: Date
 
 export function toPreviewView(p: PreviewDoc, now = new Date()): PreviewView {
   let alternatives: unknown[] = [];
-  try { alternatives = p.alternatives ? JSON.parse(p.alternatives) : []; } catch { /* written by us; never malformed in practice */ }
+  try {
+    alternatives = p.alternatives ? JSON.parse(p.alternatives) : [];
+  } catch {
+    /* written by us; never malformed in practice */
+  }
   return {
-    id: String(p._id), triggerId: p.triggerId, triggerType: p.triggerType, status: isExpired(p, now) ? 'expired' : p.status,
-    candidate: toCandidate(p.candidate), alternatives: alternatives.map(toCandidate), summaryText: p.summaryText,
-    message: p.message?.title ? { title: p.message.title, summary: p.message.summary ?? '', actionText: p.message.actionText ?? null, actionUrl: p.message.actionUrl ?? null } : null,
-    timeZone: p.timeZone ?? null, language: p.language ?? null, expiresAt: p.expiresAt.toISOString(), confirmedAt: iso(p.confirmedAt), blockId: p.blockId ?? null,
+    id: String(p._id),
+    triggerId: p.triggerId,
+    triggerType: p.triggerType,
+    status: isExpired(p, now) ? 'expired' : p.status,
+    candidate: toCandidate(p.candidate),
+    alternatives: alternatives.map(toCandidate),
+    summaryText: p.summaryText,
+    message: p.message?.title
+      ? { title: p.message.title, summary: p.message.summary ?? '', actionText: p.message.actionText ?? null, actionUrl: p.message.actionUrl ?? null }
+      : null,
+    timeZone: p.timeZone ?? null,
+    language: p.language ?? null,
+    expiresAt: p.expiresAt.toISOString(),
+    confirmedAt: iso(p.confirmedAt),
+    blockId: p.blockId ?? null,
     createdAt: iso((p as { createdAt?: Date }).createdAt) ?? new Date(0).toISOString(),
   };
 }
-

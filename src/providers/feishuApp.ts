@@ -14,7 +14,9 @@ export function messageUuid(notificationId: string): string {
 
 /** The card as first sent: the message, and the buttons its kind offers. */
 function firstCard(delivery: Delivery): object {
-  return renderCard(delivery.card ?? { recordId: delivery.notificationId, language: 'zh-CN', timeZone: 'Asia/Shanghai', message: delivery.message, state: { kind: 'message' } });
+  return renderCard(
+    delivery.card ?? { recordId: delivery.notificationId, language: 'zh-CN', timeZone: 'Asia/Shanghai', message: delivery.message, state: { kind: 'message' } },
+  );
 }
 
 /** Without an app (FEISHU_APP_ID unset) every send is refused for good, saying which setting is missing. */
@@ -23,9 +25,21 @@ export function createFeishuAppProvider(api: FeishuAppApi | undefined): Provider
     kind: 'feishu_app',
     async send(channel, delivery) {
       if (!api) {
-        return { kind: 'permanent', code: 'app_not_configured', rateLimited: false, detail: 'the feishu_app channel is off: FEISHU_APP_ID and FEISHU_APP_SECRET are not set', durationMs: 0, request: { url: '/open-apis/im/v1/messages', body: {} } };
+        return {
+          kind: 'permanent',
+          code: 'app_not_configured',
+          rateLimited: false,
+          detail: 'the feishu_app channel is off: FEISHU_APP_ID and FEISHU_APP_SECRET are not set',
+          durationMs: 0,
+          request: { url: '/open-apis/im/v1/messages', body: {} },
+        };
       }
-      return api.send({ receiveIdType: channel.receiveIdType, receiveId: channel.receiveId, card: firstCard(delivery), uuid: messageUuid(delivery.notificationId) });
+      return api.send({
+        receiveIdType: channel.receiveIdType,
+        receiveId: channel.receiveId,
+        card: firstCard(delivery),
+        uuid: messageUuid(delivery.notificationId),
+      });
     },
   };
 }

@@ -74,7 +74,13 @@ export function classifyFeishuResponse(httpStatus: number, body: unknown): Class
   const detail = (text: string) => (msg ? `${text}: ${msg}` : text);
 
   if (httpStatus >= 300 && httpStatus < 400) {
-    return { ...base, kind: 'permanent', code: 'invalid_url', rateLimited: false, detail: `webhook answered a redirect (HTTP ${httpStatus}); redirects are not followed` };
+    return {
+      ...base,
+      kind: 'permanent',
+      code: 'invalid_url',
+      rateLimited: false,
+      detail: `webhook answered a redirect (HTTP ${httpStatus}); redirects are not followed`,
+    };
   }
   if (providerCode === RATE_LIMITED_CODE || httpStatus === 429) {
     return { ...base, kind: 'temporary', code: 'provider_rate_limited', rateLimited: true, detail: detail('Feishu rate limit (5/s, 100/min per bot)') };
@@ -142,7 +148,15 @@ export function createFeishuBotProvider(options: FeishuBotProviderOptions = {}):
       const json = JSON.stringify(body);
       const bytes = Buffer.byteLength(json, 'utf8');
       if (bytes > MAX_BODY_BYTES) {
-        return outcome({ kind: 'permanent', code: 'payload_invalid', rateLimited: false, detail: `body is ${bytes} bytes even after trimming; Feishu accepts ${MAX_BODY_BYTES}` }, 0);
+        return outcome(
+          {
+            kind: 'permanent',
+            code: 'payload_invalid',
+            rateLimited: false,
+            detail: `body is ${bytes} bytes even after trimming; Feishu accepts ${MAX_BODY_BYTES}`,
+          },
+          0,
+        );
       }
       const answer = await postJson(channel.webhookUrl, json, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, guard: options.guard });
       if (!answer.ok) return outcome(classifyTransportFailure(answer), answer.durationMs);

@@ -38,7 +38,13 @@ export function classifyFeishuFlowResponse(httpStatus: number, body: unknown): C
     return { ...base, kind: 'sent', code: 'ok', rateLimited: false };
   }
   if (httpStatus >= 300 && httpStatus < 400) {
-    return { ...base, kind: 'permanent', code: 'invalid_url', rateLimited: false, detail: `webhook answered a redirect (HTTP ${httpStatus}); redirects are not followed` };
+    return {
+      ...base,
+      kind: 'permanent',
+      code: 'invalid_url',
+      rateLimited: false,
+      detail: `webhook answered a redirect (HTTP ${httpStatus}); redirects are not followed`,
+    };
   }
   if (httpStatus === 429) return { ...base, kind: 'temporary', code: 'provider_rate_limited', rateLimited: true, detail: 'HTTP 429' };
   if (httpStatus >= 500) return { ...base, kind: 'temporary', code: 'provider_5xx', rateLimited: false, detail: `HTTP ${httpStatus}` };
@@ -94,7 +100,15 @@ export function createFeishuFlowProvider(options: FeishuFlowProviderOptions = {}
       }
       const bytes = jsonByteLength(body);
       if (bytes > MAX_BODY_BYTES) {
-        return outcome({ kind: 'permanent', code: 'payload_invalid', rateLimited: false, detail: `body is ${bytes} bytes even after trimming; the limit is ${MAX_BODY_BYTES}` }, 0);
+        return outcome(
+          {
+            kind: 'permanent',
+            code: 'payload_invalid',
+            rateLimited: false,
+            detail: `body is ${bytes} bytes even after trimming; the limit is ${MAX_BODY_BYTES}`,
+          },
+          0,
+        );
       }
       const answer = await postJson(channel.webhookUrl, JSON.stringify(body), {
         headers: bearer ? { authorization: `Bearer ${bearer}` } : {},

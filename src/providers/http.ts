@@ -139,7 +139,12 @@ function parseAnswer(text: string): unknown {
 }
 
 /** Duck-typed: errors from undici may come from another realm (jest's sandbox), so instanceof Error is unreliable. */
-interface ErrorLike { name?: unknown; message?: unknown; code?: unknown; cause?: unknown }
+interface ErrorLike {
+  name?: unknown;
+  message?: unknown;
+  code?: unknown;
+  cause?: unknown;
+}
 
 function asErrorLike(err: unknown): ErrorLike | undefined {
   return err !== null && typeof err === 'object' ? (err as ErrorLike) : undefined;

@@ -24,7 +24,11 @@ export function createProviders(options: { timeoutMs?: number; allowLoopback: bo
 }
 
 /** Unguarded providers with the default 5 s timeout, for tools and provider tests; the process context builds guarded ones. */
-export const providers: Providers = { feishu_bot: createFeishuBotProvider(), feishu: createFeishuFlowProvider(), feishu_app: createFeishuAppProvider(undefined) };
+export const providers: Providers = {
+  feishu_bot: createFeishuBotProvider(),
+  feishu: createFeishuFlowProvider(),
+  feishu_app: createFeishuAppProvider(undefined),
+};
 
 export function isProviderKind(kind: string): kind is ProviderKind {
   return Object.prototype.hasOwnProperty.call(providers, kind);

@@ -42,8 +42,6 @@ export interface CardView {
   state: CardState;
 }
 
-
-
 export type OutcomeKind = 'sent' | 'temporary' | 'permanent';
 
 export interface ProviderOutcome {

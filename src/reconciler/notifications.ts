@@ -25,11 +25,17 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
   const repairs: NotificationRepairs = { requeued: 0, unstuck: 0 };
 
   // sending past the lease: the sender died mid-attempt. Whether Feishu got it is unknown; retry.
-  const stuck = await Records.find({ status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }, { _id: 1 }).limit(batchSize).lean();
+  const stuck = await Records.find({ status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } }, { _id: 1 })
+    .limit(batchSize)
+    .lean();
   for (const { _id } of stuck) {
     const moved = await Records.findOneAndUpdate(
       { _id, status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } },
-      { $set: { status: 'failed', lastErrorCode: 'sender_lost', lastError: 'the process sending this record stopped before it finished' }, $unset: { sendingSince: '' }, $push: { history: { at: now, event: 'repaired', code: 'sender_lost' } } },
+      {
+        $set: { status: 'failed', lastErrorCode: 'sender_lost', lastError: 'the process sending this record stopped before it finished' },
+        $unset: { sendingSince: '' },
+        $push: { history: { at: now, event: 'repaired', code: 'sender_lost' } },
+      },
     );
     if (moved) {
       repairs.unstuck++;
@@ -37,8 +43,13 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
     }
   }
 
-  const waiting = await Records.find({ status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: new Date(now.getTime() - settleMs) } }, { _id: 1, nextRetryAt: 1, deferredUntil: 1, urgent: 1 })
-    .sort({ updatedAt: 1 }).limit(batchSize).lean();
+  const waiting = await Records.find(
+    { status: { $in: ['pending', 'failed'] }, updatedAt: { $lt: new Date(now.getTime() - settleMs) } },
+    { _id: 1, nextRetryAt: 1, deferredUntil: 1, urgent: 1 },
+  )
+    .sort({ updatedAt: 1 })
+    .limit(batchSize)
+    .lean();
   for (const record of waiting) {
     const id = String(record._id);
     const job = await ctx.queues.notifications.getJob(deliveryJobId(id));

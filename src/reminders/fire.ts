@@ -60,7 +60,10 @@ export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new
     return deferred ? { status: 'pending', reason: 'reminder_busy' } : current();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    ctx.logger.warn({ dueJobId: String(job._id), reminderId: job.reminderId, attempts: (job.attempts ?? 0) + 1, err: message }, 'firing reminder occurrence failed');
+    ctx.logger.warn(
+      { dueJobId: String(job._id), reminderId: job.reminderId, attempts: (job.attempts ?? 0) + 1, err: message },
+      'firing reminder occurrence failed',
+    );
     const retried = await retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500));
     return retried ? outcomeOf(retried) : current();
   }
@@ -95,11 +98,21 @@ async function fireLocked(ctx: Ctx, job: DueJobDoc, now: Date): Promise<FireOutc
   } else {
     try {
       const collapsed = reminder.cron ? occurrencesBetween(reminder.cron, reminder.timeZone, occurrence, now) : 0;
-      const detail: ReminderTriggerDetail = { title: reminder.message.title, summary: reminder.message.summary, occurrenceAt: occurrence.toISOString(), collapsedOccurrences: collapsed };
+      const detail: ReminderTriggerDetail = {
+        title: reminder.message.title,
+        summary: reminder.message.summary,
+        occurrenceAt: occurrence.toISOString(),
+        collapsedOccurrences: collapsed,
+      };
       const { trigger, created } = await createTrigger(ctx, {
-        userId: reminder.userId, type: reminderTriggerType, source: 'worker_due_job', target: { type: 'reminder', id: reminderId },
+        userId: reminder.userId,
+        type: reminderTriggerType,
+        source: 'worker_due_job',
+        target: { type: 'reminder', id: reminderId },
         // The occurrence's time, not the claim's: a second claim of one occurrence finds the same trigger.
-        at: occurrence, dueJobId: String(job._id), detail: { ...detail },
+        at: occurrence,
+        dueJobId: String(job._id),
+        detail: { ...detail },
       });
       last = { at: occurrence, outcome: 'sent', triggerId: String(trigger._id), firedAt: now };
       log.info({ triggerId: String(trigger._id), created, lateMs, collapsedOccurrences: collapsed }, 'reminder occurrence fired');
@@ -155,15 +168,23 @@ async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, la
  */
 export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
-  const given = await exclusively(ctx, lockName('reminder', job.reminderId), async () => {
-    const reminder = isValidObjectId(job.reminderId) ? await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
-    const occurrence = job.thresholdAt ?? job.triggerAt;
-    // Gone, finished or edited: the edit already set (or will set) the due job's next occurrence.
-    if (!reminder || reminder.status !== 'active' || reminder.nextAt?.getTime() !== occurrence.getTime()) return null;
-    const last: LastOccurrence = { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted', firedAt: now };
-    ctx.logger.error({ reminderId: String(reminder._id), dueJobId: String(job._id), occurrenceAt: occurrence.toISOString() }, 'reminder occurrence given up: every claim expired');
-    return (await rollForward(ctx, reminder, occurrence, last, now, { _id: job._id, status: 'failed' }))?.job ?? null;
-  }, 5000).catch((err) => {
+  const given = await exclusively(
+    ctx,
+    lockName('reminder', job.reminderId),
+    async () => {
+      const reminder = isValidObjectId(job.reminderId) ? await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
+      const occurrence = job.thresholdAt ?? job.triggerAt;
+      // Gone, finished or edited: the edit already set (or will set) the due job's next occurrence.
+      if (!reminder || reminder.status !== 'active' || reminder.nextAt?.getTime() !== occurrence.getTime()) return null;
+      const last: LastOccurrence = { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted', firedAt: now };
+      ctx.logger.error(
+        { reminderId: String(reminder._id), dueJobId: String(job._id), occurrenceAt: occurrence.toISOString() },
+        'reminder occurrence given up: every claim expired',
+      );
+      return (await rollForward(ctx, reminder, occurrence, last, now, { _id: job._id, status: 'failed' }))?.job ?? null;
+    },
+    5000,
+  ).catch((err) => {
     if (err instanceof StoreBusyError) return null;
     throw err;
   });

@@ -35,15 +35,26 @@ export async function notifyReminder(ctx: Ctx, trigger: TriggerDoc): Promise<Wor
     return { status: 'not_claimed', current: current?.status ?? 'missing' };
   };
   if (!detail) {
-    const closed = await guardedTransition(ctx, lockName('trigger', triggerId), () => closeUnprocessed(ctx.models.triggers, triggerId, 'reminder_message_missing'));
+    const closed = await guardedTransition(ctx, lockName('trigger', triggerId), () =>
+      closeUnprocessed(ctx.models.triggers, triggerId, 'reminder_message_missing'),
+    );
     return closed ? { status: 'closed', reason: 'reminder_message_missing' } : notCurrent();
   }
   const notification = await requestNotification(ctx, {
-    userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message: { title: detail.title, summary: detail.summary }, traceId: triggerId, triggerId, replyKind: 'reminder',
+    userId: trigger.userId,
+    dedupeKey: notificationDedupeKey(trigger.dedupeKey),
+    triggerType: trigger.type,
+    target: trigger.target,
+    message: { title: detail.title, summary: detail.summary },
+    traceId: triggerId,
+    triggerId,
+    replyKind: 'reminder',
   });
   const done = await guardedTransition(ctx, lockName('trigger', triggerId), () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) return notCurrent();
-  ctx.logger.info({ triggerId, notificationId: notification.id, reminderId: trigger.target.id, occurrenceAt: detail.occurrenceAt }, 'reminder notification requested');
+  ctx.logger.info(
+    { triggerId, notificationId: notification.id, reminderId: trigger.target.id, occurrenceAt: detail.occurrenceAt },
+    'reminder notification requested',
+  );
   return { status: 'notified', notificationId: notification.id };
 }

@@ -20,13 +20,24 @@ export type ReplyOutcome = { kind: 'replied'; record: NotificationRecord } | { k
 
 export async function replyToReminder(ctx: Ctx, record: CardRecord, reply: ReminderReply, now = new Date()): Promise<ReplyOutcome> {
   const id = String(record._id);
-  const answer = reply.kind === 'done' ? { kind: 'done' as const, at: now } : { kind: 'snoozed' as const, at: now, until: new Date(now.getTime() + reply.forMs) };
-  const replied = await guardedTransition(ctx, lockName('notification', id), () => markReplied(ctx.models.notificationRecords, id, answer).lean<NotificationRecord>());
+  const answer =
+    reply.kind === 'done' ? { kind: 'done' as const, at: now } : { kind: 'snoozed' as const, at: now, until: new Date(now.getTime() + reply.forMs) };
+  const replied = await guardedTransition(ctx, lockName('notification', id), () =>
+    markReplied(ctx.models.notificationRecords, id, answer).lean<NotificationRecord>(),
+  );
   if (!replied) return { kind: 'already' };
   if (answer.kind === 'snoozed') await requestSnoozeCopy(ctx, replied);
   await emitEvent(ctx, {
-    type: answer.kind === 'done' ? 'reminder.done' : 'reminder.snoozed', key: id, userId: record.userId, at: now,
-    data: { recordId: id, userId: record.userId, reminderId: record.target.type === 'reminder' ? record.target.id : null, ...(answer.kind === 'snoozed' ? { until: answer.until.toISOString() } : {}) },
+    type: answer.kind === 'done' ? 'reminder.done' : 'reminder.snoozed',
+    key: id,
+    userId: record.userId,
+    at: now,
+    data: {
+      recordId: id,
+      userId: record.userId,
+      reminderId: record.target.type === 'reminder' ? record.target.id : null,
+      ...(answer.kind === 'snoozed' ? { until: answer.until.toISOString() } : {}),
+    },
   });
   ctx.logger.info({ recordId: id, reply: answer.kind, until: answer.kind === 'snoozed' ? answer.until : undefined }, 'reminder answered');
   return { kind: 'replied', record: replied };
@@ -36,10 +47,16 @@ async function requestSnoozeCopy(ctx: Ctx, record: CardRecord & Pick<Notificatio
   const id = String(record._id);
   const m = record.message;
   const copy = await requestNotification(ctx, {
-    userId: record.userId, channel: record.channel, dedupeKey: `snooze|${id}`, triggerType: record.triggerType,
+    userId: record.userId,
+    channel: record.channel,
+    dedupeKey: `snooze|${id}`,
+    triggerType: record.triggerType,
     target: { type: record.target.type, id: record.target.id },
     message: { title: m.title, summary: m.summary, ...(m.actionText ? { actionText: m.actionText } : {}), ...(m.actionUrl ? { actionUrl: m.actionUrl } : {}) },
-    traceId: record.traceId ?? undefined, triggerId: record.triggerId ?? undefined, replyKind: 'reminder', notBefore: record.reply?.until ?? undefined,
+    traceId: record.traceId ?? undefined,
+    triggerId: record.triggerId ?? undefined,
+    replyKind: 'reminder',
+    notBefore: record.reply?.until ?? undefined,
   });
   await guardedTransition(ctx, lockName('notification', id), () => noteSnoozeCopy(ctx.models.notificationRecords, id, copy.id));
 }
@@ -48,7 +65,8 @@ async function requestSnoozeCopy(ctx: Ctx, record: CardRecord & Pick<Notificatio
 export async function requestMissingSnoozeCopies(ctx: Ctx, now = new Date(), settleMs = 30_000): Promise<number> {
   const orphans = await ctx.models.notificationRecords
     .find({ 'reply.kind': 'snoozed', 'reply.snoozeRecordId': { $exists: false }, 'reply.at': { $lt: new Date(now.getTime() - settleMs) } })
-    .limit(100).lean<NotificationRecord[]>();
+    .limit(100)
+    .lean<NotificationRecord[]>();
   for (const record of orphans) await requestSnoozeCopy(ctx, record);
   return orphans.length;
 }

@@ -33,7 +33,7 @@ export function reminderBodies(config: Pick<Config, 'REMINDER_MIN_INTERVAL_MS'>)
       const problem = cronProblem(v, config.REMINDER_MIN_INTERVAL_MS);
       if (problem) c.addIssue({ code: 'custom', message: problem });
     })
-    .meta({ description: "5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), read in the user's time zone, like \"0 9 * * 1-5\"" });
+    .meta({ description: '5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), read in the user\'s time zone, like "0 9 * * 1-5"' });
 
   const create = z
     .strictObject({
@@ -46,7 +46,8 @@ export function reminderBodies(config: Pick<Config, 'REMINDER_MIN_INTERVAL_MS'>)
     .superRefine((b, c) => {
       const now = Date.now();
       if (b.at === undefined && b.cron === undefined) {
-        for (const path of ['at', 'cron']) c.addIssue({ code: 'custom', path: [path], message: 'give either at (a one-off time) or cron (a recurring schedule)' });
+        for (const path of ['at', 'cron'])
+          c.addIssue({ code: 'custom', path: [path], message: 'give either at (a one-off time) or cron (a recurring schedule)' });
       } else if (b.at !== undefined && b.cron !== undefined) {
         for (const path of ['at', 'cron']) c.addIssue({ code: 'custom', path: [path], message: 'give either at or cron, not both' });
       }

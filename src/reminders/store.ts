@@ -22,7 +22,10 @@ type Ctx = Pick<AppContext, 'models' | 'redis' | 'config' | 'store'>;
 
 /** A body that is valid alone but not with the stored reminder: the route answers 400 naming `field`. */
 export class ReminderInputError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -35,10 +38,19 @@ const openStatuses: DueJobDoc['status'][] = ['pending', 'claimed', 'failed'];
 export function toReminderView(r: ReminderDoc): ReminderView {
   const last = r.lastOccurrence;
   return {
-    id: String(r._id), message: { title: r.message.title, summary: r.message.summary }, at: iso(r.at), cron: r.cron ?? null, timeZone: r.timeZone,
-    endAt: iso(r.endAt), count: r.count ?? null, firedCount: r.firedCount ?? 0, nextAt: iso(r.nextAt), status: r.status === 'completed' ? 'completed' : 'active',
+    id: String(r._id),
+    message: { title: r.message.title, summary: r.message.summary },
+    at: iso(r.at),
+    cron: r.cron ?? null,
+    timeZone: r.timeZone,
+    endAt: iso(r.endAt),
+    count: r.count ?? null,
+    firedCount: r.firedCount ?? 0,
+    nextAt: iso(r.nextAt),
+    status: r.status === 'completed' ? 'completed' : 'active',
     lastOccurrence: last ? { at: last.at.toISOString(), outcome: last.outcome, reason: last.reason ?? null, triggerId: last.triggerId ?? null } : null,
-    createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
+    createdAt: iso(r.createdAt)!,
+    updatedAt: iso(r.updatedAt)!,
   };
 }
 
@@ -51,7 +63,11 @@ export async function findUserReminder(ctx: Pick<AppContext, 'models'>, userId: 
 export async function listReminders(ctx: Pick<AppContext, 'models'>, userId: string, query: ReminderListQuery) {
   const filter: Record<string, unknown> = { userId, status: query.status ?? { $ne: 'canceled' } };
   if (query.cursor) filter._id = { $lt: query.cursor };
-  const docs = await ctx.models.reminders.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<ReminderDoc[]>();
+  const docs = await ctx.models.reminders
+    .find(filter)
+    .sort({ _id: -1 })
+    .limit(query.limit + 1)
+    .lean<ReminderDoc[]>();
   const page = docs.slice(0, query.limit);
   return { items: page.map(toReminderView), nextCursor: docs.length > query.limit ? String(page[page.length - 1]._id) : null };
 }
@@ -60,12 +76,22 @@ export async function createReminder(ctx: Ctx, userId: string, body: ReminderCre
   const { timeZone } = await loadUserSettings(ctx, userId);
   const schedule = { at: body.at ?? null, cron: body.cron ?? null, timeZone, endAt: body.endAt ?? null, count: body.count ?? null, firedCount: 0 };
   const nextAt = nextOccurrence(schedule, now);
-  if (!nextAt) throw new ReminderInputError(body.cron ? 'endAt' : 'at', body.cron ? 'no occurrence of cron falls between now and endAt' : 'must be in the future');
+  if (!nextAt)
+    throw new ReminderInputError(body.cron ? 'endAt' : 'at', body.cron ? 'no occurrence of cron falls between now and endAt' : 'must be in the future');
 
   const _id = new Types.ObjectId();
   const created = await ctx.models.reminders.create({
-    _id, userId, message: body.message, ...(body.at ? { at: body.at } : {}), ...(body.cron ? { cron: body.cron } : {}), timeZone,
-    ...(body.endAt ? { endAt: body.endAt } : {}), ...(body.count ? { count: body.count } : {}), firedCount: 0, nextAt, status: 'active',
+    _id,
+    userId,
+    message: body.message,
+    ...(body.at ? { at: body.at } : {}),
+    ...(body.cron ? { cron: body.cron } : {}),
+    timeZone,
+    ...(body.endAt ? { endAt: body.endAt } : {}),
+    ...(body.count ? { count: body.count } : {}),
+    firedCount: 0,
+    nextAt,
+    status: 'active',
   });
   const reminder = created.toObject() as ReminderDoc;
   try {
@@ -122,7 +148,10 @@ export async function updateReminder(ctx: Ctx, userId: string, id: string, body:
     if (!Object.keys(set).length && !Object.keys(unset).length) return current;
 
     const update = { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) };
-    const write = () => ctx.models.reminders.findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, update, { returnDocument: 'after', runValidators: true }).lean<ReminderDoc>();
+    const write = () =>
+      ctx.models.reminders
+        .findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, update, { returnDocument: 'after', runValidators: true })
+        .lean<ReminderDoc>();
     if (!scheduleChanged) return write();
     return withDueJobOf(ctx, current, async () => {
       const reminder = await write();
@@ -140,7 +169,11 @@ export async function deleteReminder(ctx: Ctx, userId: string, id: string, now =
     if (!current) return false;
     return withDueJobOf(ctx, current, async () => {
       const reminder = await ctx.models.reminders
-        .findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, { $set: { status: 'canceled', nextAt: null, canceledAt: now } }, { returnDocument: 'after' })
+        .findOneAndUpdate(
+          { _id: id, userId, status: { $ne: 'canceled' } },
+          { $set: { status: 'canceled', nextAt: null, canceledAt: now } },
+          { returnDocument: 'after' },
+        )
         .lean<ReminderDoc>();
       if (!reminder) return false;
       await syncReminderDueJob(ctx, reminder);
@@ -164,7 +197,15 @@ export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc): Promi
   if (!existing) {
     if (!want) return null;
     try {
-      const created = await DueJobs.create({ key, kind: 'reminder', reminderId: id, userId: reminder.userId, triggerAt: want, thresholdAt: want, status: 'pending' });
+      const created = await DueJobs.create({
+        key,
+        kind: 'reminder',
+        reminderId: id,
+        userId: reminder.userId,
+        triggerAt: want,
+        thresholdAt: want,
+        status: 'pending',
+      });
       return created.toObject() as DueJobDoc;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;

@@ -50,7 +50,15 @@ export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new D
   const threshold = task.urgencyThresholdAt!;
   if (!existing) {
     try {
-      const created = await DueJobs.create({ userId: task.userId, key, taskId, kind: 'task_urgency', triggerAt: threshold, thresholdAt: threshold, status: 'pending' });
+      const created = await DueJobs.create({
+        userId: task.userId,
+        key,
+        taskId,
+        kind: 'task_urgency',
+        triggerAt: threshold,
+        thresholdAt: threshold,
+        status: 'pending',
+      });
       return created.toObject() as DueJobDoc;
     } catch (err) {
       // Two writes of one task at once: the other created it; fall through as an update.

@@ -15,7 +15,7 @@ import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import { lockMany } from '../db/guardLock';
-import type { DueJobPayload} from './schemas';
+import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
 import { giveUpReminderOccurrence } from '../reminders/fire';
@@ -97,7 +97,9 @@ async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise
   const { locked, release } = await lockMany(ctx, [...byId.keys()].map(dueJobLockName));
   try {
     // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
-    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) => claimDueJob(ctx.models.dueJobs, byId.get(id)!, now, ctx.config.DUE_JOB_LEASE_MS));
+    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) =>
+      claimDueJob(ctx.models.dueJobs, byId.get(id)!, now, ctx.config.DUE_JOB_LEASE_MS),
+    );
     return claims.filter((c): c is DueJobDoc => c !== null);
   } finally {
     await release();
@@ -111,7 +113,12 @@ async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise
 async function enqueueClaims(ctx: Ctx, claims: DueJobDoc[]): Promise<number> {
   if (!claims.length) return 0;
   const retention = ctx.config.JOB_RETENTION_SECONDS;
-  const opts: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: retention }, removeOnFail: { age: retention } };
+  const opts: JobsOptions = {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: retention },
+    removeOnFail: { age: retention },
+  };
   // BullMQ times a delay from when it adds the job, on this clock: read it as late as possible.
   const clock = Date.now();
   try {

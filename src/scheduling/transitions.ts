@@ -45,7 +45,9 @@ function claimedFilter(ref: ClaimRef): Record<string, unknown> {
  */
 export function claimDueJob(DueJobs: DueJobs, job: Id | Pick<DueJobDoc, '_id' | 'triggerAt'>, now: Date, leaseMs: number) {
   const byId = typeof job === 'string' || job instanceof Types.ObjectId;
-  const filter: Record<string, unknown> = byId ? { _id: job, status: 'pending', triggerAt: { $lte: now } } : { _id: job._id, status: 'pending', triggerAt: job.triggerAt };
+  const filter: Record<string, unknown> = byId
+    ? { _id: job, status: 'pending', triggerAt: { $lte: now } }
+    : { _id: job._id, status: 'pending', triggerAt: job.triggerAt };
   const leaseFrom = byId ? now.getTime() : Math.max(now.getTime(), job.triggerAt.getTime());
   return DueJobs.findOneAndUpdate(filter, { $set: { status: 'claimed', claimedAt: now, leaseUntil: new Date(leaseFrom + leaseMs) } }, after).lean<DueJobDoc>();
 }
@@ -55,7 +57,11 @@ export function claimDueJob(DueJobs: DueJobs, job: Id | Pick<DueJobDoc, '_id' | 
  * Guard: claimed by this claim (claimedAt). Returns the pending job, or null.
  */
 export function releaseDueJobClaim(DueJobs: DueJobs, id: Id, claimedAt: Date) {
-  return DueJobs.findOneAndUpdate({ _id: id, status: 'claimed', claimedAt }, { $set: { status: 'pending' }, $unset: { claimedAt: '', leaseUntil: '' } }, after).lean<DueJobDoc>();
+  return DueJobs.findOneAndUpdate(
+    { _id: id, status: 'claimed', claimedAt },
+    { $set: { status: 'pending' }, $unset: { claimedAt: '', leaseUntil: '' } },
+    after,
+  ).lean<DueJobDoc>();
 }
 
 /**
@@ -80,7 +86,10 @@ export function retryOrFailDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' |
   const update =
     attempts >= dueJobMaxAttempts
       ? { $set: { status: 'failed', attempts, lastError: error, reason: 'attempts_exhausted' }, $unset: { claimedAt: '', leaseUntil: '' } }
-      : { $set: { status: 'pending', attempts, lastError: error, triggerAt: new Date(now.getTime() + dueJobRetryDelayMs(attempts)) }, $unset: { claimedAt: '', leaseUntil: '' } };
+      : {
+          $set: { status: 'pending', attempts, lastError: error, triggerAt: new Date(now.getTime() + dueJobRetryDelayMs(attempts)) },
+          $unset: { claimedAt: '', leaseUntil: '' },
+        };
   return DueJobs.findOneAndUpdate(claimedFilter(job), update, after).lean<DueJobDoc>();
 }
 
@@ -91,8 +100,15 @@ export function retryOrFailDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' |
  */
 export function takeBackExpiredClaim(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'attempts'>, now: Date, error: string) {
   const attempts = (job.attempts ?? 0) + 1;
-  const set = attempts >= dueJobMaxAttempts ? { status: 'failed', attempts, lastError: error, reason: 'attempts_exhausted' } : { status: 'pending', attempts, lastError: error };
-  return DueJobs.findOneAndUpdate({ _id: job._id, status: 'claimed', leaseUntil: { $lt: now } }, { $set: set, $unset: { claimedAt: '', leaseUntil: '' } }, after).lean<DueJobDoc>();
+  const set =
+    attempts >= dueJobMaxAttempts
+      ? { status: 'failed', attempts, lastError: error, reason: 'attempts_exhausted' }
+      : { status: 'pending', attempts, lastError: error };
+  return DueJobs.findOneAndUpdate(
+    { _id: job._id, status: 'claimed', leaseUntil: { $lt: now } },
+    { $set: set, $unset: { claimedAt: '', leaseUntil: '' } },
+    after,
+  ).lean<DueJobDoc>();
 }
 
 /**

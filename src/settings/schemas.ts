@@ -35,7 +35,10 @@ export const defaultEscalation = { afterMinutes: 15 };
 
 export const escalationSchema = z
   .strictObject({
-    afterMinutes: z.number().min(0.1, 'must be at least 0.1 (6 seconds)').max(1440, 'must be at most 1440 (a day)')
+    afterMinutes: z
+      .number()
+      .min(0.1, 'must be at least 0.1 (6 seconds)')
+      .max(1440, 'must be at most 1440 (a day)')
       .refine((m) => Math.round(m * 10) === m * 10, 'must have at most one decimal')
       .meta({ description: 'A critical anomaly not acknowledged this long after it was sent is buzzed; after as long again it goes to fallbackChannel' }),
   })
@@ -48,32 +51,49 @@ export const workingHoursSchema = z
   })
   .meta({ description: 'Local times in timeZone when free slots may be suggested; default 08:00 to 22:00' });
 
-export const userSettingsBody = z.strictObject({
-  timeZone: z
-    .string()
-    .max(64)
-    // Stored as given: Node's ICU would "canonicalise" Asia/Kolkata back to Asia/Calcutta.
-    .refine(isTimeZone, 'must be an IANA time zone name, like Asia/Shanghai or America/New_York')
-    .meta({ description: 'IANA time zone name; quiet hours are read on this clock', example: 'Asia/Shanghai' }),
-  quietHours: quietHoursSchema.nullable().optional().meta({ description: 'null or absent: no quiet hours' }),
-  optOutTriggerTypes: z
-    .array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a trigger type, like important_urgent_task'))
-    .max(50)
-    .default([])
-    .transform((types) => [...new Set(types)])
-    .meta({ description: 'Trigger types the user does not want to hear about' }),
-  workingHours: workingHoursSchema.default(defaultWorkingHours),
-  language: z.enum(languages, { message: "must be 'zh-CN' or 'en'" }).default(defaultLanguage).meta({ description: 'Language of messages' }),
-  missedBlockGraceMinutes: z.number().int('must be whole minutes').min(0).max(MAX_MISSED_BLOCK_GRACE_MINUTES).nullable().optional()
-    .meta({ description: 'Minutes after a planned block\'s end before it counts as missed (null or absent: the service default, 15)' }),
-  primaryChannel: z.enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` }).nullable().optional()
-    .meta({ description: 'Where everything dueflow sends goes; null or absent: the enabled channel (feishu_app, then feishu_bot, then feishu when several are)' }),
-  fallbackChannel: z.enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` }).nullable().optional()
-    .meta({ description: 'Where an unacknowledged critical anomaly goes at the second escalation step; null or absent: none' }),
-  escalation: escalationSchema.default(defaultEscalation),
-}).superRefine((s, c) => {
-  if (s.fallbackChannel && s.fallbackChannel === s.primaryChannel) c.addIssue({ code: 'custom', path: ['fallbackChannel'], message: 'must differ from primaryChannel' });
-});
+export const userSettingsBody = z
+  .strictObject({
+    timeZone: z
+      .string()
+      .max(64)
+      // Stored as given: Node's ICU would "canonicalise" Asia/Kolkata back to Asia/Calcutta.
+      .refine(isTimeZone, 'must be an IANA time zone name, like Asia/Shanghai or America/New_York')
+      .meta({ description: 'IANA time zone name; quiet hours are read on this clock', example: 'Asia/Shanghai' }),
+    quietHours: quietHoursSchema.nullable().optional().meta({ description: 'null or absent: no quiet hours' }),
+    optOutTriggerTypes: z
+      .array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a trigger type, like important_urgent_task'))
+      .max(50)
+      .default([])
+      .transform((types) => [...new Set(types)])
+      .meta({ description: 'Trigger types the user does not want to hear about' }),
+    workingHours: workingHoursSchema.default(defaultWorkingHours),
+    language: z.enum(languages, { message: "must be 'zh-CN' or 'en'" }).default(defaultLanguage).meta({ description: 'Language of messages' }),
+    missedBlockGraceMinutes: z
+      .number()
+      .int('must be whole minutes')
+      .min(0)
+      .max(MAX_MISSED_BLOCK_GRACE_MINUTES)
+      .nullable()
+      .optional()
+      .meta({ description: "Minutes after a planned block's end before it counts as missed (null or absent: the service default, 15)" }),
+    primaryChannel: z
+      .enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` })
+      .nullable()
+      .optional()
+      .meta({
+        description: 'Where everything dueflow sends goes; null or absent: the enabled channel (feishu_app, then feishu_bot, then feishu when several are)',
+      }),
+    fallbackChannel: z
+      .enum(channelKinds, { message: `must be one of ${channelKinds.join(', ')}` })
+      .nullable()
+      .optional()
+      .meta({ description: 'Where an unacknowledged critical anomaly goes at the second escalation step; null or absent: none' }),
+    escalation: escalationSchema.default(defaultEscalation),
+  })
+  .superRefine((s, c) => {
+    if (s.fallbackChannel && s.fallbackChannel === s.primaryChannel)
+      c.addIssue({ code: 'custom', path: ['fallbackChannel'], message: 'must differ from primaryChannel' });
+  });
 export type UserSettingsBody = z.output<typeof userSettingsBody>;
 
 export const userSettingsView = z.object({

@@ -26,8 +26,15 @@ const asChannelKind = (v: unknown): ChannelKind | null => (channelKinds.includes
 
 export function defaultUserSettings(): UserSettings {
   return {
-    timeZone: defaultTimeZone, quietHours: null, optOutTriggerTypes: [], workingHours: { ...defaultWorkingHours }, language: defaultLanguage, missedBlockGraceMinutes: null,
-    primaryChannel: null, fallbackChannel: null, escalation: { ...defaultEscalation },
+    timeZone: defaultTimeZone,
+    quietHours: null,
+    optOutTriggerTypes: [],
+    workingHours: { ...defaultWorkingHours },
+    language: defaultLanguage,
+    missedBlockGraceMinutes: null,
+    primaryChannel: null,
+    fallbackChannel: null,
+    escalation: { ...defaultEscalation },
   };
 }
 
@@ -47,7 +54,10 @@ function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
     missedBlockGraceMinutes: typeof doc.missedBlockGraceMinutes === 'number' ? doc.missedBlockGraceMinutes : null,
     primaryChannel: asChannelKind(doc.primaryChannel),
     fallbackChannel: asChannelKind(doc.fallbackChannel),
-    escalation: typeof doc.escalation?.afterMinutes === 'number' && doc.escalation.afterMinutes > 0 ? { afterMinutes: doc.escalation.afterMinutes } : { ...defaultEscalation },
+    escalation:
+      typeof doc.escalation?.afterMinutes === 'number' && doc.escalation.afterMinutes > 0
+        ? { afterMinutes: doc.escalation.afterMinutes }
+        : { ...defaultEscalation },
   };
 }
 
@@ -58,7 +68,13 @@ export async function loadUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
 
 /** Replaces the user's settings (one atomic upsert): what the body leaves out goes back to its default. */
 export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
-  const set: Record<string, unknown> = { timeZone: body.timeZone, optOutTriggerTypes: body.optOutTriggerTypes, workingHours: body.workingHours, language: body.language, escalation: body.escalation };
+  const set: Record<string, unknown> = {
+    timeZone: body.timeZone,
+    optOutTriggerTypes: body.optOutTriggerTypes,
+    workingHours: body.workingHours,
+    language: body.language,
+    escalation: body.escalation,
+  };
   const unset: Record<string, ''> = {};
   for (const key of ['primaryChannel', 'fallbackChannel'] as const) {
     if (body[key]) set[key] = body[key];

@@ -57,7 +57,9 @@ async function apply(ctx: AppContext, item: Item, index: number, now: Date): Pro
   try {
     if (item.op === 'delete') {
       const gone = await deleteByExternalId(ctx, item.kind, item.ref, now);
-      return gone ? { status: 204, id: gone.id } : { status: 404, error: { code: 'not_found', message: `no ${item.kind} of this user has this externalId`, details: null } };
+      return gone
+        ? { status: 204, id: gone.id }
+        : { status: 404, error: { code: 'not_found', message: `no ${item.kind} of this user has this externalId`, details: null } };
     }
     if (item.kind === 'task') {
       const written = await upsertTask(ctx, item.ref, item.data, now);
@@ -67,7 +69,11 @@ async function apply(ctx: AppContext, item: Item, index: number, now: Date): Pro
     if (!written.ok) return invalid([{ field: `items[${index}].data.${written.field}`, message: written.message }]);
     return { status: written.created ? 201 : 200, id: String(written.doc._id) };
   } catch (err) {
-    if (err instanceof StoreBusyError) return { status: 409, error: { code: 'busy', message: `${item.kind} ${item.ref.externalId} is being changed by another request; send the item again`, details: null } };
+    if (err instanceof StoreBusyError)
+      return {
+        status: 409,
+        error: { code: 'busy', message: `${item.kind} ${item.ref.externalId} is being changed by another request; send the item again`, details: null },
+      };
     throw err;
   }
 }

@@ -19,7 +19,12 @@ export const externalIdLock = (key: string) => guardLockName('external_ids', key
  * meanwhile. That upsert looks at the mapping after writing, so between the two of them such a
  * copy, or an open due job of it, never stays.
  */
-export async function forgetExternalId(ctx: SyncCtx, kind: ExternalKind, resource: { _id: Types.ObjectId; userId: string; externalId: string }, now = new Date()): Promise<void> {
+export async function forgetExternalId(
+  ctx: SyncCtx,
+  kind: ExternalKind,
+  resource: { _id: Types.ObjectId; userId: string; externalId: string },
+  now = new Date(),
+): Promise<void> {
   const key = externalIdKey(kind, resource);
   await guardedTransition(ctx, externalIdLock(key), () => releaseExternalId(ctx.models.externalIds, key, resource._id));
   // By _id alone (FerretDB v1 scans for anything else): the id was minted for this user's mapping.

@@ -25,12 +25,13 @@ export const blockSyncBody = z
   .strictObject({
     ...blockShape,
     title: blockShape.title.meta({ description: "Defaults to the task's title; required without taskId or taskExternalId" }),
-    taskExternalId: externalIdSchema.optional().meta({ description: 'Instead of taskId: the externalId of one of the user\'s synced tasks' }),
+    taskExternalId: externalIdSchema.optional().meta({ description: "Instead of taskId: the externalId of one of the user's synced tasks" }),
   })
   .superRefine(checkBlockTimes)
   .superRefine((b, c) => {
     if (b.taskId && b.taskExternalId) c.addIssue({ code: 'custom', path: ['taskExternalId'], message: 'give taskId or taskExternalId, not both' });
-    else if (!b.taskId && !b.taskExternalId && b.title === undefined) c.addIssue({ code: 'custom', path: ['title'], message: 'required when there is no taskId or taskExternalId' });
+    else if (!b.taskId && !b.taskExternalId && b.title === undefined)
+      c.addIssue({ code: 'custom', path: ['title'], message: 'required when there is no taskId or taskExternalId' });
   });
 export type BlockSyncBody = z.output<typeof blockSyncBody>;
 
@@ -50,8 +51,10 @@ export const dataSchemas = { task: taskCreateBody, block: blockSyncBody } as con
 /** The item as documented (its data by kind); JSON Schema, as OpenAPI cannot say "data follows kind". */
 const documentedItem = (() => {
   const item = syncItemEnvelope.extend({
-    data: z.union([taskCreateBody, blockSyncBody]).optional()
-      .meta({ description: 'upsert only, and required there: the body of PUT /api/v1/users/{userId}/tasks/{externalId} (kind task) or .../blocks/{externalId} (kind block)' }),
+    data: z.union([taskCreateBody, blockSyncBody]).optional().meta({
+      description:
+        'upsert only, and required there: the body of PUT /api/v1/users/{userId}/tasks/{externalId} (kind task) or .../blocks/{externalId} (kind block)',
+    }),
   });
   const { $schema: _ignored, ...json } = z.toJSONSchema(item, { io: 'input' });
   return json;
@@ -64,25 +67,33 @@ const documentedItem = (() => {
 const syncItem = z.unknown().meta({
   ...documentedItem,
   id: 'SyncItem',
-  description: 'upsert creates or replaces (data is the whole resource: what it leaves out goes back to its default); delete removes it (404 when there is none)',
+  description:
+    'upsert creates or replaces (data is the whole resource: what it leaves out goes back to its default); delete removes it (404 when there is none)',
 });
 
 export const syncBody = z
   .strictObject({
     items: z.array(syncItem).max(maxSyncItems, `at most ${maxSyncItems} items per request`),
   })
-  .meta({ id: 'SyncRequest', description: 'Task items are applied before block items (a block may name a task of the same request); items of one externalId in their order' });
+  .meta({
+    id: 'SyncRequest',
+    description: 'Task items are applied before block items (a block may name a task of the same request); items of one externalId in their order',
+  });
 
 const itemError = z.object({
   code: z.string(),
   message: z.string(),
-  details: z.array(z.object({ field: z.string(), message: z.string() })).nullable().meta({ description: 'For 400: each field, named from the request (items[3].data.deadline)' }),
+  details: z
+    .array(z.object({ field: z.string(), message: z.string() }))
+    .nullable()
+    .meta({ description: 'For 400: each field, named from the request (items[3].data.deadline)' }),
 });
 
 export const syncResult = z
   .object({
     status: z.union([z.literal(200), z.literal(201), z.literal(204), z.literal(400), z.literal(404), z.literal(409)]).meta({
-      description: '201 created, 200 replaced (or already as sent), 204 deleted, 400 invalid (error names the field), 404 nothing to delete, 409 busy: try the item again',
+      description:
+        '201 created, 200 replaced (or already as sent), 204 deleted, 400 invalid (error names the field), 404 nothing to delete, 409 busy: try the item again',
     }),
     id: z.string().optional().meta({ description: "dueflow's id of the task or block" }),
     error: itemError.optional(),
@@ -91,4 +102,6 @@ export const syncResult = z
 export type SyncResult = z.infer<typeof syncResult>;
 export type SyncStatus = SyncResult['status'];
 
-export const syncAnswer = z.object({ results: z.array(syncResult).meta({ description: 'One per item, in the order of the items' }) }).meta({ id: 'SyncResponse' });
+export const syncAnswer = z
+  .object({ results: z.array(syncResult).meta({ description: 'One per item, in the order of the items' }) })
+  .meta({ id: 'SyncResponse' });

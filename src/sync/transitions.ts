@@ -19,7 +19,12 @@ type Resources = Model<any>;
  * absent → `<kind>|<userId>|<externalId>` ↦ resourceId. Guard: the unique _id.
  * Returns the mapping, or null when another caller's mapping was there first (read it instead).
  */
-export async function claimExternalId(ExternalIds: ExternalIds, kind: ExternalKind, ref: ExternalRef, resourceId: Types.ObjectId): Promise<ExternalIdDoc | null> {
+export async function claimExternalId(
+  ExternalIds: ExternalIds,
+  kind: ExternalKind,
+  ref: ExternalRef,
+  resourceId: Types.ObjectId,
+): Promise<ExternalIdDoc | null> {
   try {
     const created = await ExternalIds.create({ _id: externalIdKey(kind, ref), kind, userId: ref.userId, externalId: ref.externalId, resourceId });
     return created.toObject() as ExternalIdDoc;

@@ -110,23 +110,35 @@ const taskFields = ['userId', 'externalId', 'title', 'priority', 'deadline', 'ur
 
 /** Creates or replaces the user's task of this externalId; its due job follows (created, moved or canceled). */
 export async function upsertTask(ctx: SyncCtx, ref: ExternalRef, body: TaskCreateBody, now = new Date()): Promise<Upserted<TaskDoc>> {
-  return upsertByExternalId<TaskDoc>(ctx, {
-    kind: 'task',
-    resources: ctx.models.tasks,
-    fields: taskFields,
-    build: (current) => {
-      const doc: Record<string, unknown> = { userId: ref.userId, externalId: ref.externalId, title: body.title, priority: body.priority, status: body.status };
-      for (const key of ['deadline', 'urgencyThresholdAt', 'estimatedMinutes'] as const) if (body[key] != null) doc[key] = body[key];
-      // Done since before keeps when it was done; a task done now is done now.
-      if (body.status === 'done') doc.completedAt = current?.status === 'done' && current.completedAt ? current.completedAt : now;
-      return doc;
+  return upsertByExternalId<TaskDoc>(
+    ctx,
+    {
+      kind: 'task',
+      resources: ctx.models.tasks,
+      fields: taskFields,
+      build: (current) => {
+        const doc: Record<string, unknown> = {
+          userId: ref.userId,
+          externalId: ref.externalId,
+          title: body.title,
+          priority: body.priority,
+          status: body.status,
+        };
+        for (const key of ['deadline', 'urgencyThresholdAt', 'estimatedMinutes'] as const) if (body[key] != null) doc[key] = body[key];
+        // Done since before keeps when it was done; a task done now is done now.
+        if (body.status === 'done') doc.completedAt = current?.status === 'done' && current.completedAt ? current.completedAt : now;
+        return doc;
+      },
+      settle: async (task) => {
+        await syncDueJobForTask(ctx, task, now);
+      },
+      discard: async (task) => {
+        await ctx.models.tasks.deleteOne({ _id: task._id });
+        await syncDueJobForTask(ctx, { ...task, deleted: true }, now);
+      },
     },
-    settle: async (task) => { await syncDueJobForTask(ctx, task, now); },
-    discard: async (task) => {
-      await ctx.models.tasks.deleteOne({ _id: task._id });
-      await syncDueJobForTask(ctx, { ...task, deleted: true }, now);
-    },
-  }, ref);
+    ref,
+  );
 }
 
 export type BlockUpsert =
@@ -152,16 +164,29 @@ export async function upsertBlock(ctx: AppContext, ref: ExternalRef, body: Block
     task = await findUserTask(ctx, ref.userId, body.taskId);
     if (!task) return { ok: false, field: 'taskId', message: 'no such task of this user' };
   }
-  const doc: Record<string, unknown> = { userId: ref.userId, externalId: ref.externalId, title: body.title ?? task!.title, start: body.start, end: body.end, status: body.status };
+  const doc: Record<string, unknown> = {
+    userId: ref.userId,
+    externalId: ref.externalId,
+    title: body.title ?? task!.title,
+    start: body.start,
+    end: body.end,
+    status: body.status,
+  };
   if (task) doc.taskId = String(task._id);
 
-  const written = await upsertByExternalId<ScheduleBlockDoc>(ctx, {
-    kind: 'block',
-    resources: ctx.models.scheduleBlocks,
-    fields: blockFields,
-    build: () => doc,
-    discard: async (block) => { await ctx.models.scheduleBlocks.deleteOne({ _id: block._id }); },
-  }, ref);
+  const written = await upsertByExternalId<ScheduleBlockDoc>(
+    ctx,
+    {
+      kind: 'block',
+      resources: ctx.models.scheduleBlocks,
+      fields: blockFields,
+      build: () => doc,
+      discard: async (block) => {
+        await ctx.models.scheduleBlocks.deleteOne({ _id: block._id });
+      },
+    },
+    ref,
+  );
   const reported = written.previous && written.previous.status !== 'unfinished' && written.doc.status === 'unfinished';
   return { ok: true, ...written, feedbackTrigger: reported ? await reportUnfinished(ctx, written.doc) : undefined };
 }

@@ -13,7 +13,14 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(timeZone, f);
   }
@@ -34,7 +41,10 @@ export function wallClock(t: number, timeZone: string): number {
 export function instantAtWall(wall: number, timeZone: string, from = -Infinity): number {
   // Offsets in force around that wall time; a day either side covers any transition near it.
   const offsets = new Set([-DAY, 0, DAY].map((d) => wallClock(wall + d, timeZone) - (wall + d)));
-  const exact = [...offsets].map((o) => wall - o).filter((t) => t >= from && wallClock(t, timeZone) === wall).sort((a, b) => a - b);
+  const exact = [...offsets]
+    .map((o) => wall - o)
+    .filter((t) => t >= from && wallClock(t, timeZone) === wall)
+    .sort((a, b) => a - b);
   if (exact.length > 0) return exact[0];
   // Skipped (DST gap): before the jump the clock reads less than `wall`, after it more.
   let lo = Math.max(from, wall - Math.max(...offsets));

@@ -31,7 +31,6 @@ export interface CreateTriggerInput {
   idempotency?: { scope: string; body: unknown };
 }
 
-
 export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promise<{ trigger: TriggerDoc; created: boolean }> {
   const Triggers = ctx.models.triggers;
   const dedupeKey = triggerDedupeKey(input);
@@ -41,9 +40,16 @@ export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promis
     if (existing) return { id: String(existing._id), trigger: existing, created: false };
     try {
       const doc = await Triggers.create({
-        userId: input.userId, type: input.type, source: input.source, target: { type: input.target.type, id: input.target.id },
-        dedupeKey, idempotencyKey: input.idempotencyKey, status: 'pending', dueJobId: input.dueJobId,
-        detail: input.detail ? JSON.stringify(input.detail) : undefined, anomaly: input.anomaly,
+        userId: input.userId,
+        type: input.type,
+        source: input.source,
+        target: { type: input.target.type, id: input.target.id },
+        dedupeKey,
+        idempotencyKey: input.idempotencyKey,
+        status: 'pending',
+        dueJobId: input.dueJobId,
+        detail: input.detail ? JSON.stringify(input.detail) : undefined,
+        anomaly: input.anomaly,
       });
       const trigger = doc.toObject() as TriggerDoc;
       return { id: String(trigger._id), trigger, created: true };
@@ -63,7 +69,14 @@ export async function createTrigger(ctx: Ctx, input: CreateTriggerInput): Promis
   };
 
   const { result } = input.idempotencyKey
-    ? await withIdempotencyKey(ctx, input.idempotency?.scope ?? `triggers|${input.userId}`, input.idempotencyKey, input.idempotency ? input.idempotency.body : { type: input.type, target: input.target }, create, replay)
+    ? await withIdempotencyKey(
+        ctx,
+        input.idempotency?.scope ?? `triggers|${input.userId}`,
+        input.idempotencyKey,
+        input.idempotency ? input.idempotency.body : { type: input.type, target: input.target },
+        create,
+        replay,
+      )
     : { result: await create() };
 
   if (result.created || result.trigger.status === 'pending') await enqueueTriggerWorkflow(ctx, result.id);

@@ -16,7 +16,15 @@ export const pendingGraceMs = 60_000;
 
 export async function recoverTriggers(ctx: Ctx, now = new Date(), limit = 100): Promise<{ requeued: number }> {
   const stale = await ctx.models.triggers
-    .find({ $or: [{ status: 'pending', updatedAt: { $lt: new Date(now.getTime() - pendingGraceMs) } }, { status: 'processing', processingSince: { $lt: new Date(now.getTime() - processingLeaseMs) } }] }, { _id: 1 })
+    .find(
+      {
+        $or: [
+          { status: 'pending', updatedAt: { $lt: new Date(now.getTime() - pendingGraceMs) } },
+          { status: 'processing', processingSince: { $lt: new Date(now.getTime() - processingLeaseMs) } },
+        ],
+      },
+      { _id: 1 },
+    )
     .sort({ updatedAt: 1 })
     .limit(limit)
     .lean();

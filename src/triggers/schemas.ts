@@ -38,12 +38,34 @@ export const triggerView = z.object({
   updatedAt: z.string(),
 });
 
-export const createTriggerResult = triggerView.extend({ created: z.boolean().meta({ description: 'false: an existing trigger (same idempotency key, or same user, type, target and window)' }) });
+export const createTriggerResult = triggerView.extend({
+  created: z.boolean().meta({ description: 'false: an existing trigger (same idempotency key, or same user, type, target and window)' }),
+});
 
-export function toTriggerView(t: { _id: unknown; type: string; source: string; target: { type: string; id: string }; status: string; reason?: string | null; previewId?: string | null; notificationId?: string | null; dueJobId?: string | null; createdAt?: Date; updatedAt?: Date }): z.infer<typeof triggerView> {
+export function toTriggerView(t: {
+  _id: unknown;
+  type: string;
+  source: string;
+  target: { type: string; id: string };
+  status: string;
+  reason?: string | null;
+  previewId?: string | null;
+  notificationId?: string | null;
+  dueJobId?: string | null;
+  createdAt?: Date;
+  updatedAt?: Date;
+}): z.infer<typeof triggerView> {
   return {
-    id: String(t._id), type: t.type as any, source: t.source as any, target: { type: t.target.type, id: t.target.id }, status: t.status as any,
-    reason: t.reason ?? null, previewId: t.previewId ?? null, notificationId: t.notificationId ?? null, dueJobId: t.dueJobId ?? null,
-    createdAt: (t.createdAt ?? new Date(0)).toISOString(), updatedAt: (t.updatedAt ?? new Date(0)).toISOString(),
+    id: String(t._id),
+    type: t.type as any,
+    source: t.source as any,
+    target: { type: t.target.type, id: t.target.id },
+    status: t.status as any,
+    reason: t.reason ?? null,
+    previewId: t.previewId ?? null,
+    notificationId: t.notificationId ?? null,
+    dueJobId: t.dueJobId ?? null,
+    createdAt: (t.createdAt ?? new Date(0)).toISOString(),
+    updatedAt: (t.updatedAt ?? new Date(0)).toISOString(),
   };
 }

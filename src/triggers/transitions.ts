@@ -31,7 +31,11 @@ export function claimTrigger(Triggers: Triggers, id: Id, now: Date) {
 
 /** processing → pending after an error, so the retry can claim it at once. */
 export function releaseTrigger(Triggers: Triggers, id: Id, error: string) {
-  return Triggers.findOneAndUpdate({ _id: id, status: 'processing' }, { $set: { status: 'pending', lastError: error }, $unset: { processingSince: '' } }, after);
+  return Triggers.findOneAndUpdate(
+    { _id: id, status: 'processing' },
+    { $set: { status: 'pending', lastError: error }, $unset: { processingSince: '' } },
+    after,
+  );
 }
 
 /** processing | pending → failed: the last attempt failed too. */
@@ -69,7 +73,10 @@ export function closeUnprocessed(Triggers: Triggers, id: Id, reason: string) {
 export function closeByPreview(Triggers: Triggers, id: Id, answer: 'confirmed' | 'rejected') {
   return Triggers.findOneAndUpdate(
     { _id: id, status: { $in: ['pending', 'processing', 'preview_generated'] } },
-    { $set: answer === 'confirmed' ? { status: 'closed', reason: 'preview_confirmed' } : { status: 'rejected', reason: 'preview_rejected' }, $unset: { processingSince: '' } },
+    {
+      $set: answer === 'confirmed' ? { status: 'closed', reason: 'preview_confirmed' } : { status: 'rejected', reason: 'preview_rejected' },
+      $unset: { processingSince: '' },
+    },
     after,
   );
 }
@@ -107,9 +114,16 @@ export function beginEscalationStep(Triggers: Triggers, s: { id: Id; step: 1 | 2
  * The step taken: its outcome written. Guard: it is the step in progress (its entry has no
  * outcome yet). Returns the trigger after, or null.
  */
-export function settleEscalationStep(Triggers: Triggers, s: { id: Id; action: EscalationAction; outcome: 'done' | 'skipped' | 'failed'; detail?: string; recordId?: string }) {
+export function settleEscalationStep(
+  Triggers: Triggers,
+  s: { id: Id; action: EscalationAction; outcome: 'done' | 'skipped' | 'failed'; detail?: string; recordId?: string },
+) {
   const set: Record<string, unknown> = { [`escalation.${s.action}.outcome`]: s.outcome };
   if (s.detail) set[`escalation.${s.action}.detail`] = s.detail.slice(0, 500);
   if (s.recordId) set[`escalation.${s.action}.recordId`] = s.recordId;
-  return Triggers.findOneAndUpdate({ _id: s.id, [`escalation.${s.action}.at`]: { $exists: true }, [`escalation.${s.action}.outcome`]: { $exists: false } }, { $set: set }, after);
+  return Triggers.findOneAndUpdate(
+    { _id: s.id, [`escalation.${s.action}.at`]: { $exists: true }, [`escalation.${s.action}.outcome`]: { $exists: false } },
+    { $set: set },
+    after,
+  );
 }

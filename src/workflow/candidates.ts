@@ -29,7 +29,12 @@ export const DEFAULT_ESTIMATE_MINUTES = 60;
 export const MAX_CANDIDATES = 3;
 const MAX_PLACEMENTS = 2;
 
-export interface PlanningBlock extends Interval { id: string; title: string; taskId?: string | null; status: string }
+export interface PlanningBlock extends Interval {
+  id: string;
+  title: string;
+  taskId?: string | null;
+  status: string;
+}
 
 export interface PlanningContext {
   userId: string;
@@ -69,7 +74,10 @@ export function observe(c: PlanningContext): Issue[] {
   else if (longest < c.neededMinutes) issues.push('not_enough_capacity');
   else issues.push('can_place');
   if (isMakeupTrigger(c.triggerType)) issues.push('needs_makeup_block');
-  if (c.task.deadline && !c.freeSlots.some((s) => s.start.getTime() + Math.min(c.neededMinutes * MINUTE, s.end.getTime() - s.start.getTime()) <= c.task.deadline!.getTime())) {
+  if (
+    c.task.deadline &&
+    !c.freeSlots.some((s) => s.start.getTime() + Math.min(c.neededMinutes * MINUTE, s.end.getTime() - s.start.getTime()) <= c.task.deadline!.getTime())
+  ) {
     issues.push('no_slot_before_deadline');
   }
   return issues;
@@ -83,26 +91,38 @@ function placement(c: PlanningContext, slot: Interval): Candidate {
   const short = length < c.neededMinutes;
   const hours = Math.max(0, (start.getTime() - c.now.getTime()) / HOUR);
   const score = Math.round((100 - (late ? 40 : 0) - (short ? 30 : 0) - hours) * 100) / 100;
-  const reasons = [short ? `slot shorter than the ${c.neededMinutes} min needed` : 'fits', late ? 'ends after the deadline' : c.task.deadline ? 'before the deadline' : 'no deadline'];
+  const reasons = [
+    short ? `slot shorter than the ${c.neededMinutes} min needed` : 'fits',
+    late ? 'ends after the deadline' : c.task.deadline ? 'before the deadline' : 'no deadline',
+  ];
   return {
     kind: isMakeupTrigger(c.triggerType) ? 'create_makeup_block' : 'add_task_to_schedule',
-    taskId: c.task.id, title: c.task.title, start, end, score, reason: reasons.join(', '),
+    taskId: c.task.id,
+    title: c.task.title,
+    start,
+    end,
+    score,
+    reason: reasons.join(', '),
   };
 }
 
 const compare = (a: Candidate, b: Candidate) =>
-  b.score - a.score
-  || (a.start?.getTime() ?? Infinity) - (b.start?.getTime() ?? Infinity)
-  || kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind);
+  b.score - a.score || (a.start?.getTime() ?? Infinity) - (b.start?.getTime() ?? Infinity) || kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind);
 
 /** Up to three candidates, best first. */
 export function generateCandidates(c: PlanningContext, issues: Issue[]): Candidate[] {
   const placements = c.freeSlots.map((s) => placement(c, s)).sort(compare);
   // A placement as good as it gets: the whole task, finished before the deadline.
-  const fitsInTime = placements.some((p) => p.end!.getTime() - p.start!.getTime() >= c.neededMinutes * MINUTE && (!c.task.deadline || p.end!.getTime() <= c.task.deadline.getTime()));
+  const fitsInTime = placements.some(
+    (p) => p.end!.getTime() - p.start!.getTime() >= c.neededMinutes * MINUTE && (!c.task.deadline || p.end!.getTime() <= c.task.deadline.getTime()),
+  );
   const out: Candidate[] = placements.slice(0, fitsInTime ? MAX_PLACEMENTS : 1);
   if (!fitsInTime) {
-    const why = issues.includes('no_free_slot') ? 'no free slot in working hours' : issues.includes('not_enough_capacity') ? 'no free slot long enough' : 'no slot before the deadline';
+    const why = issues.includes('no_free_slot')
+      ? 'no free slot in working hours'
+      : issues.includes('not_enough_capacity')
+        ? 'no free slot long enough'
+        : 'no slot before the deadline';
     out.push({ kind: 'ask_user', taskId: c.task.id, title: c.task.title, score: 40, reason: why });
   }
   out.push({ kind: 'notify_only', taskId: c.task.id, title: c.task.title, score: 10, reason: 'fallback: just tell the user' });

@@ -35,8 +35,14 @@ export function planningSettings(s: UserSettings): { timeZone: string; workingHo
   return { timeZone: s.timeZone, workingHours: extra.workingHours ?? defaultWorkingHours, language };
 }
 
-const toBlock = (b: { _id: unknown; title: string; taskId?: string | null; start: Date; end: Date; status: string }): PlanningBlock =>
-  ({ id: String(b._id), title: b.title, taskId: b.taskId ?? null, start: b.start, end: b.end, status: b.status });
+const toBlock = (b: { _id: unknown; title: string; taskId?: string | null; start: Date; end: Date; status: string }): PlanningBlock => ({
+  id: String(b._id),
+  title: b.title,
+  taskId: b.taskId ?? null,
+  start: b.start,
+  end: b.end,
+  status: b.status,
+});
 
 export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promise<PlanningResult> {
   const { models } = ctx;
@@ -57,20 +63,43 @@ export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promi
 
   const { timeZone, workingHours, language } = planningSettings(await loadUserSettings(ctx, userId));
   const window = { start: now, end: new Date(now.getTime() + WINDOW_MS) };
-  const blockDocs = await models.scheduleBlocks.find({ userId, start: { $lt: window.end }, end: { $gt: window.start } }).sort({ start: 1 }).lean();
+  const blockDocs = await models.scheduleBlocks
+    .find({ userId, start: { $lt: window.end }, end: { $gt: window.start } })
+    .sort({ start: 1 })
+    .lean();
   const blocks = blockDocs.map(toBlock);
 
   const remaining = Number(input.detail?.remainingMinutes);
-  const neededMinutes = Math.max(5, Math.round(
-    isMakeupTrigger(input.triggerType) && Number.isFinite(remaining) && remaining > 0 ? remaining
-      : isMakeupTrigger(input.triggerType) && block ? (block.end.getTime() - block.start.getTime()) / MINUTE
-        : task.estimatedMinutes ?? DEFAULT_ESTIMATE_MINUTES,
-  ));
+  const neededMinutes = Math.max(
+    5,
+    Math.round(
+      isMakeupTrigger(input.triggerType) && Number.isFinite(remaining) && remaining > 0
+        ? remaining
+        : isMakeupTrigger(input.triggerType) && block
+          ? (block.end.getTime() - block.start.getTime()) / MINUTE
+          : (task.estimatedMinutes ?? DEFAULT_ESTIMATE_MINUTES),
+    ),
+  );
 
   const context: PlanningContext = {
-    userId, triggerType: input.triggerType, now, window, timeZone, language, workingHours,
-    task: { id: String(task._id), title: task.title, priority: task.priority, status: task.status, deadline: task.deadline ?? null, estimatedMinutes: task.estimatedMinutes ?? null },
-    block, neededMinutes, blocks,
+    userId,
+    triggerType: input.triggerType,
+    now,
+    window,
+    timeZone,
+    language,
+    workingHours,
+    task: {
+      id: String(task._id),
+      title: task.title,
+      priority: task.priority,
+      status: task.status,
+      deadline: task.deadline ?? null,
+      estimatedMinutes: task.estimatedMinutes ?? null,
+    },
+    block,
+    neededMinutes,
+    blocks,
     // Every block of the user takes its time, whatever its status: an overlap is never suggested.
     freeSlots: freeSlots({ from: window.start, to: window.end, timeZone, workingHours, busy: blocks }),
   };
@@ -84,6 +113,7 @@ export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promi
     const detectedEnd = typeof input.detail?.end === 'string' ? Date.parse(input.detail.end) : NaN;
     if (Number.isFinite(detectedEnd) && detectedEnd !== block.end.getTime()) return { context, closeReason: 'block_moved' };
   }
-  if (isMakeupTrigger(input.triggerType) && block && later.some((b) => b.start.getTime() >= block!.end.getTime())) return { context, closeReason: 'makeup_already_scheduled' };
+  if (isMakeupTrigger(input.triggerType) && block && later.some((b) => b.start.getTime() >= block!.end.getTime()))
+    return { context, closeReason: 'makeup_already_scheduled' };
   return { context, closeReason: null };
 }

@@ -8,8 +8,14 @@
  */
 import { DAY, instantAtWall, localDay, MINUTE, minutesOf } from '../time/zonedTime';
 
-export interface Interval { start: Date; end: Date }
-export interface WorkingHours { start: string; end: string }
+export interface Interval {
+  start: Date;
+  end: Date;
+}
+export interface WorkingHours {
+  start: string;
+  end: string;
+}
 
 export const defaultWorkingHours: WorkingHours = { start: '08:00', end: '22:00' };
 export const SLOT_STEP_MINUTES = 5;
@@ -29,7 +35,8 @@ export function workingIntervals(from: Date, to: Date, timeZone: string, hours: 
     const end = Math.min(e, to.getTime());
     if (end <= start) continue;
     const last = out[out.length - 1];
-    if (last && last.end.getTime() >= start) last.end = new Date(Math.max(end, last.end.getTime())); // whole days join up
+    if (last && last.end.getTime() >= start)
+      last.end = new Date(Math.max(end, last.end.getTime())); // whole days join up
     else out.push({ start: new Date(start), end: new Date(end) });
   }
   return out;

@@ -26,9 +26,16 @@ export async function plan(ctx: Pick<AppContext, 'models'>, input: PlanningInput
 
 export function messageFor(c: PlanningContext, chosen: Candidate, actionUrl: string, issues: Issue[]): Message {
   return buildMessage({
-    language: c.language, timeZone: c.timeZone, kind: chosen.kind, triggerType: c.triggerType, taskTitle: c.task.title,
-    deadline: c.task.deadline, slot: chosen.start && chosen.end ? { start: chosen.start, end: chosen.end } : null,
+    language: c.language,
+    timeZone: c.timeZone,
+    kind: chosen.kind,
+    triggerType: c.triggerType,
+    taskTitle: c.task.title,
+    deadline: c.task.deadline,
+    slot: chosen.start && chosen.end ? { start: chosen.start, end: chosen.end } : null,
     block: c.triggerType === 'missed_block' && c.block ? { title: c.block.title, start: c.block.start, end: c.block.end } : null,
-    neededMinutes: c.neededMinutes, issue: issues.includes('no_free_slot') ? 'no_free_slot' : 'not_enough_capacity', actionUrl,
+    neededMinutes: c.neededMinutes,
+    issue: issues.includes('no_free_slot') ? 'no_free_slot' : 'not_enough_capacity',
+    actionUrl,
   });
 }

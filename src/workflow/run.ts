@@ -29,10 +29,13 @@ const triggerLock = (id: unknown) => lockName('trigger', id);
 
 export type { WorkflowOutcome };
 
-
 function parseDetail(detail: string | null | undefined): Record<string, unknown> | undefined {
   if (!detail) return undefined;
-  try { return JSON.parse(detail); } catch { return undefined; }
+  try {
+    return JSON.parse(detail);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Date; finalAttempt?: boolean } = {}): Promise<WorkflowOutcome> {
@@ -45,8 +48,12 @@ export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Dat
   if (!claimed) {
     const current = await Triggers.findById(triggerId, { status: 1, processingSince: 1 }).lean();
     // Held by another run until its lease ends; still pending means its claim lock was busy: look again soon.
-    const leaseEndsAt = current?.status === 'processing' && current.processingSince ? new Date(current.processingSince.getTime() + processingLeaseMs)
-      : current?.status === 'pending' ? new Date(Date.now() + 1000) : undefined;
+    const leaseEndsAt =
+      current?.status === 'processing' && current.processingSince
+        ? new Date(current.processingSince.getTime() + processingLeaseMs)
+        : current?.status === 'pending'
+          ? new Date(Date.now() + 1000)
+          : undefined;
     return { status: 'not_claimed', current: current?.status ?? 'missing', ...(leaseEndsAt ? { leaseEndsAt } : {}) };
   }
   const trigger = claimed.toObject() as TriggerDoc;
@@ -70,7 +77,13 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
   // A previous attempt got as far as the preview: send what it wrote rather than plan again.
   let preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
   if (!preview) {
-    const p = await plan(ctx, { userId: trigger.userId, triggerType: trigger.type as TriggerType, target: trigger.target, now, detail: parseDetail(trigger.detail) });
+    const p = await plan(ctx, {
+      userId: trigger.userId,
+      triggerType: trigger.type as TriggerType,
+      target: trigger.target,
+      now,
+      detail: parseDetail(trigger.detail),
+    });
     if (p.closeReason || !p.context || !p.chosen) {
       const reason = p.closeReason ?? 'no_candidate';
       await guardedTransition(ctx, triggerLock(triggerId), () => closeUnprocessed(models.triggers, triggerId, reason));
@@ -81,8 +94,17 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     const message = messageFor(p.context, p.chosen, previewUrl(config, String(previewId)), p.issues);
     try {
       const doc = await models.previews.create({
-        _id: previewId, userId: trigger.userId, triggerId, triggerType: trigger.type, language: p.context.language, timeZone: p.context.timeZone,
-        status: 'ready', candidate: p.chosen, alternatives: JSON.stringify(p.candidates.slice(1)), summaryText: message.summary, message,
+        _id: previewId,
+        userId: trigger.userId,
+        triggerId,
+        triggerType: trigger.type,
+        language: p.context.language,
+        timeZone: p.context.timeZone,
+        status: 'ready',
+        candidate: p.chosen,
+        alternatives: JSON.stringify(p.candidates.slice(1)),
+        summaryText: message.summary,
+        message,
         expiresAt: new Date(now.getTime() + config.PREVIEW_TTL_MS),
       });
       preview = doc.toObject() as PreviewDoc;
@@ -94,12 +116,25 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
   }
 
   const previewId = String(preview._id);
-  const message = preview.message?.title && preview.message.summary
-    ? { title: preview.message.title, summary: preview.message.summary, actionText: preview.message.actionText ?? undefined, actionUrl: preview.message.actionUrl ?? previewUrl(config, previewId) }
-    : { title: preview.candidate.title ?? 'dueflow', summary: preview.summaryText, actionUrl: previewUrl(config, previewId) };
+  const message =
+    preview.message?.title && preview.message.summary
+      ? {
+          title: preview.message.title,
+          summary: preview.message.summary,
+          actionText: preview.message.actionText ?? undefined,
+          actionUrl: preview.message.actionUrl ?? previewUrl(config, previewId),
+        }
+      : { title: preview.candidate.title ?? 'dueflow', summary: preview.summaryText, actionUrl: previewUrl(config, previewId) };
   const notification = await requestNotification(ctx, {
-    userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message, traceId: triggerId, triggerId, previewId, replyKind: 'preview',
+    userId: trigger.userId,
+    dedupeKey: notificationDedupeKey(trigger.dedupeKey),
+    triggerType: trigger.type,
+    target: trigger.target,
+    message,
+    traceId: triggerId,
+    triggerId,
+    previewId,
+    replyKind: 'preview',
   });
   const done = await guardedTransition(ctx, triggerLock(triggerId), () => markPreviewGenerated(models.triggers, triggerId, previewId, notification.id));
   if (!done) {
@@ -115,10 +150,27 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
 async function notifyAnomaly(ctx: Ctx, trigger: TriggerDoc, anomaly: NonNullable<TriggerDoc['anomaly']>): Promise<WorkflowOutcome> {
   const triggerId = String(trigger._id);
   const { timeZone, language } = planningSettings(await loadUserSettings(ctx, trigger.userId));
-  const message = buildAnomalyMessage({ language, timeZone, severity: anomaly.severity, title: anomaly.title, detail: anomaly.detail, occurredAt: anomaly.occurredAt, actionUrl: anomaly.actionUrl });
+  const message = buildAnomalyMessage({
+    language,
+    timeZone,
+    severity: anomaly.severity,
+    title: anomaly.title,
+    detail: anomaly.detail,
+    occurredAt: anomaly.occurredAt,
+    actionUrl: anomaly.actionUrl,
+  });
   const notification = await requestNotification(ctx, {
-    userId: trigger.userId, dedupeKey: notificationDedupeKey(trigger.dedupeKey), triggerType: trigger.type, target: trigger.target,
-    message, traceId: triggerId, triggerId, urgent: anomaly.severity === 'critical', digestible: true, replyKind: 'anomaly', severity: anomaly.severity,
+    userId: trigger.userId,
+    dedupeKey: notificationDedupeKey(trigger.dedupeKey),
+    triggerType: trigger.type,
+    target: trigger.target,
+    message,
+    traceId: triggerId,
+    triggerId,
+    urgent: anomaly.severity === 'critical',
+    digestible: true,
+    replyKind: 'anomaly',
+    severity: anomaly.severity,
   });
   const done = await guardedTransition(ctx, triggerLock(triggerId), () => markNotified(ctx.models.triggers, triggerId, notification.id));
   if (!done) {

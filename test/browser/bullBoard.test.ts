@@ -9,7 +9,7 @@ import { deliveryJobId } from '../../src/notifications/schemas';
 import { asService, asUser, call, notificationBody, userWithBot } from '../support/api';
 import { launchBrowser, openPage, screenshot } from '../support/browser';
 import { testSecrets, waitFor } from '../support/env';
-import type { FeishuServer} from '../support/feishuServer';
+import type { FeishuServer } from '../support/feishuServer';
 import { startFeishuServer } from '../support/feishuServer';
 import type { TestDueflow } from '../support/harness';
 import { startTestDueflow } from '../support/harness';
@@ -43,7 +43,8 @@ test('an operator clicks Retry on the dead job in Bull Board: the record is sent
   // The Feishu-compatible server refuses the first message for good: the record goes dead.
   feishu.failNext(1, { code: 19001 });
   const requested = await call(df.baseUrl, 'POST', '/api/v1/notifications', {
-    auth: asService(), body: notificationBody(userId, { message: { title: 'Replay me from Bull Board', summary: 'Refused once by Feishu.' } }),
+    auth: asService(),
+    body: notificationBody(userId, { message: { title: 'Replay me from Bull Board', summary: 'Refused once by Feishu.' } }),
   });
   expect(requested.status).toBe(202);
   const id: string = requested.body.id;
@@ -71,7 +72,14 @@ test('an operator clicks Retry on the dead job in Bull Board: the record is sent
     await dialog.getByText('Are you sure that you want to retry this job?').waitFor();
     await dialog.getByRole('button', { name: 'Confirm', exact: true }).click();
 
-    const sent = await waitFor(async () => { const r = await recordOf(auth, id); return r.status === 'sent' ? r : undefined; }, 15_000, 'the record to be sent after the replay');
+    const sent = await waitFor(
+      async () => {
+        const r = await recordOf(auth, id);
+        return r.status === 'sent' ? r : undefined;
+      },
+      15_000,
+      'the record to be sent after the replay',
+    );
     expect(sent.history.map((h: { event: string }) => h.event)).toEqual(['requested', 'attempt', 'dead', 'replay', 'attempt']);
     expect(sent.history.find((h: { event: string }) => h.event === 'replay')).toMatchObject({ detail: 'replayed by an operator' });
     expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(1);
@@ -93,10 +101,16 @@ test('without credentials Bull Board shows no queue data', async () => {
   const { context, page } = await openPage(browser);
   try {
     // Chromium gets the 401 and its login prompt, which nobody answers: the navigation fails.
-    const navigation = await page.goto(`${df.baseUrl}/admin/queues/queue/notifications?status=completed`).then((r) => r, (err: Error) => err);
+    const navigation = await page.goto(`${df.baseUrl}/admin/queues/queue/notifications?status=completed`).then(
+      (r) => r,
+      (err: Error) => err,
+    );
     if (navigation instanceof Error) expect(navigation.message).toContain('ERR_INVALID_AUTH_CREDENTIALS');
     else expect(navigation?.status()).toBe(401);
-    const shown = await page.locator('body').innerText().catch(() => '');
+    const shown = await page
+      .locator('body')
+      .innerText()
+      .catch(() => '');
     for (const name of allQueueNames) expect(shown).not.toContain(name);
     expect(await page.locator('[class*="jobId"]').count()).toBe(0);
     await screenshot(page, 'bull-board-no-credentials');

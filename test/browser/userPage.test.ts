@@ -18,7 +18,7 @@ import { createWebAppRouter } from '../../src/http/routes/app';
 import { asService, asUser, call, notificationBody, userWithBot } from '../support/api';
 import { buildUserPage, horizontalOverflow, launchBrowser, openPage, screenshot, viewports } from '../support/browser';
 import { userToken, waitFor } from '../support/env';
-import type { FeishuServer} from '../support/feishuServer';
+import type { FeishuServer } from '../support/feishuServer';
 import { startFeishuServer } from '../support/feishuServer';
 import type { TestDueflow } from '../support/harness';
 import { startTestDueflow } from '../support/harness';
@@ -35,8 +35,18 @@ let browser: Browser;
 beforeAll(async () => {
   await buildUserPage();
   // A failed delivery waits long for its retry: the page shows it failed, whatever the machine's speed.
-  [feishu, df, browser] = await Promise.all([startFeishuServer({ app }), startTestDueflow('all', { NOTIFY_BACKOFF_MS: '600000', NOTIFY_BACKOFF_MAX_MS: '600000' }), launchBrowser()]);
-  appDf = await startTestDueflow('all', { FEISHU_APP_ID: app.appId, FEISHU_APP_SECRET: app.appSecret, FEISHU_API_BASE: feishu.url, RECONCILE_INTERVAL_MS: '1000', SCAN_INTERVAL_MS: '300' });
+  [feishu, df, browser] = await Promise.all([
+    startFeishuServer({ app }),
+    startTestDueflow('all', { NOTIFY_BACKOFF_MS: '600000', NOTIFY_BACKOFF_MAX_MS: '600000' }),
+    launchBrowser(),
+  ]);
+  appDf = await startTestDueflow('all', {
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_API_BASE: feishu.url,
+    RECONCILE_INTERVAL_MS: '1000',
+    SCAN_INTERVAL_MS: '300',
+  });
 });
 afterAll(async () => {
   await browser?.close();
@@ -182,8 +192,11 @@ test('a user sets quiet hours, time zone, language and opt-outs; bad values are 
 
     const stored = await call(df.baseUrl, 'GET', '/api/v1/me/settings', { auth: await asUser(userId) });
     expect(stored.body).toMatchObject({
-      timeZone: 'Asia/Shanghai', quietHours: { start: '22:00', end: '07:30' }, language: 'en',
-      optOutTriggerTypes: ['missed_block'], workingHours: { start: '08:00', end: '22:00' },
+      timeZone: 'Asia/Shanghai',
+      quietHours: { start: '22:00', end: '07:30' },
+      language: 'en',
+      optOutTriggerTypes: ['missed_block'],
+      workingHours: { start: '08:00', end: '22:00' },
     });
     expect(problems).toEqual([]);
   } finally {
@@ -196,7 +209,9 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
   // Quiet hours around now: a message that is not urgent waits (pending); urgent ones go out.
   const { userId, auth } = await userWithBot(df.baseUrl, feishu, {
     settings: {
-      timeZone: 'UTC', language: 'en', workingHours: { start: '00:00', end: '23:59' },
+      timeZone: 'UTC',
+      language: 'en',
+      workingHours: { start: '00:00', end: '23:59' },
       quietHours: { start: hhmm(new Date(Date.now() - 3600_000)), end: hhmm(new Date(Date.now() + 3600_000)) },
       optOutTriggerTypes: ['unfinished_feedback'],
     },
@@ -204,29 +219,48 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
   const token = await userToken(userId);
   const statusOf = async (id: string) => (await call(df.baseUrl, 'GET', `/api/v1/notification/records/${id}`, { auth })).body.status;
   const request = async (title: string, overrides: Record<string, unknown>, until: string) => {
-    const res = await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId, { message: { title, summary: `About: ${title}` }, ...overrides }) });
+    const res = await call(df.baseUrl, 'POST', '/api/v1/notifications', {
+      auth: asService(),
+      body: notificationBody(userId, { message: { title, summary: `About: ${title}` }, ...overrides }),
+    });
     expect(res.status).toBe(202);
     await waitFor(async () => (await statusOf(res.body.id)) === until, 15_000, `"${title}" to be ${until}`);
     return res.body.id as string;
   };
   /** A task that needs a slot, and the suggestion (preview) its trigger ends with. */
   const suggestion = async (title: string) => {
-    const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title, priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 30 * 3600_000).toISOString() } });
+    const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', {
+      auth,
+      body: { title, priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 30 * 3600_000).toISOString() },
+    });
     expect(task.status).toBe(201);
-    const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: task.body.id } } });
+    const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+      auth,
+      body: { type: 'important_urgent_task', target: { type: 'task', id: task.body.id } },
+    });
     expect(trigger.status).toBe(201);
-    const done = await waitFor(async () => {
-      const t = (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${trigger.body.id}`, { auth })).body;
-      return t.previewId && t.notificationId ? t : undefined;
-    }, 20_000, `the suggestion for ${title}`);
+    const done = await waitFor(
+      async () => {
+        const t = (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${trigger.body.id}`, { auth })).body;
+        return t.previewId && t.notificationId ? t : undefined;
+      },
+      20_000,
+      `the suggestion for ${title}`,
+    );
     return done.previewId as string;
   };
 
   const previews = Promise.all([suggestion('Draft the proposal'), suggestion('Review the budget')]);
   const ids = {
     sent: await request('Quarterly report due at 18:00', { urgent: true }, 'sent'),
-    dead: await (async () => { feishu.failNext(1, { code: 19001 }); return request('Refused by Feishu', { urgent: true }, 'dead'); })(),
-    failed: await (async () => { feishu.failNext(1, { httpStatus: 500 }); return request('Feishu had a hiccup', { urgent: true }, 'failed'); })(),
+    dead: await (async () => {
+      feishu.failNext(1, { code: 19001 });
+      return request('Refused by Feishu', { urgent: true }, 'dead');
+    })(),
+    failed: await (async () => {
+      feishu.failNext(1, { httpStatus: 500 });
+      return request('Feishu had a hiccup', { urgent: true }, 'failed');
+    })(),
     skipped: await request('You opted out of this', { triggerType: 'unfinished_feedback' }, 'skipped'),
     pending: await request('<img src=x onerror=alert(1)> Waits for <b>quiet hours</b>', {}, 'pending'),
   };
@@ -248,7 +282,9 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
       expect(await item.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);
     }
     // User text is text: the markup in the title is shown, never run or rendered.
-    expect(await page.locator(`.record[data-record-id="${ids.pending}"] .record-title`).innerText()).toBe('<img src=x onerror=alert(1)> Waits for <b>quiet hours</b>');
+    expect(await page.locator(`.record[data-record-id="${ids.pending}"] .record-title`).innerText()).toBe(
+      '<img src=x onerror=alert(1)> Waits for <b>quiet hours</b>',
+    );
     expect(await page.locator('.records img, .records b').count()).toBe(0);
     expect(await page.locator(`.record[data-record-id="${ids.skipped}"] .record-problem`).innerText()).toContain('user_opted_out');
     expect(await page.locator(`.record[data-record-id="${ids.failed}"] .record-problem`).innerText()).toMatch(/HTTP 500; next try /);
@@ -256,7 +292,11 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
     const dead = page.locator(`.record[data-record-id="${ids.dead}"]`);
     await dead.locator('summary').click();
     await dead.locator('.history-list li[data-event="dead"]').waitFor();
-    expect(await dead.locator('.history-list li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event')))).toEqual(['requested', 'attempt', 'dead']);
+    expect(await dead.locator('.history-list li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event')))).toEqual([
+      'requested',
+      'attempt',
+      'dead',
+    ]);
     expect(await dead.locator('.history-list').innerText()).toContain('feishu_19001');
     await screenshot(page, 'user-page-desktop');
 
@@ -265,8 +305,15 @@ test('recent notifications with badges and history, suggestions confirmed (a blo
     expect(await focused.locator('.badge').innerText()).toBe('confirmed');
     const preview = (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/previews/${confirmId}`, { auth })).body;
     expect(preview.status).toBe('confirmed');
-    const blocks = await call(df.baseUrl, 'GET', `/api/v1/schedule/blocks?from=${encodeURIComponent(preview.candidate.start)}&to=${encodeURIComponent(preview.candidate.end)}`, { auth });
-    expect(blocks.body.items).toEqual([expect.objectContaining({ previewId: confirmId, title: 'Draft the proposal', start: preview.candidate.start, end: preview.candidate.end })]);
+    const blocks = await call(
+      df.baseUrl,
+      'GET',
+      `/api/v1/schedule/blocks?from=${encodeURIComponent(preview.candidate.start)}&to=${encodeURIComponent(preview.candidate.end)}`,
+      { auth },
+    );
+    expect(blocks.body.items).toEqual([
+      expect.objectContaining({ previewId: confirmId, title: 'Draft the proposal', start: preview.candidate.start, end: preview.candidate.end }),
+    ]);
     expect(await focused.locator('.preview-result').getAttribute('data-block-id')).toBe(blocks.body.items[0].id);
 
     await screenshot(page, 'user-page-desktop-confirmed');
@@ -354,7 +401,11 @@ test('a user adds the app channel next to their group bot: both are shown and ke
     expect(masked).toContain('…');
     expect(await page.locator('body').innerText()).not.toContain(email);
     expect(await page.locator('input[name="receiveId"]').inputValue()).toBe('');
-    expect((await call(appDf.baseUrl, 'GET', '/api/v1/notification/channels/feishu_app', { auth })).body).toMatchObject({ receiveIdType: 'email', receiveId: masked, enabled: true });
+    expect((await call(appDf.baseUrl, 'GET', '/api/v1/notification/channels/feishu_app', { auth })).body).toMatchObject({
+      receiveIdType: 'email',
+      receiveId: masked,
+      enabled: true,
+    });
     expect(await channelsShown(page)).toEqual(['feishu_app', 'feishu_bot']);
     expect(problems).toEqual([]);
   } finally {
@@ -431,7 +482,11 @@ test('a user chooses the primary and fallback channels and the escalation delay;
     await form.locator('input[name="escalation.afterMinutes"]').fill('2.5');
     await form.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('Settings saved.').waitFor();
-    expect((await call(df.baseUrl, 'GET', '/api/v1/me/settings', { auth })).body).toMatchObject({ primaryChannel: 'feishu_bot', fallbackChannel: 'feishu', escalation: { afterMinutes: 2.5 } });
+    expect((await call(df.baseUrl, 'GET', '/api/v1/me/settings', { auth })).body).toMatchObject({
+      primaryChannel: 'feishu_bot',
+      fallbackChannel: 'feishu',
+      escalation: { afterMinutes: 2.5 },
+    });
     expect(await form.locator('select[name="primaryChannel"]').inputValue()).toBe('feishu_bot');
     expect(await form.locator('input[name="escalation.afterMinutes"]').inputValue()).toBe('2.5');
     // The channel cards say where messages go now.
@@ -453,29 +508,58 @@ test('a critical anomaly on the page: its marker, its escalation in words, Ackno
   await put('/api/v1/notification/channels/feishu_app', { enabled: true, receiveIdType: 'open_id', receiveId: openId });
   await put('/api/v1/notification/channels/feishu_bot', { enabled: true, webhookUrl: feishu.botUrl(bot) });
   const timeZone = 'Asia/Shanghai';
-  await put('/api/v1/me/settings', { timeZone, language: 'en', workingHours: { start: '00:00', end: '23:59' }, primaryChannel: 'feishu_app', fallbackChannel: 'feishu_bot', escalation: { afterMinutes: 0.1 } });
+  await put('/api/v1/me/settings', {
+    timeZone,
+    language: 'en',
+    workingHours: { start: '00:00', end: '23:59' },
+    primaryChannel: 'feishu_app',
+    fallbackChannel: 'feishu_bot',
+    escalation: { afterMinutes: 0.1 },
+  });
 
   const report = async (title: string, severity: string, type: string, detail: string) => {
     const res = await call(appDf.baseUrl, 'POST', '/api/v1/anomalies', {
       auth: asService(),
-      body: { userId, type, severity, targetType: 'server', targetId: `srv-${randomUUID()}`, title, detail, occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+      body: {
+        userId,
+        type,
+        severity,
+        targetType: 'server',
+        targetId: `srv-${randomUUID()}`,
+        title,
+        detail,
+        occurredAt: new Date().toISOString(),
+        idempotencyKey: randomUUID(),
+      },
     });
     expect(res.status).toBe(202);
-    const recordId: string = await waitFor(async () => {
-      const view = (await call(appDf.baseUrl, 'GET', `/api/v1/anomalies/${res.body.id}`, { auth: asService() })).body;
-      return view.notification?.status === 'sent' ? view.notification.id : undefined;
-    }, 15_000, `"${title}" to be sent`);
+    const recordId: string = await waitFor(
+      async () => {
+        const view = (await call(appDf.baseUrl, 'GET', `/api/v1/anomalies/${res.body.id}`, { auth: asService() })).body;
+        return view.notification?.status === 'sent' ? view.notification.id : undefined;
+      },
+      15_000,
+      `"${title}" to be sent`,
+    );
     return { triggerId: res.body.id as string, recordId };
   };
   const record = async (id: string) => (await call(appDf.baseUrl, 'GET', `/api/v1/notification/records/${id}`, { auth })).body;
 
   const critical = await report('db-1 disk almost full', 'critical', 'disk_almost_full', 'Disk 97% full.');
   // Nobody acknowledges it: buzzed after 6 s, sent to the fallback bot after 12 s.
-  await waitFor(async () => (await record(critical.recordId)).history.some((e: any) => e.event === 'escalated' && e.code === 'fallback'), 30_000, 'the fallback step');
-  const copyId: string = await waitFor(async () => {
-    const items = (await call(appDf.baseUrl, 'GET', '/api/v1/notification/records', { auth })).body.items;
-    return items.find((r: any) => r.triggerId === critical.triggerId && r.id !== critical.recordId && r.status === 'sent')?.id;
-  }, 15_000, 'the fallback copy to be sent');
+  await waitFor(
+    async () => (await record(critical.recordId)).history.some((e: any) => e.event === 'escalated' && e.code === 'fallback'),
+    30_000,
+    'the fallback step',
+  );
+  const copyId: string = await waitFor(
+    async () => {
+      const items = (await call(appDf.baseUrl, 'GET', '/api/v1/notification/records', { auth })).body.items;
+      return items.find((r: any) => r.triggerId === critical.triggerId && r.id !== critical.recordId && r.status === 'sent')?.id;
+    },
+    15_000,
+    'the fallback copy to be sent',
+  );
   const warning = await report('Backup failed', 'warning', 'backup_failed', 'The nightly backup did not finish.');
 
   // en-GB: 24-hour clock, so the expected time is written the same way here.
@@ -494,7 +578,9 @@ test('a critical anomaly on the page: its marker, its escalation in words, Ackno
     await item.locator('summary').click();
     await item.locator('.history-list li[data-event="escalated"][data-code="fallback"]').waitFor();
     expect(await item.locator('li[data-event="escalated"][data-code="buzz"]').innerText()).toContain('Not acknowledged in time: dueflow buzzed you in Feishu');
-    expect(await item.locator('li[data-event="escalated"][data-code="fallback"]').innerText()).toContain('sent to your fallback channel (Feishu / Lark group bot)');
+    expect(await item.locator('li[data-event="escalated"][data-code="fallback"]').innerText()).toContain(
+      'sent to your fallback channel (Feishu / Lark group bot)',
+    );
     await item.scrollIntoViewIfNeeded();
     await screenshot(page, 'user-page-anomaly-escalated', { fullPage: false });
 

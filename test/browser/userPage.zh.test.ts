@@ -54,7 +54,10 @@ async function cjkGlyphProblem(el: Locator, chars: string[]): Promise<string | n
       const data: Uint8ClampedArray = ctx.getImageData(0, 0, 48, 48).data;
       let ink = 0;
       let sig = '';
-      for (let i = 3; i < data.length; i += 4) { if (data[i] > 127) ink++; sig += data[i] > 127 ? '1' : '0'; }
+      for (let i = 3; i < data.length; i += 4) {
+        if (data[i] > 127) ink++;
+        sig += data[i] > 127 ? '1' : '0';
+      }
       return { ink, sig };
     };
     const tofu = draw('\u0378'); // unassigned: whatever a missing glyph looks like here
@@ -83,7 +86,9 @@ function overflowingElements(page: Page): Promise<string[]> {
       for (let e = el; e && e !== doc.body && parts.length < 4; e = e.parentElement) {
         const id = e.id ? `#${e.id}` : '';
         const cls = typeof e.className === 'string' && e.className ? `.${e.className.trim().split(/\s+/).join('.')}` : '';
-        const data = ['data-record-id', 'data-preview-id', 'data-channel', 'data-field'].map((a) => e.getAttribute(a) ? `[${a}="${e.getAttribute(a)}"]` : '').join('');
+        const data = ['data-record-id', 'data-preview-id', 'data-channel', 'data-field']
+          .map((a) => (e.getAttribute(a) ? `[${a}="${e.getAttribute(a)}"]` : ''))
+          .join('');
         parts.unshift(`${e.tagName.toLowerCase()}${id}${cls}${data}`);
         if (id) break;
       }
@@ -100,7 +105,10 @@ function overflowingElements(page: Page): Promise<string[]> {
     }
     return offenders
       .filter((el) => !offenders.some((other) => other !== el && el.contains(other)))
-      .map((el) => `${name(el)}: content ${el.scrollWidth}px wide in a ${el.clientWidth}px box (“${(el.innerText || el.textContent).replace(/\s+/g, ' ').trim().slice(0, 40)}”)`);
+      .map(
+        (el) =>
+          `${name(el)}: content ${el.scrollWidth}px wide in a ${el.clientWidth}px box (“${(el.innerText || el.textContent).replace(/\s+/g, ' ').trim().slice(0, 40)}”)`,
+      );
   });
 }
 
@@ -113,7 +121,11 @@ test('a new Chinese-speaking user (zh-CN by default): the Chinese data is drawn 
   const notify = async (message: Record<string, unknown>) => {
     const res = await call(df.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId, { urgent: true, message }) });
     expect(res.status).toBe(202);
-    await waitFor(async () => (await call(df.baseUrl, 'GET', `/api/v1/notification/records/${res.body.id}`, { auth })).body.status === 'sent', 15_000, `"${message.title}" to be sent`);
+    await waitFor(
+      async () => (await call(df.baseUrl, 'GET', `/api/v1/notification/records/${res.body.id}`, { auth })).body.status === 'sent',
+      15_000,
+      `"${message.title}" to be sent`,
+    );
     return res.body.id as string;
   };
   const reportId = await notify({
@@ -130,23 +142,47 @@ test('a new Chinese-speaking user (zh-CN by default): the Chinese data is drawn 
   // A warning anomaly from another service: dueflow writes its message in the user's language.
   const anomaly = await call(df.baseUrl, 'POST', '/api/v1/anomalies', {
     auth: asService(),
-    body: { userId, type: 'backup_failed', severity: 'warning', targetType: 'server', targetId: `srv-${randomUUID()}`, title: '数据库夜间备份失败', detail: '备份任务在 03:15 超时退出，最近一次成功备份是两天前。', occurredAt: new Date().toISOString(), idempotencyKey: randomUUID() },
+    body: {
+      userId,
+      type: 'backup_failed',
+      severity: 'warning',
+      targetType: 'server',
+      targetId: `srv-${randomUUID()}`,
+      title: '数据库夜间备份失败',
+      detail: '备份任务在 03:15 超时退出，最近一次成功备份是两天前。',
+      occurredAt: new Date().toISOString(),
+      idempotencyKey: randomUUID(),
+    },
   });
   expect(anomaly.status).toBe(202);
-  const anomalyRecordId: string = await waitFor(async () => {
-    const view = (await call(df.baseUrl, 'GET', `/api/v1/anomalies/${anomaly.body.id}`, { auth: asService() })).body;
-    return view.notification?.status === 'sent' ? view.notification.id : undefined;
-  }, 15_000, 'the anomaly to be sent');
+  const anomalyRecordId: string = await waitFor(
+    async () => {
+      const view = (await call(df.baseUrl, 'GET', `/api/v1/anomalies/${anomaly.body.id}`, { auth: asService() })).body;
+      return view.notification?.status === 'sent' ? view.notification.id : undefined;
+    },
+    15_000,
+    'the anomaly to be sent',
+  );
 
   // A task that needs a slot: its suggestion's message is dueflow's own, in zh-CN.
-  const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', { auth, body: { title: '撰写年度预算提案', priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 30 * 3600_000).toISOString() } });
+  const task = await call(df.baseUrl, 'POST', '/api/v1/tasks', {
+    auth,
+    body: { title: '撰写年度预算提案', priority: 1, estimatedMinutes: 60, deadline: new Date(Date.now() + 30 * 3600_000).toISOString() },
+  });
   expect(task.status).toBe(201);
-  const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', { auth, body: { type: 'important_urgent_task', target: { type: 'task', id: task.body.id } } });
+  const trigger = await call(df.baseUrl, 'POST', '/api/v1/active-schedule/triggers', {
+    auth,
+    body: { type: 'important_urgent_task', target: { type: 'task', id: task.body.id } },
+  });
   expect(trigger.status).toBe(201);
-  const previewId: string = await waitFor(async () => {
-    const t = (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${trigger.body.id}`, { auth })).body;
-    return t.previewId && t.notificationId ? t.previewId : undefined;
-  }, 20_000, 'the suggestion');
+  const previewId: string = await waitFor(
+    async () => {
+      const t = (await call(df.baseUrl, 'GET', `/api/v1/active-schedule/triggers/${trigger.body.id}`, { auth })).body;
+      return t.previewId && t.notificationId ? t.previewId : undefined;
+    },
+    20_000,
+    'the suggestion',
+  );
 
   const token = await userToken(userId);
   const chinese = { locale: 'zh-CN', timezoneId: 'Asia/Shanghai' };

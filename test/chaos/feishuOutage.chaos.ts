@@ -11,13 +11,18 @@
 import { ChaosRun, expectDelivered, sleep } from './scenario';
 
 let run: ChaosRun | undefined;
-afterAll(async () => { await run?.cleanup(); });
+afterAll(async () => {
+  await run?.cleanup();
+});
 
 const outageMs = 20_000;
 const rateLimitedAnswers = 150;
 
 test('Feishu down 20 s, then answering 11232: all delivered after, none dead', async () => {
-  run = await ChaosRun.start({ scenario: '6 Feishu down 20 s + 11232', env: { NOTIFY_ATTEMPTS: '8', NOTIFY_BACKOFF_MS: '1000', NOTIFY_BACKOFF_MAX_MS: '8000' } });
+  run = await ChaosRun.start({
+    scenario: '6 Feishu down 20 s + 11232',
+    env: { NOTIFY_ATTEMPTS: '8', NOTIFY_BACKOFF_MS: '1000', NOTIFY_BACKOFF_MAX_MS: '8000' },
+  });
   await run.submitAll();
   await Promise.all([run.startWorker(), run.startWorker()]);
 
@@ -30,7 +35,9 @@ test('Feishu down 20 s, then answering 11232: all delivered after, none dead', a
   const refusedDuring = run.workerLogs().filter((l) => l.msg === 'delivery attempt' && l.code === 'network_error').length;
   run.feishu.failNext(rateLimitedAnswers, { code: 11232 });
   await run.feishu.up();
-  run.log(`Feishu up after ${outageMs / 1000} s (${refusedDuring} attempts met a refused connection), answering 11232 to the next ${rateLimitedAnswers} requests`);
+  run.log(
+    `Feishu up after ${outageMs / 1000} s (${refusedDuring} attempts met a refused connection), answering 11232 to the next ${rateLimitedAnswers} requests`,
+  );
   expect(run.feishu.messages.length).toBe(receivedAtDown);
   expect(refusedDuring).toBeGreaterThan(0);
 

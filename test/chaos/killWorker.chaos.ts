@@ -6,7 +6,9 @@
 import { ChaosRun, expectDelivered } from './scenario';
 
 let run: ChaosRun | undefined;
-afterAll(async () => { await run?.cleanup(); });
+afterAll(async () => {
+  await run?.cleanup();
+});
 
 test('kill -9 of a worker mid-delivery: all sent, duplicates within what was in flight', async () => {
   run = await ChaosRun.start({ scenario: '1 kill -9 worker' });

@@ -17,7 +17,11 @@ let dir: string | undefined;
 
 afterAll(async () => {
   await run?.cleanup();
-  if (redis && redis.child.exitCode === null) await new Promise((resolve) => { redis!.child.once('exit', resolve); redis!.child.kill('SIGTERM'); });
+  if (redis && redis.child.exitCode === null)
+    await new Promise((resolve) => {
+      redis!.child.once('exit', resolve);
+      redis!.child.kill('SIGTERM');
+    });
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +43,10 @@ test('Redis flushed mid-delivery: the reconciler restores every pending record, 
   }
 
   const result = await run.finish('FLUSHALL of Redis (jobs, schedulers, rate-limit keys gone)', inFlight);
-  const requeued = run.workerLogs().filter((l) => l.msg === 'reconciler repaired notification records').reduce((sum, l) => sum + (l.requeued ?? 0), 0);
+  const requeued = run
+    .workerLogs()
+    .filter((l) => l.msg === 'reconciler repaired notification records')
+    .reduce((sum, l) => sum + (l.requeued ?? 0), 0);
   run.log(`the reconciler re-enqueued ${requeued} records`);
   expect(requeued).toBeGreaterThan(0);
   expect(run.runningWorkers()).toHaveLength(2);

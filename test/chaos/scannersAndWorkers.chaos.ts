@@ -49,13 +49,20 @@ test('two scanners and three workers at once: each due job fires once, each reco
   const markerRe = new RegExp(`Scan chaos ${runId} t-(\\d+)\\b`);
 
   // Working hours all day, so a free slot exists whenever the test runs (as in the e2e test).
-  await Promise.all(r.userIds.map(async (userId) => {
-    const res = await call(r.api.baseUrl, 'PUT', '/api/v1/me/settings', { auth: await asUser(userId), body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en' } });
-    if (res.status !== 200) throw new Error(`settings of ${userId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-  }));
+  await Promise.all(
+    r.userIds.map(async (userId) => {
+      const res = await call(r.api.baseUrl, 'PUT', '/api/v1/me/settings', {
+        auth: await asUser(userId),
+        body: { timeZone: 'Asia/Shanghai', workingHours: { start: '00:00', end: '23:59' }, language: 'en' },
+      });
+      if (res.status !== 200) throw new Error(`settings of ${userId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    }),
+  );
 
   await Promise.all(Array.from({ length: PROCESSES }, () => r.startWorker()));
-  r.log(`${PROCESSES} worker processes started (SCAN_INTERVAL_MS ${SCAN_INTERVAL_MS}, SCAN_BATCH_SIZE ${SCAN_BATCH_SIZE}, WORKER_CONCURRENCY ${r.workerConcurrency})`);
+  r.log(
+    `${PROCESSES} worker processes started (SCAN_INTERVAL_MS ${SCAN_INTERVAL_MS}, SCAN_BATCH_SIZE ${SCAN_BATCH_SIZE}, WORKER_CONCURRENCY ${r.workerConcurrency})`,
+  );
 
   // One threshold for all tasks, a few seconds after the last is expected to be created.
   r.submittedAt = Date.now();
@@ -63,20 +70,30 @@ test('two scanners and three workers at once: each due job fires once, each reco
   const taskIds: string[] = [];
   const auths = await Promise.all(r.userIds.map((u) => asUser(u)));
   let next = 0;
-  await Promise.all(Array.from({ length: 10 }, async () => {
-    while (next < tasksWanted) {
-      const i = next++;
-      const u = i % r.userIds.length;
-      const res = await call(r.api.baseUrl, 'POST', '/api/v1/tasks', {
-        auth: auths[u],
-        body: { title: titleOf(i), priority: 1, estimatedMinutes: 30, deadline: new Date(Date.now() + 20 * 3600_000).toISOString(), urgencyThresholdAt: thresholdAt.toISOString() },
-      });
-      if (res.status !== 201) throw new Error(`task t-${i}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-      taskIds[i] = res.body.id;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (next < tasksWanted) {
+        const i = next++;
+        const u = i % r.userIds.length;
+        const res = await call(r.api.baseUrl, 'POST', '/api/v1/tasks', {
+          auth: auths[u],
+          body: {
+            title: titleOf(i),
+            priority: 1,
+            estimatedMinutes: 30,
+            deadline: new Date(Date.now() + 20 * 3600_000).toISOString(),
+            urgencyThresholdAt: thresholdAt.toISOString(),
+          },
+        });
+        if (res.status !== 201) throw new Error(`task t-${i}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+        taskIds[i] = res.body.id;
+      }
+    }),
+  );
   const createdAt = Date.now();
-  r.log(`created ${tasksWanted} tasks in ${((createdAt - r.submittedAt) / 1000).toFixed(1)} s; threshold ${thresholdAt.toISOString()} is ${((thresholdAt.getTime() - createdAt) / 1000).toFixed(1)} s after the last`);
+  r.log(
+    `created ${tasksWanted} tasks in ${((createdAt - r.submittedAt) / 1000).toFixed(1)} s; threshold ${thresholdAt.toISOString()} is ${((thresholdAt.getTime() - createdAt) / 1000).toFixed(1)} s after the last`,
+  );
 
   // The test's two scanners: from just before the threshold until scans find nothing more to claim.
   other = await createContext(r.api.config, createLogger('silent'));
@@ -85,9 +102,17 @@ test('two scanners and three workers at once: each due job fires once, each reco
     await sleep(Math.max(0, thresholdAt.getTime() - 200 - Date.now()));
     let idle = 0;
     while (idle < 5 && Date.now() < thresholdAt.getTime() + 120_000) {
-      const res = await scanDueJobs(ctx).catch((err) => { totals.errors += 1; r.log(`test scanner error: ${(err as Error).message}`); return undefined; });
+      const res = await scanDueJobs(ctx).catch((err) => {
+        totals.errors += 1;
+        r.log(`test scanner error: ${(err as Error).message}`);
+        return undefined;
+      });
       totals.runs += 1;
-      if (res) { totals.claimed += res.claimed; totals.enqueued += res.enqueued; totals.reclaimed += res.reclaimed; }
+      if (res) {
+        totals.claimed += res.claimed;
+        totals.enqueued += res.enqueued;
+        totals.reclaimed += res.reclaimed;
+      }
       idle = Date.now() > thresholdAt.getTime() && res && res.claimed === 0 ? idle + 1 : 0;
       await sleep(50);
     }
@@ -100,14 +125,23 @@ test('two scanners and three workers at once: each due job fires once, each reco
     let unmatched = 0;
     for (const m of r.feishu.messages) {
       const hit = markerRe.exec(JSON.stringify(m.body));
-      if (!hit) { unmatched += 1; continue; }
+      if (!hit) {
+        unmatched += 1;
+        continue;
+      }
       counts.set(Number(hit[1]), (counts.get(Number(hit[1])) ?? 0) + 1);
     }
     return { counts, unmatched };
   };
-  const dueJobStatuses = async () => Object.fromEntries((await r.api.ctx.models.dueJobs.aggregate<{ _id: string; n: number }>([
-    { $match: { taskId: { $in: taskIds } } }, { $group: { _id: '$status', n: { $sum: 1 } } },
-  ])).map((x) => [x._id, x.n])) as Record<string, number>;
+  const dueJobStatuses = async () =>
+    Object.fromEntries(
+      (
+        await r.api.ctx.models.dueJobs.aggregate<{ _id: string; n: number }>([
+          { $match: { taskId: { $in: taskIds } } },
+          { $group: { _id: '$status', n: { $sum: 1 } } },
+        ])
+      ).map((x) => [x._id, x.n]),
+    ) as Record<string, number>;
 
   const deadline = Date.now() + 360_000;
   let dueStatuses: Record<string, number> = {};
@@ -121,7 +155,9 @@ test('two scanners and three workers at once: each due job fires once, each reco
     if (dueStatuses.triggered === tasksWanted && recordStatuses.sent === tasksWanted && arrived === tasksWanted) break;
     if (r.crashed().length) break;
     if (Date.now() > deadline) {
-      r.log(`timed out: due jobs ${JSON.stringify(dueStatuses)}, records ${JSON.stringify(recordStatuses)}, ${arrived} of ${tasksWanted} tasks' cards received`);
+      r.log(
+        `timed out: due jobs ${JSON.stringify(dueStatuses)}, records ${JSON.stringify(recordStatuses)}, ${arrived} of ${tasksWanted} tasks' cards received`,
+      );
       await r.diagnose();
       break;
     }
@@ -148,10 +184,19 @@ test('two scanners and three workers at once: each due job fires once, each reco
   const recordsPerTask = new Map<string, number>();
   for (const rec of records) recordsPerTask.set(rec.target.id, (recordsPerTask.get(rec.target.id) ?? 0) + 1);
 
-  const parsed = (lines: string[]) => lines.flatMap((l) => { try { return [JSON.parse(l) as Record<string, any>]; } catch { return []; } });
-  const processScans = r.procs.map((p) => parsed(p.output)
-    .filter((l) => l.msg === 'due jobs scanned')
-    .reduce((acc, l) => ({ runs: acc.runs + 1, claimed: acc.claimed + (l.claimed ?? 0) }), { runs: 0, claimed: 0 }));
+  const parsed = (lines: string[]) =>
+    lines.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, any>];
+      } catch {
+        return [];
+      }
+    });
+  const processScans = r.procs.map((p) =>
+    parsed(p.output)
+      .filter((l) => l.msg === 'due jobs scanned')
+      .reduce((acc, l) => ({ runs: acc.runs + 1, claimed: acc.claimed + (l.claimed ?? 0) }), { runs: 0, claimed: 0 }),
+  );
   const fired = r.procs.map((p) => p.output.filter((l) => l.includes('"preview generated"')).length);
   const scannersThatClaimed = processScans.filter((s) => s.claimed > 0).length + scanners.filter((s) => s.claimed > 0).length;
   const claims = processScans.reduce((n, s) => n + s.claimed, 0) + scanners.reduce((n, s) => n + s.claimed, 0);
@@ -161,19 +206,40 @@ test('two scanners and three workers at once: each due job fires once, each reco
   const fault = `2 scanners + 3 workers (${PROCESSES} worker processes, scan every ${SCAN_INTERVAL_MS} ms, plus 2 scanners in the test)`;
   const line = `7 scanners and workers: messages ${tasksWanted}, fault: ${fault}, lost ${lost}, duplicates ${duplicates}, ${seconds} s (${fromThreshold} s after the threshold)`;
   const detail = {
-    dueJobs: dueStatuses, records: recordStatuses, attemptCounts, triggers: triggers.length, claims, scannersThatClaimed,
-    processScans, testScans: scanners, previewsPerProcess: fired, unmatchedMessages: unmatched,
+    dueJobs: dueStatuses,
+    records: recordStatuses,
+    attemptCounts,
+    triggers: triggers.length,
+    claims,
+    scannersThatClaimed,
+    processScans,
+    testScans: scanners,
+    previewsPerProcess: fired,
+    unmatchedMessages: unmatched,
   };
   process.stderr.write(`\nCHAOS ${line}\n      ${JSON.stringify(detail)}\n      job errors: ${JSON.stringify(r.jobErrors())}\n\n`);
-  fs.appendFileSync(RESULTS_FILE, `${JSON.stringify({
-    scenario: '7 scanners and workers', fault, messages: tasksWanted, lost, duplicates, seconds, ...detail,
-    crashed: r.crashed().length, jobErrors: r.jobErrors(), finishedAt: new Date().toISOString(),
-  })}\n`);
+  fs.appendFileSync(
+    RESULTS_FILE,
+    `${JSON.stringify({
+      scenario: '7 scanners and workers',
+      fault,
+      messages: tasksWanted,
+      lost,
+      duplicates,
+      seconds,
+      ...detail,
+      crashed: r.crashed().length,
+      jobErrors: r.jobErrors(),
+      finishedAt: new Date().toISOString(),
+    })}\n`,
+  );
 
   expect(r.crashed()).toHaveLength(0);
   // Each due job fired once: triggered, with exactly one trigger.
   expect(dueJobs).toHaveLength(tasksWanted);
-  expect(dueJobs.filter((j) => j.status !== 'triggered').map((j) => ({ taskId: j.taskId, status: j.status, reason: j.reason, lastError: j.lastError }))).toEqual([]);
+  expect(
+    dueJobs.filter((j) => j.status !== 'triggered').map((j) => ({ taskId: j.taskId, status: j.status, reason: j.reason, lastError: j.lastError })),
+  ).toEqual([]);
   expect(triggers).toHaveLength(tasksWanted);
   expect([...triggersPerDueJob.values()].filter((n) => n !== 1)).toEqual([]);
   expect(new Set(dueJobs.map((j) => String(j._id)))).toEqual(new Set(triggersPerDueJob.keys()));
@@ -181,7 +247,11 @@ test('two scanners and three workers at once: each due job fires once, each reco
   expect(records).toHaveLength(tasksWanted);
   expect([...recordsPerTask.values()].filter((n) => n !== 1)).toEqual([]);
   expect(new Set(recordsPerTask.keys())).toEqual(new Set(taskIds));
-  expect(records.filter((rec) => rec.status !== 'sent' || rec.attemptCount !== 1).map((rec) => ({ id: String(rec._id), status: rec.status, attemptCount: rec.attemptCount }))).toEqual([]);
+  expect(
+    records
+      .filter((rec) => rec.status !== 'sent' || rec.attemptCount !== 1)
+      .map((rec) => ({ id: String(rec._id), status: rec.status, attemptCount: rec.attemptCount })),
+  ).toEqual([]);
   // Exactly one card per task reached Feishu, and nothing else.
   expect(lost).toBe(0);
   expect(duplicates).toBe(0);

@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { asService, asUser, call } from '../support/api';
 import { testEnv } from '../support/env';
-import type { FeishuServer} from '../support/feishuServer';
+import type { FeishuServer } from '../support/feishuServer';
 import { startFeishuServer } from '../support/feishuServer';
 import type { TestDueflow } from '../support/harness';
 import { startTestDueflow } from '../support/harness';
-import type { DueflowProcess} from '../support/processes';
+import type { DueflowProcess } from '../support/processes';
 import { spawnDueflow } from '../support/processes';
 
 export interface ChaosOptions {
@@ -111,12 +111,17 @@ export class ChaosRun {
     const api = await startTestDueflow('api', { ...env, LOG_LEVEL: 'warn' });
     const runId = randomBytes(3).toString('hex');
     const userIds = Array.from({ length: opts.users }, (_, u) => `chaos-${runId}-u${u}`);
-    await Promise.all(userIds.map(async (userId, u) => {
-      const token = `bot${runId}x${u}`;
-      feishu.registerBot(token);
-      const res = await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', { auth: await asUser(userId), body: { enabled: true, webhookUrl: feishu.botUrl(token), format: opts.channelFormat } });
-      if (res.status !== 200) throw new Error(`channel for ${userId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-    }));
+    await Promise.all(
+      userIds.map(async (userId, u) => {
+        const token = `bot${runId}x${u}`;
+        feishu.registerBot(token);
+        const res = await call(api.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
+          auth: await asUser(userId),
+          body: { enabled: true, webhookUrl: feishu.botUrl(token), format: opts.channelFormat },
+        });
+        if (res.status !== 200) throw new Error(`channel for ${userId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      }),
+    );
     return new ChaosRun(opts, env, api, feishu, userIds);
   }
 
@@ -141,16 +146,21 @@ export class ChaosRun {
     const one = async (i: number) => {
       const userId = this.userIds[i % this.userIds.length];
       const body = {
-        userId, dedupeKey: `chaos-n-${i}`, triggerType: 'important_urgent_task', target: { type: 'task', id: `task-${i}` },
+        userId,
+        dedupeKey: `chaos-n-${i}`,
+        triggerType: 'important_urgent_task',
+        target: { type: 'task', id: `task-${i}` },
         message: { title: `Chaos n-${i}`, summary: `fault test message ${i}`, actionText: 'Open', actionUrl: 'http://dueflow.test/app' },
       };
       const res = await call(this.api.baseUrl, 'POST', '/api/v1/notifications', { auth, body });
       if (res.status !== 202) throw new Error(`request n-${i}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
       this.recordIds[i] = res.body.id;
     };
-    await Promise.all(Array.from({ length: 10 }, async () => {
-      while (next < n) await one(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (next < n) await one(next++);
+      }),
+    );
     this.log(`requested ${n} notifications in ${((Date.now() - this.submittedAt) / 1000).toFixed(1)} s`);
   }
 
@@ -177,7 +187,15 @@ export class ChaosRun {
 
   /** Parsed JSON log lines of every worker process. */
   workerLogs(): Array<Record<string, any>> {
-    return this.procs.flatMap((p) => p.output).flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    return this.procs
+      .flatMap((p) => p.output)
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l)];
+        } catch {
+          return [];
+        }
+      });
   }
 
   /** Failed notification job attempts by error (ids blanked), from the workers' logs. */
@@ -185,7 +203,10 @@ export class ChaosRun {
     const counts: Record<string, number> = {};
     for (const l of this.workerLogs()) {
       if (l.msg !== 'notification job failed' || typeof l.err !== 'string') continue;
-      const key = l.err.replace(/\[[^\]]*\]\s*/g, '').replace(/[0-9a-f]{24}/g, '<id>').slice(0, 100);
+      const key = l.err
+        .replace(/\[[^\]]*\]\s*/g, '')
+        .replace(/[0-9a-f]{24}/g, '<id>')
+        .slice(0, 100);
       counts[key] = (counts[key] ?? 0) + 1;
     }
     return counts;
@@ -244,7 +265,9 @@ export class ChaosRun {
       }
       if (Date.now() - lastProgress > 15_000) {
         lastProgress = Date.now();
-        this.log(`waiting: ${JSON.stringify(statuses)}, ${arrived} of ${n} markers received, queue ${JSON.stringify(await this.queue.getJobCounts().catch(() => ({})))}`);
+        this.log(
+          `waiting: ${JSON.stringify(statuses)}, ${arrived} of ${n} markers received, queue ${JSON.stringify(await this.queue.getJobCounts().catch(() => ({})))}`,
+        );
       }
       await sleep(2000); // counting statuses scans the collection on FerretDB: not too often
     }
@@ -254,10 +277,19 @@ export class ChaosRun {
     let duplicates = 0;
     for (const c of counts.values()) duplicates += c - 1;
     const result: ChaosResult = {
-      scenario: this.opts.scenario, fault, messages: n,
-      lost: n - counts.size, notFinal: n - (statuses[expected] ?? 0), duplicates,
-      inFlight: inFlight.total, concurrencyBound: inFlight.concurrencyBound, seconds: Math.round(seconds * 10) / 10,
-      statuses, crashed: this.crashed().length, jobErrors: this.jobErrors(), finishedAt: new Date().toISOString(),
+      scenario: this.opts.scenario,
+      fault,
+      messages: n,
+      lost: n - counts.size,
+      notFinal: n - (statuses[expected] ?? 0),
+      duplicates,
+      inFlight: inFlight.total,
+      concurrencyBound: inFlight.concurrencyBound,
+      seconds: Math.round(seconds * 10) / 10,
+      statuses,
+      crashed: this.crashed().length,
+      jobErrors: this.jobErrors(),
+      finishedAt: new Date().toISOString(),
     };
     const line = `${result.scenario}: messages ${n}, fault: ${fault}, lost ${result.lost}, not ${expected} ${result.notFinal}, duplicates ${duplicates}, in-flight bound ${inFlight.total} (sending ${inFlight.sending} + active ${inFlight.active}; concurrency ${inFlight.concurrencyBound}), ${result.seconds} s`;
     process.stderr.write(`\nCHAOS ${line}\n      job errors: ${JSON.stringify(result.jobErrors)}\n\n`);
@@ -267,25 +299,39 @@ export class ChaosRun {
 
   /** What is still unfinished and why, plus the workers' last words. */
   async diagnose(): Promise<void> {
-    const stuck = await this.Records.find({ status: { $ne: 'sent' } }, { status: 1, lastErrorCode: 1, attemptCount: 1, sendingSince: 1, nextRetryAt: 1, updatedAt: 1, history: 1 }).limit(5).lean().catch((err) => [{ error: String(err) }]);
+    const stuck = await this.Records.find(
+      { status: { $ne: 'sent' } },
+      { status: 1, lastErrorCode: 1, attemptCount: 1, sendingSince: 1, nextRetryAt: 1, updatedAt: 1, history: 1 },
+    )
+      .limit(5)
+      .lean()
+      .catch((err) => [{ error: String(err) }]);
     this.log(`unfinished records (first 5): ${JSON.stringify(stuck.map((r: any) => ({ ...r, history: r.history?.slice(-4) })))}`);
     for (const r of stuck as any[]) {
       const job = await this.queue.getJob(`notification-${String(r._id)}`).catch(() => undefined);
       this.log(`  job of ${String(r._id)}: ${job ? `${await job.getState()} attemptsMade ${job.attemptsMade} failedReason ${job.failedReason}` : 'missing'}`);
     }
     this.log(`queue: ${JSON.stringify(await this.queue.getJobCounts().catch(() => ({})))}`);
-    for (const p of this.procs) this.log(`worker ${p.child.pid} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}) last lines:\n${p.output.filter((l) => !l.includes('"delivery attempt"')).slice(-15).join('\n')}`);
+    for (const p of this.procs)
+      this.log(
+        `worker ${p.child.pid} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}) last lines:\n${p.output
+          .filter((l) => !l.includes('"delivery attempt"'))
+          .slice(-15)
+          .join('\n')}`,
+      );
   }
 
   /** Kills the workers, drops the database, obliterates the queues, closes the Feishu server. */
   async cleanup(): Promise<void> {
-    await Promise.all(this.procs.map(async (p) => {
-      this.expectedExits.add(p);
-      if (p.child.exitCode === null && p.child.signalCode === null) {
-        p.kill('SIGKILL');
-        await p.waitForExit(10_000).catch(() => undefined);
-      }
-    }));
+    await Promise.all(
+      this.procs.map(async (p) => {
+        this.expectedExits.add(p);
+        if (p.child.exitCode === null && p.child.signalCode === null) {
+          p.kill('SIGKILL');
+          await p.waitForExit(10_000).catch(() => undefined);
+        }
+      }),
+    );
     await this.api.stop().catch((err) => this.log(`cleanup of database and queues failed: ${(err as Error).message}`));
     await this.feishu.close();
   }

@@ -4,19 +4,37 @@ import type { FeishuServer } from './feishuServer';
 import { testSecrets, userToken } from './env';
 import { capture } from './leakScan';
 
-export interface ApiResponse<T = any> { status: number; body: T; headers: Headers }
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
 
-export async function call<T = any>(baseUrl: string, method: string, path: string, opts: { auth?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
+export async function call<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { auth?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.auth) headers.authorization = opts.auth;
   let body: string | undefined;
-  if (opts.raw !== undefined) { body = opts.raw; headers['content-type'] = 'application/json'; }
-  else if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers['content-type'] = 'application/json'; }
+  if (opts.raw !== undefined) {
+    body = opts.raw;
+    headers['content-type'] = 'application/json';
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = 'application/json';
+  }
   const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
   const text = await res.text();
   capture('answers', `${method} ${path} ${res.status} ${text}`);
   let parsed: any = text;
-  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
@@ -55,7 +73,8 @@ export async function userWithBot(baseUrl: string, feishu: FeishuServer, opts: B
   feishu.registerBot(token, { secret: opts.serverSecret ?? opts.signingSecret, keyword: opts.keyword });
   const auth = await asUser(userId);
   const res = await call(baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
-    auth, body: { enabled: opts.enabled ?? true, webhookUrl: feishu.botUrl(token), signingSecret: opts.signingSecret, format: opts.format, keyword: opts.keyword },
+    auth,
+    body: { enabled: opts.enabled ?? true, webhookUrl: feishu.botUrl(token), signingSecret: opts.signingSecret, format: opts.format, keyword: opts.keyword },
   });
   if (res.status !== 200) throw new Error(`setting the channel answered ${res.status}: ${JSON.stringify(res.body)}`);
   if (opts.settings) {

@@ -23,7 +23,16 @@ export async function launchBrowser(): Promise<Browser> {
   }
   return chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -43,7 +52,8 @@ export async function openPage(browser: Browser, options: BrowserContextOptions 
   const problems: string[] = [];
   page.on('console', (msg) => {
     // The API's 4xx answers are part of the tests (they are shown next to fields); anything else is a problem.
-    if (msg.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+    if (msg.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text()))
+      problems.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.setDefaultTimeout(10_000);
@@ -64,5 +74,8 @@ export async function screenshot(page: Page, name: string, opts: { fullPage?: bo
 /** How far the page is wider than the window (0 when nothing sticks out sideways). */
 export function horizontalOverflow(page: Page): Promise<number> {
   // Runs in the page (the test code has no DOM types): document.documentElement.scrollWidth - innerWidth.
-  return page.evaluate(() => { const w = globalThis as any; return w.document.documentElement.scrollWidth - w.innerWidth; });
+  return page.evaluate(() => {
+    const w = globalThis as any;
+    return w.document.documentElement.scrollWidth - w.innerWidth;
+  });
 }

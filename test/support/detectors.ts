@@ -24,10 +24,14 @@ export function detectorTestEnv(): DetectorTestEnv {
   const env = {
     userWithBot: (settings?: Record<string, unknown>) => userWithBot(env.df.baseUrl, env.feishu, settings ? { settings } : {}),
     sentRecordOf: (triggerId: unknown) =>
-      waitFor(async () => {
-        const r = await env.df.ctx.models.notificationRecords.findOne({ triggerId: String(triggerId) }).lean();
-        return r && r.status === 'sent' ? r : undefined;
-      }, 20_000, `the notification of trigger ${triggerId} to be sent`),
+      waitFor(
+        async () => {
+          const r = await env.df.ctx.models.notificationRecords.findOne({ triggerId: String(triggerId) }).lean();
+          return r && r.status === 'sent' ? r : undefined;
+        },
+        20_000,
+        `the notification of trigger ${triggerId} to be sent`,
+      ),
   } as DetectorTestEnv;
   beforeAll(async () => {
     env.feishu = await startFeishuServer();
@@ -47,4 +51,10 @@ export const sh = (h: number, m = 0, day = 0) => new Date(Date.UTC(2030, 0, 7 + 
 
 /** Every string in a Feishu body (title, paragraphs, card elements), joined. */
 export const textOf = (body: unknown): string =>
-  typeof body === 'string' ? body : Array.isArray(body) ? body.map(textOf).join('\n') : body && typeof body === 'object' ? Object.values(body).map(textOf).join('\n') : '';
+  typeof body === 'string'
+    ? body
+    : Array.isArray(body)
+      ? body.map(textOf).join('\n')
+      : body && typeof body === 'object'
+        ? Object.values(body).map(textOf).join('\n')
+        : '';

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { Config} from '../../src/config';
+import type { Config } from '../../src/config';
 import { loadConfig } from '../../src/config';
 
 export const testSecrets = {
@@ -44,7 +44,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 }
 
 export function userToken(userId: string, secret = testSecrets.JWT_SECRET, expiresIn = '1h'): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime(expiresIn).sign(new TextEncoder().encode(secret));
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
 }
 
 /** Resolves when check() returns a truthy value; polls briefly, fails with the last value. */

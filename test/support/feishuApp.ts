@@ -9,7 +9,12 @@ import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { maskSecret } from '../../src/providers/mask';
 
-export interface AppUser { openId: string; unionId?: string; userId?: string; email?: string }
+export interface AppUser {
+  openId: string;
+  unionId?: string;
+  userId?: string;
+  email?: string;
+}
 
 export interface AppRateLimit {
   appPerSecond: number;
@@ -58,7 +63,12 @@ export interface AppMessage {
   sentAt: number;
 }
 
-export interface AppFault { code: number; httpStatus?: number; msg?: string; resetSec?: number }
+export interface AppFault {
+  code: number;
+  httpStatus?: number;
+  msg?: string;
+  resetSec?: number;
+}
 
 /** How a callback is signed and sent (press, verifyUrl, sendCallback). */
 export interface CallbackOptions {
@@ -84,7 +94,12 @@ export interface PressOptions extends CallbackOptions {
 }
 
 /** `status` 0: no answer within callbackTimeoutMs (Feishu shows an error and keeps the card). */
-export interface PressResult { status: number; body: any; eventId: string; ms: number }
+export interface PressResult {
+  status: number;
+  body: any;
+  eventId: string;
+  ms: number;
+}
 
 export interface FeishuApp {
   registerUser(user: AppUser): void;
@@ -127,7 +142,11 @@ export interface FeishuApp {
   reset(): void;
 }
 
-export interface AppAnswer { httpStatus: number; body: unknown; headers?: Record<string, string> }
+export interface AppAnswer {
+  httpStatus: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
 
 /** What feishuServer.ts needs beyond the public FeishuApp. */
 export interface FeishuAppRuntime {
@@ -176,7 +195,10 @@ const invalidToken = (): AppAnswer => err(400, 99991663);
 
 /** hex(sha256(timestamp + nonce + key + body)): X-Lark-Signature of a callback. */
 export function larkSignature(timestamp: string, nonce: string, key: string, body: string): string {
-  return crypto.createHash('sha256').update(timestamp + nonce + key + body).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(timestamp + nonce + key + body)
+    .digest('hex');
 }
 
 /** base64(16-byte IV + AES-256-CBC(plaintext)), key = sha256(encryptKey): the `encrypt` field of a callback. */
@@ -246,7 +268,12 @@ function takeSlot(times: number[], now: number, limits: Array<{ limit: number; w
   return waitMs;
 }
 
-interface Waiter { n: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+interface Waiter {
+  n: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
 
 function waitList(label: string, count: () => number) {
   let waiters: Waiter[] = [];
@@ -376,7 +403,10 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
 
   const faultAnswer = (fault: AppFault): AppAnswer => {
     const httpStatus = fault.httpStatus ?? (fault.code === 0 ? 200 : fault.code === 99991400 ? 429 : 400);
-    const body = fault.code === 0 ? { code: 0, msg: fault.msg ?? 'success', data: {} } : { code: fault.code, msg: fault.msg ?? APP_CODE_MESSAGES[fault.code] ?? 'injected fault' };
+    const body =
+      fault.code === 0
+        ? { code: 0, msg: fault.msg ?? 'success', data: {} }
+        : { code: fault.code, msg: fault.msg ?? APP_CODE_MESSAGES[fault.code] ?? 'injected fault' };
     return { httpStatus, body, headers: fault.resetSec !== undefined ? { 'x-ogw-ratelimit-reset': String(fault.resetSec) } : undefined };
   };
 
@@ -581,8 +611,10 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
       throw new Error(`${what}: POST ${callbackUrl} failed: ${String(e)}`);
     }
     const ms = Date.now() - started;
-    log(`callback ${what}${encrypt ? ' (encrypted)' : ''} → ${answer.status === 0 ? `no answer within ${callbackTimeoutMs} ms` : `HTTP ${answer.status}`} in ${ms} ms`);
-    const body = answer.text === '' ? undefined : parseJson(answer.text) ?? answer.text;
+    log(
+      `callback ${what}${encrypt ? ' (encrypted)' : ''} → ${answer.status === 0 ? `no answer within ${callbackTimeoutMs} ms` : `HTTP ${answer.status}`} in ${ms} ms`,
+    );
+    const body = answer.text === '' ? undefined : (parseJson(answer.text) ?? answer.text);
     return { status: answer.status, body, eventId, ms };
   };
 
@@ -590,19 +622,29 @@ export function createFeishuApp(options: FeishuAppOptions, log: (msg: string) =>
     registerUser,
     registerChat: (chatId) => void chats.set(chatId, chats.get(chatId)),
     chatIdOf,
-    setCallbackUrl: (url) => { callbackUrl = url; },
+    setCallbackUrl: (url) => {
+      callbackUrl = url;
+    },
     messages,
     updates,
     urgents,
     redraws,
-    get tokensIssued() { return tokensIssued; },
-    get tokenRequests() { return tokenRequests; },
-    get rateLimitedCount() { return rateLimitedCount; },
+    get tokensIssued() {
+      return tokensIssued;
+    },
+    get tokenRequests() {
+      return tokenRequests;
+    },
+    get rateLimitedCount() {
+      return rateLimitedCount;
+    },
     expireTokens: () => {
       tokens.clear();
       currentToken = undefined;
     },
-    failNext: (n, fault) => { if (n > 0) faults.push({ remaining: n, fault }); },
+    failNext: (n, fault) => {
+      if (n > 0) faults.push({ remaining: n, fault });
+    },
     ageMessage: (messageId, ms) => {
       const message = findMessage(messageId);
       if (!message) throw new Error(`ageMessage: no message ${messageId}`);

@@ -15,11 +15,21 @@ import type { FeishuApp, FeishuAppOptions, FeishuAppRuntime } from './feishuApp'
 export type { AppFault, AppMessage, AppRateLimit, AppUser, CallbackOptions, FeishuApp, FeishuAppOptions, PressOptions, PressResult } from './feishuApp';
 export { APP_CONTENT_MAX_BYTES, larkDecrypt, larkEncrypt, larkSignature } from './feishuApp';
 
-export interface BotRegistration { secret?: string; keyword?: string }
-export interface FlowRegistration { bearerToken?: string }
+export interface BotRegistration {
+  secret?: string;
+  keyword?: string;
+}
+export interface FlowRegistration {
+  bearerToken?: string;
+}
 
 /** An accepted message; `body` is the JSON exactly as received (typed loosely for test assertions). */
-export interface AcceptedMessage { kind: 'bot' | 'flow'; token: string; body: any; receivedAt: number }
+export interface AcceptedMessage {
+  kind: 'bot' | 'flow';
+  token: string;
+  body: any;
+  receivedAt: number;
+}
 
 /**
  * Every request, with the answer it got. `code` is the Feishu code in the answer, when there was one.
@@ -38,9 +48,17 @@ export interface RecordedRequest {
 }
 
 /** What failNext answers with: a Feishu code, an HTTP status, or both; `location` for a 3xx. */
-export interface Fault { code?: number; httpStatus?: number; msg?: string; location?: string }
+export interface Fault {
+  code?: number;
+  httpStatus?: number;
+  msg?: string;
+  location?: string;
+}
 
-export interface RateLimit { perSecond: number; perMinute: number }
+export interface RateLimit {
+  perSecond: number;
+  perMinute: number;
+}
 
 export interface FeishuServerOptions {
   port?: number;
@@ -85,7 +103,11 @@ const SIGNATURE_WINDOW_SEC = 60 * 60;
 const BOT_PATH = /^\/open-apis\/bot\/v2\/hook\/([^/?#]+)$/;
 const FLOW_PATH = /^\/flow\/api\/trigger-webhook\/([^/?#]+)$/;
 
-interface Answer { httpStatus: number; body: unknown; headers?: Record<string, string> }
+interface Answer {
+  httpStatus: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
 
 /**
  * Feishu's answers. Statuses: errors use HTTP 400 (what Feishu returns for most of them);
@@ -96,7 +118,10 @@ const ANSWERS = {
   badRequest: (): Answer => ({ httpStatus: 400, body: { code: 9499, msg: 'Bad Request', data: {} } }),
   tokenInvalid: (): Answer => ({ httpStatus: 400, body: { code: 19001, msg: 'param invalid: incoming webhook access token invalid', data: {} } }),
   paramInvalid: (what: string): Answer => ({ httpStatus: 400, body: { code: 19002, msg: `params error, ${what}`, data: {} } }),
-  signMismatch: (): Answer => ({ httpStatus: 400, body: { code: 19021, msg: 'sign match fail or timestamp is not within one hour from current time', data: {} } }),
+  signMismatch: (): Answer => ({
+    httpStatus: 400,
+    body: { code: 19021, msg: 'sign match fail or timestamp is not within one hour from current time', data: {} },
+  }),
   keywordMissing: (): Answer => ({ httpStatus: 400, body: { code: 19024, msg: 'Key Words Not Found', data: {} } }),
   rateLimited: (): Answer => ({ httpStatus: 200, body: { code: 11232, msg: 'frequency limited psm[lark.oapi.app_platform_runtime]appID[1]', data: {} } }),
   flowNotFound: (): Answer => ({ httpStatus: 404, body: { msg: 'webhook not found' } }),
@@ -312,14 +337,30 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
     // The app counts its own limiter's answers (app.rateLimitedCount).
     if (!isApp && (code === 11232 || answer.httpStatus === 429)) rateLimitedCount += 1;
     const recorded = isApp ? appRuntime!.redact(path, req.headers, parseJsonObject(raw)) : { headers: req.headers, body: parseJsonObject(raw) };
-    requests.push({ kind, token, method: req.method ?? '', path, headers: recorded.headers, body: recorded.body, httpStatus: answer.httpStatus, code, receivedAt });
-    log(`${req.method} ${kind}${token ? ` ${maskSecret(token)}` : ''}${appOp ? ` ${appOp}` : ''} → HTTP ${answer.httpStatus}${code !== undefined ? ` code ${code}` : ''}${stall ? ` (stalled ${stall.ms} ms)` : ''}`);
+    requests.push({
+      kind,
+      token,
+      method: req.method ?? '',
+      path,
+      headers: recorded.headers,
+      body: recorded.body,
+      httpStatus: answer.httpStatus,
+      code,
+      receivedAt,
+    });
+    log(
+      `${req.method} ${kind}${token ? ` ${maskSecret(token)}` : ''}${appOp ? ` ${appOp}` : ''} → HTTP ${answer.httpStatus}${code !== undefined ? ` code ${code}` : ''}${stall ? ` (stalled ${stall.ms} ms)` : ''}`,
+    );
 
     // The message is already accepted (or refused) when the answer is held: a slow Feishu still delivers.
-    if (stall) await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { stallTimers.delete(timer); resolve(); }, stall.ms);
-      stallTimers.add(timer);
-    });
+    if (stall)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          stallTimers.delete(timer);
+          resolve();
+        }, stall.ms);
+        stallTimers.add(timer);
+      });
     if (res.destroyed || res.writableEnded) return;
     const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
     const contentType = typeof answer.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
@@ -358,11 +399,17 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
   log(`feishu-compatible server listening on ${baseUrl()}`);
 
   return {
-    get url() { return baseUrl(); },
-    get port() { return port; },
+    get url() {
+      return baseUrl();
+    },
+    get port() {
+      return port;
+    },
     messages,
     requests,
-    get rateLimitedCount() { return rateLimitedCount; },
+    get rateLimitedCount() {
+      return rateLimitedCount;
+    },
     get app() {
       if (!appRuntime) throw new Error('this Feishu server was started without the app API: pass startFeishuServer({ app: { appId, appSecret, ... } })');
       return appRuntime.app;
@@ -371,10 +418,16 @@ export async function startFeishuServer(options: FeishuServerOptions = {}): Prom
     flowUrl: (id) => `${baseUrl()}/flow/api/trigger-webhook/${encodeURIComponent(id)}`,
     registerBot: (token, registration = {}) => void bots.set(token, { ...registration }),
     registerFlow: (id, registration = {}) => void flows.set(id, { ...registration }),
-    failNext: (n, fault) => { if (n > 0) faults.push({ remaining: n, fault }); },
-    stallNext: (n, ms) => { if (n > 0) stalls.push({ remaining: n, ms }); },
+    failNext: (n, fault) => {
+      if (n > 0) faults.push({ remaining: n, fault });
+    },
+    stallNext: (n, ms) => {
+      if (n > 0) stalls.push({ remaining: n, ms });
+    },
     down: stopListening,
-    up: async () => { if (!listening) await listen(); },
+    up: async () => {
+      if (!listening) await listen();
+    },
     /** Clears records, faults, stalls and rate windows (the app's too); registrations, app users and tokens stay. */
     reset: () => {
       appRuntime?.app.reset();

@@ -1,9 +1,9 @@
 /** A whole dueflow in the test process, against the real services, torn down without a trace. */
 import type { Config } from '../../src/config';
-import type { AppContext} from '../../src/context';
+import type { AppContext } from '../../src/context';
 import { closeContext, createContext } from '../../src/context';
 import { createLogger } from '../../src/logger';
-import type { Running} from '../../processors/runtime';
+import type { Running } from '../../processors/runtime';
 import { startDueflow } from '../../processors/runtime';
 import { testConfig } from './env';
 import { capture } from './leakScan';
@@ -19,16 +19,29 @@ export interface TestDueflow {
 }
 
 /** `cleanup: false` for a second instance sharing another's database and queues: its stop() leaves them. */
-export async function startTestDueflow(mode: Config['DUEFLOW_MODE'] = 'all', overrides: Record<string, string> = {}, opts: { cleanup?: boolean } = {}): Promise<TestDueflow> {
+export async function startTestDueflow(
+  mode: Config['DUEFLOW_MODE'] = 'all',
+  overrides: Record<string, string> = {},
+  opts: { cleanup?: boolean } = {},
+): Promise<TestDueflow> {
   const config = testConfig({ LOG_LEVEL: 'info', ...overrides });
   const logs: string[] = [];
-  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => { logs.push(line); capture('logs', line); } });
+  const logger = createLogger(config.LOG_LEVEL, {
+    write: (line: string) => {
+      logs.push(line);
+      capture('logs', line);
+    },
+  });
   const ctx = await createContext(config, logger);
   const running = await startDueflow(ctx, mode);
   const baseUrl = `http://127.0.0.1:${running.port}`;
   let stopped = false;
   return {
-    ctx, config, running, baseUrl, logs,
+    ctx,
+    config,
+    running,
+    baseUrl,
+    logs,
     stop: async () => {
       if (stopped) return;
       stopped = true;

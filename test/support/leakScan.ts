@@ -17,13 +17,26 @@ export function capture(source: string, text: string): void {
 
 /** Secrets the tests hand to dueflow: none may come back out. */
 export const knownSecrets: Array<string | RegExp> = [
-  testSecrets.JWT_SECRET, testSecrets.SERVICE_TOKEN, testSecrets.ADMIN_PASSWORD, testSecrets.SECRETS_KEY,
-  'sig-secret-123456', 'the-secret-we-have', 'signing-secret-never-shown', 'alice-secret', 'another-secret-entirely',
-  'flow-bearer-token-123', 'some-token-1234', 'alicesBotToken123', 'fuzzToken123',
+  testSecrets.JWT_SECRET,
+  testSecrets.SERVICE_TOKEN,
+  testSecrets.ADMIN_PASSWORD,
+  testSecrets.SECRETS_KEY,
+  'sig-secret-123456',
+  'the-secret-we-have',
+  'signing-secret-never-shown',
+  'alice-secret',
+  'another-secret-entirely',
+  'flow-bearer-token-123',
+  'some-token-1234',
+  'alicesBotToken123',
+  'fuzzToken123',
   // Bot tokens made by the tests: `bot` + 32 hex digits (masked, only `bot1…abcd` may appear).
   /\bbot[0-9a-f]{32}\b/,
   // The app's secrets, and the tenant tokens the Feishu-compatible server issues (`t-` + 40 hex digits).
-  /[a-z0-9-]*never-shown[a-z0-9-]*/, 'authz-encrypt-key-0123456789', 'fuzz-encrypt-key-0123456789', 'app-secret-0123456789abcdef',
+  /[a-z0-9-]*never-shown[a-z0-9-]*/,
+  'authz-encrypt-key-0123456789',
+  'fuzz-encrypt-key-0123456789',
+  'app-secret-0123456789abcdef',
   /\bt-[0-9a-f]{40}\b/,
 ];
 

@@ -1,5 +1,5 @@
 /** Real dueflow processes (the compiled build), as a dyno would run them. */
-import type { ChildProcess} from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { capture } from './leakScan';
@@ -31,7 +31,9 @@ export function spawnDueflow(env: Record<string, string>): DueflowProcess {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   return {
     child,
@@ -50,13 +52,24 @@ export function spawnDueflow(env: Record<string, string>): DueflowProcess {
         if (hit) return Promise.resolve(hit);
       }
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { listeners.delete(listener); reject(new Error(`no log "${msg}" within ${timeoutMs} ms; output:\n${output.join('\n')}`)); }, timeoutMs);
+        const timer = setTimeout(() => {
+          listeners.delete(listener);
+          reject(new Error(`no log "${msg}" within ${timeoutMs} ms; output:\n${output.join('\n')}`));
+        }, timeoutMs);
         const listener = (line: string) => {
           const hit = matches(line);
-          if (hit) { clearTimeout(timer); listeners.delete(listener); resolve(hit); }
+          if (hit) {
+            clearTimeout(timer);
+            listeners.delete(listener);
+            resolve(hit);
+          }
         };
         listeners.add(listener);
-        void exited.then(() => { clearTimeout(timer); listeners.delete(listener); reject(new Error(`process exited before log "${msg}"; output:\n${output.join('\n')}`)); });
+        void exited.then(() => {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          reject(new Error(`process exited before log "${msg}"; output:\n${output.join('\n')}`));
+        });
       });
     },
     waitForExit(timeoutMs = 30_000) {

@@ -1,12 +1,31 @@
 /** The public API, called with the user's token. Errors keep the API's {code, message, details}. */
 import type {
-  AcknowledgeResult, Channel, ChannelKind, ChannelTestResult, ConfirmResult, NotificationRecord, Preview, RecordDetail, RecordPage, RecordStatus, RejectResult, Settings,
+  AcknowledgeResult,
+  Channel,
+  ChannelKind,
+  ChannelTestResult,
+  ConfirmResult,
+  NotificationRecord,
+  Preview,
+  RecordDetail,
+  RecordPage,
+  RecordStatus,
+  RejectResult,
+  Settings,
 } from './types';
 
-export interface FieldError { field: string; message: string }
+export interface FieldError {
+  field: string;
+  message: string;
+}
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: unknown = null) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown = null,
+  ) {
     super(message);
   }
 
@@ -20,7 +39,10 @@ export class ApiError extends Error {
 }
 
 export class Api {
-  constructor(private readonly token: string, private readonly onUnauthorized: (error: ApiError) => void) {}
+  constructor(
+    private readonly token: string,
+    private readonly onUnauthorized: (error: ApiError) => void,
+  ) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     // x-dueflow-client: the API records where a user answered (an anomaly acknowledged "on the page").
@@ -80,7 +102,8 @@ export class Api {
 
 /** Answers whose message is written for operators, said for the people who use the page. */
 const plainWords: Record<string, string> = {
-  feishu_app_off: 'This dueflow has no Feishu app configured, so it cannot send you direct messages from an app bot. Use a group bot or a Flow webhook instead, or ask the people who run dueflow to set up the app.',
+  feishu_app_off:
+    'This dueflow has no Feishu app configured, so it cannot send you direct messages from an app bot. Use a group bot or a Flow webhook instead, or ask the people who run dueflow to set up the app.',
   channel_disabled: 'This channel is disabled: enable it and save it to send a test message.',
 };
 

@@ -63,7 +63,13 @@ export class FormErrors {
 }
 
 /** A labelled field: label, input, an optional hint, and the error slot for `path`. */
-export function field(label: string, input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, errors: FormErrors, path: string, hint?: Child): HTMLDivElement {
+export function field(
+  label: string,
+  input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement,
+  errors: FormErrors,
+  path: string,
+  hint?: Child,
+): HTMLDivElement {
   input.id ||= uniqueId(`f-${path.replace(/\W/g, '-')}`);
   input.name ||= path;
   let hintEl: HTMLElement | null = null;

@@ -30,17 +30,30 @@ function showSignIn(reason?: string): void {
   const errors = new FormErrors();
   const input = h('textarea', { name: 'token', rows: 3, autocomplete: 'off', spellcheck: 'false', placeholder: 'eyJhbGciOi…' });
   const submit = h('button', { type: 'submit', className: 'primary' }, 'Open my page');
-  const form = h('form', { className: 'card sign-in', novalidate: true },
+  const form = h(
+    'form',
+    { className: 'card sign-in', novalidate: true },
     h('h2', {}, 'Open your notification settings'),
     reason ? h('p', { className: 'form-error', role: 'alert' }, reason) : null,
-    field('Your dueflow token', input, errors, 'token', 'Copy it from the product that sent you here. It stays in this browser tab only, and "Sign out" forgets it.'),
+    field(
+      'Your dueflow token',
+      input,
+      errors,
+      'token',
+      'Copy it from the product that sent you here. It stays in this browser tab only, and "Sign out" forgets it.',
+    ),
     errors.general,
-    h('div', { className: 'actions' }, submit));
+    h('div', { className: 'actions' }, submit),
+  );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const token = cleanToken(input.value);
     if (!token) {
-      errors.show(new ApiError(400, 'validation_failed', 'token', [{ field: 'token', message: 'this is not a token: it looks like three parts separated by dots (xxxxx.yyyyy.zzzzz)' }]));
+      errors.show(
+        new ApiError(400, 'validation_failed', 'token', [
+          { field: 'token', message: 'this is not a token: it looks like three parts separated by dots (xxxxx.yyyyy.zzzzz)' },
+        ]),
+      );
       return;
     }
     storeToken(token);
@@ -52,18 +65,24 @@ function showSignIn(reason?: string): void {
 
 function header(subject: string | null, onSignOut?: () => void): HTMLElement {
   const nav = subject
-    ? h('nav', { 'aria-label': 'Sections' },
-      h('a', { href: '#previews' }, 'Suggestions'),
-      h('a', { href: '#channel' }, 'Channels'),
-      h('a', { href: '#settings' }, 'Settings'),
-      h('a', { href: '#notifications' }, 'Notifications'))
+    ? h(
+        'nav',
+        { 'aria-label': 'Sections' },
+        h('a', { href: '#previews' }, 'Suggestions'),
+        h('a', { href: '#channel' }, 'Channels'),
+        h('a', { href: '#settings' }, 'Settings'),
+        h('a', { href: '#notifications' }, 'Notifications'),
+      )
     : null;
   const signOut = onSignOut ? h('button', { type: 'button', className: 'link', 'data-action': 'sign-out', onclick: onSignOut }, 'Sign out') : null;
-  return h('header', { className: 'top' },
+  return h(
+    'header',
+    { className: 'top' },
     h('div', { className: 'brand' }, h('span', { className: 'logo', 'aria-hidden': 'true' }, '◷'), h('strong', {}, 'dueflow')),
     subject ? h('span', { className: 'who' }, 'Signed in as ', h('code', {}, subject)) : null,
     signOut,
-    nav);
+    nav,
+  );
 }
 
 function showApp(token: string): void {
@@ -89,9 +108,11 @@ function showApp(token: string): void {
   });
   const notifications = notificationsView(api, (records) => settings.addKnownTypes(records.map((r) => r.triggerType)));
 
-  replaceChildren(root,
+  replaceChildren(
+    root,
     header(tokenSubject(token), () => signOut()),
-    h('main', { id: 'main' }, banner, previews.element, channel.element, settings.element, notifications.element));
+    h('main', { id: 'main' }, banner, previews.element, channel.element, settings.element, notifications.element),
+  );
 
   const failed = (what: string) => (err: unknown) => {
     if (signedOut) return;
@@ -99,19 +120,26 @@ function showApp(token: string): void {
     banner.hidden = false;
   };
   // Settings first: times on the page are shown in the user's time zone.
-  void settings.load().then((s) => channel.setRouting(s), failed('your settings')).then(async () => {
-    if (signedOut) return;
-    await Promise.all([
-      channel.load().catch(failed('your channels')),
-      notifications.load(),
-      api.records({ limit: 50 })
-        .catch((err: unknown) => { failed('your suggestions')(err); return { items: [] }; })
-        .then((page) => previews.load(page.items))
-        .catch(failed('your suggestions')),
-    ]);
-    // Tests (and scripts) wait for this before reading the page.
-    root.dataset.ready = 'true';
-  });
+  void settings
+    .load()
+    .then((s) => channel.setRouting(s), failed('your settings'))
+    .then(async () => {
+      if (signedOut) return;
+      await Promise.all([
+        channel.load().catch(failed('your channels')),
+        notifications.load(),
+        api
+          .records({ limit: 50 })
+          .catch((err: unknown) => {
+            failed('your suggestions')(err);
+            return { items: [] };
+          })
+          .then((page) => previews.load(page.items))
+          .catch(failed('your suggestions')),
+      ]);
+      // Tests (and scripts) wait for this before reading the page.
+      root.dataset.ready = 'true';
+    });
 }
 
 start();

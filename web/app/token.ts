@@ -20,7 +20,10 @@ export function takeTokenFromFragment(): string | null {
 
 /** Accepts what people paste: with or without `Bearer `, with stray spaces or newlines. */
 export function cleanToken(raw: string): string | null {
-  const token = raw.trim().replace(/^Bearer\s+/i, '').replace(/\s+/g, '');
+  const token = raw
+    .trim()
+    .replace(/^Bearer\s+/i, '')
+    .replace(/\s+/g, '');
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) ? token : null;
 }
 

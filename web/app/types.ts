@@ -7,18 +7,36 @@ export type BotFormat = 'card' | 'post' | 'text';
 export const receiveIdTypes = ['open_id', 'union_id', 'user_id', 'email'] as const;
 export type ReceiveIdType = (typeof receiveIdTypes)[number];
 
-export interface LastTest { status: 'ok' | 'failed'; errorCode: string | null; error: string | null; at: string }
+export interface LastTest {
+  status: 'ok' | 'failed';
+  errorCode: string | null;
+  error: string | null;
+  at: string;
+}
 
-interface ChannelCommon { enabled: boolean; lastTest: LastTest | null; createdAt: string; updatedAt: string }
+interface ChannelCommon {
+  enabled: boolean;
+  lastTest: LastTest | null;
+  createdAt: string;
+  updatedAt: string;
+}
 export type Channel =
   | (ChannelCommon & { channel: 'feishu'; webhookUrl: string; authType: 'none' | 'bearer'; hasBearerToken: boolean })
   | (ChannelCommon & { channel: 'feishu_bot'; webhookUrl: string; hasSigningSecret: boolean; format: BotFormat; keyword: string | null })
   /** The host product's app bot, as direct messages; an email receive id comes back masked. */
   | (ChannelCommon & { channel: 'feishu_app'; receiveIdType: ReceiveIdType; receiveId: string });
 
-export interface ChannelTestResult { ok: boolean; code: string; httpStatus?: number; detail?: string }
+export interface ChannelTestResult {
+  ok: boolean;
+  code: string;
+  httpStatus?: number;
+  detail?: string;
+}
 
-export interface ClockRange { start: string; end: string }
+export interface ClockRange {
+  start: string;
+  end: string;
+}
 export type Language = 'zh-CN' | 'en';
 export interface Settings {
   timeZone: string;
@@ -38,7 +56,12 @@ export interface Settings {
 export const recordStatuses = ['pending', 'sending', 'sent', 'skipped', 'failed', 'dead', 'digested'] as const;
 export type RecordStatus = (typeof recordStatuses)[number];
 
-export interface Message { title: string; summary: string; actionText?: string; actionUrl?: string }
+export interface Message {
+  title: string;
+  summary: string;
+  actionText?: string;
+  actionUrl?: string;
+}
 
 export interface NotificationRecord {
   id: string;
@@ -82,10 +105,23 @@ export interface HistoryEntry {
   until?: string;
 }
 
-export interface RecordDetail extends NotificationRecord { history: HistoryEntry[] }
-export interface RecordPage { items: NotificationRecord[]; nextCursor: string | null }
+export interface RecordDetail extends NotificationRecord {
+  history: HistoryEntry[];
+}
+export interface RecordPage {
+  items: NotificationRecord[];
+  nextCursor: string | null;
+}
 
-export interface Candidate { kind: string; taskId: string | null; title: string | null; start: string | null; end: string | null; score: number | null; reason: string | null }
+export interface Candidate {
+  kind: string;
+  taskId: string | null;
+  title: string | null;
+  start: string | null;
+  end: string | null;
+  score: number | null;
+  reason: string | null;
+}
 export type PreviewStatus = 'ready' | 'confirming' | 'confirmed' | 'rejected' | 'expired';
 export interface Preview {
   id: string;
@@ -102,8 +138,27 @@ export interface Preview {
   createdAt: string;
 }
 
-export interface Block { id: string; taskId: string | null; title: string; start: string; end: string; status: string; previewId: string | null }
-export interface ConfirmResult { preview: Preview; block: Block | null; replayed: boolean }
-export interface RejectResult { preview: Preview; replayed: boolean }
+export interface Block {
+  id: string;
+  taskId: string | null;
+  title: string;
+  start: string;
+  end: string;
+  status: string;
+  previewId: string | null;
+}
+export interface ConfirmResult {
+  preview: Preview;
+  block: Block | null;
+  replayed: boolean;
+}
+export interface RejectResult {
+  preview: Preview;
+  replayed: boolean;
+}
 
-export interface AcknowledgeResult { id: string; acknowledgedAt: string; acknowledgedVia: 'app' | 'feishu' | 'api' }
+export interface AcknowledgeResult {
+  id: string;
+  acknowledgedAt: string;
+  acknowledgedVia: 'app' | 'feishu' | 'api';
+}

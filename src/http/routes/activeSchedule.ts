@@ -29,7 +29,12 @@ export function activeScheduleRoutes(ctx: AppContext) {
 
   return [
     defineRoute({
-      method: 'post', path: `${base}/triggers`, tag, auth: 'user', headers: idempotencyHeaders, body: createTriggerBody,
+      method: 'post',
+      path: `${base}/triggers`,
+      tag,
+      auth: 'user',
+      headers: idempotencyHeaders,
+      body: createTriggerBody,
       summary: 'Raise a trigger by hand (source api_trigger); deduplicated by idempotency key and by user, type, target and 30-minute window',
       responses: {
         201: { description: 'A new trigger; its workflow is queued', schema: createTriggerResult },
@@ -45,13 +50,22 @@ export function activeScheduleRoutes(ctx: AppContext) {
           throw new HttpError(400, 'validation_failed', 'body.idempotencyKey: differs from the Idempotency-Key header; send one of them');
         }
         const { trigger, created } = await createTrigger(ctx, {
-          userId, type: body.type, source: 'api_trigger', target: body.target, at: new Date(), idempotencyKey: body.idempotencyKey ?? headerKey,
+          userId,
+          type: body.type,
+          source: 'api_trigger',
+          target: body.target,
+          at: new Date(),
+          idempotencyKey: body.idempotencyKey ?? headerKey,
         });
         return { status: created ? 201 : 200, body: { ...toTriggerView(trigger), created } };
       },
     }),
     defineRoute({
-      method: 'get', path: `${base}/triggers/:id`, tag, auth: 'user', params: idParams,
+      method: 'get',
+      path: `${base}/triggers/:id`,
+      tag,
+      auth: 'user',
+      params: idParams,
       summary: 'One of my triggers: its status, and its preview and notification once there',
       responses: { 200: { description: 'The trigger', schema: triggerView }, 404: errors('No such trigger of yours') },
       handler: async ({ userId, params }) => {
@@ -61,17 +75,27 @@ export function activeScheduleRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'post', path: `${base}/dry-run`, tag, auth: 'user',
+      method: 'post',
+      path: `${base}/dry-run`,
+      tag,
+      auth: 'user',
       body: z.strictObject({ taskId: z.string().regex(/^[0-9a-f]{24}$/, 'must be a task id'), type: z.enum(triggerTypes).default('important_urgent_task') }),
       summary: 'What the workflow would decide for one of my tasks now (context, issues, candidates); writes nothing',
-      responses: { 200: { description: 'The context, the issues, up to 3 candidates (best first) and the message it would send' }, 404: errors('No such task of yours') },
+      responses: {
+        200: { description: 'The context, the issues, up to 3 candidates (best first) and the message it would send' },
+        404: errors('No such task of yours'),
+      },
       handler: async ({ userId, body }) => {
         if (!(await ownTask(userId, body.taskId))) throw notFound('task');
         return { status: 200, body: await dryRun(ctx, userId, body.taskId, body.type) };
       },
     }),
     defineRoute({
-      method: 'get', path: `${base}/previews/:id`, tag, auth: 'user', params: idParams,
+      method: 'get',
+      path: `${base}/previews/:id`,
+      tag,
+      auth: 'user',
+      params: idParams,
       summary: 'One of my previews (a ready one past its expiry shows as expired)',
       responses: { 200: { description: 'The preview', schema: previewView }, 404: errors('No such preview of yours') },
       handler: async ({ userId, params }) => {
@@ -81,21 +105,35 @@ export function activeScheduleRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'post', path: `${base}/previews/:id/confirm`, tag, auth: 'user', params: idParams,
+      method: 'post',
+      path: `${base}/previews/:id/confirm`,
+      tag,
+      auth: 'user',
+      params: idParams,
       summary: 'Confirm a preview: its slot becomes a schedule block; confirming again answers the same block',
       responses: {
-        200: { description: 'Confirmed (replayed: true when it already was); block is null for candidates that place nothing', schema: z.object({ preview: previewView, block: blockView.nullable(), replayed: z.boolean() }) },
+        200: {
+          description: 'Confirmed (replayed: true when it already was); block is null for candidates that place nothing',
+          schema: z.object({ preview: previewView, block: blockView.nullable(), replayed: z.boolean() }),
+        },
         404: errors('No such preview of yours'),
         409: errors('preview_expired | preview_rejected | schedule_conflict (a block of yours overlaps the slot now) | confirm_in_progress'),
       },
       handler: async ({ userId, params, req }) => {
         const r = await confirmPreview(ctx, { userId, previewId: params.id, via: answerPlace(req) });
         switch (r.kind) {
-          case 'not_found': throw notFound('preview');
-          case 'expired': throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}; ask for a new suggestion`);
-          case 'rejected': throw new HttpError(409, 'preview_rejected', 'preview was rejected');
-          case 'in_progress': throw new HttpError(409, 'confirm_in_progress', 'another confirmation of this preview is running; try again in a moment');
-          case 'conflict': throw new HttpError(409, 'schedule_conflict', 'the suggested slot is no longer free: a block of yours overlaps it', { blocks: r.blocks.map(toBlockView) });
+          case 'not_found':
+            throw notFound('preview');
+          case 'expired':
+            throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}; ask for a new suggestion`);
+          case 'rejected':
+            throw new HttpError(409, 'preview_rejected', 'preview was rejected');
+          case 'in_progress':
+            throw new HttpError(409, 'confirm_in_progress', 'another confirmation of this preview is running; try again in a moment');
+          case 'conflict':
+            throw new HttpError(409, 'schedule_conflict', 'the suggested slot is no longer free: a block of yours overlaps it', {
+              blocks: r.blocks.map(toBlockView),
+            });
           case 'confirmed':
             if (!r.replayed) await refreshCards(ctx, { previewId: params.id });
             return { status: 200, body: { preview: toPreviewView(r.preview), block: r.block && toBlockView(r.block), replayed: r.replayed } };
@@ -103,7 +141,11 @@ export function activeScheduleRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'post', path: `${base}/previews/:id/reject`, tag, auth: 'user', params: idParams,
+      method: 'post',
+      path: `${base}/previews/:id/reject`,
+      tag,
+      auth: 'user',
+      params: idParams,
       summary: 'Reject a preview: nothing changes in the schedule; the trigger is closed as rejected',
       responses: {
         200: { description: 'Rejected (replayed: true when it already was)', schema: z.object({ preview: previewView, replayed: z.boolean() }) },
@@ -113,10 +155,14 @@ export function activeScheduleRoutes(ctx: AppContext) {
       handler: async ({ userId, params, req }) => {
         const r = await rejectPreview(ctx, { userId, previewId: params.id, via: answerPlace(req) });
         switch (r.kind) {
-          case 'not_found': throw notFound('preview');
-          case 'expired': throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}`);
-          case 'confirmed': throw new HttpError(409, 'preview_confirmed', 'preview was already confirmed');
-          case 'in_progress': throw new HttpError(409, 'confirm_in_progress', 'the preview is being confirmed');
+          case 'not_found':
+            throw notFound('preview');
+          case 'expired':
+            throw new HttpError(409, 'preview_expired', `preview expired at ${r.preview.expiresAt.toISOString()}`);
+          case 'confirmed':
+            throw new HttpError(409, 'preview_confirmed', 'preview was already confirmed');
+          case 'in_progress':
+            throw new HttpError(409, 'confirm_in_progress', 'the preview is being confirmed');
           case 'rejected':
             if (!r.replayed) await refreshCards(ctx, { previewId: params.id });
             return { status: 200, body: { preview: toPreviewView(r.preview), replayed: r.replayed } };

@@ -17,8 +17,13 @@ const base = '/api/v1/anomalies';
 export function anomalyRoutes(ctx: AppContext) {
   return [
     defineRoute({
-      method: 'post', path: base, tag, auth: 'service', body: anomalyBody,
-      summary: 'Report an anomaly for a user: it is sent as one message (critical ones even in quiet hours); deduplicated by idempotencyKey and by user, type, target and 30-minute window of occurredAt',
+      method: 'post',
+      path: base,
+      tag,
+      auth: 'service',
+      body: anomalyBody,
+      summary:
+        'Report an anomaly for a user: it is sent as one message (critical ones even in quiet hours); deduplicated by idempotencyKey and by user, type, target and 30-minute window of occurredAt',
       responses: {
         202: { description: 'A new anomaly; its notification is on the way', schema: anomalyAccepted },
         200: { description: 'An existing anomaly (same idempotencyKey and body, or same user, type, target and window)', schema: anomalyAccepted },
@@ -30,7 +35,11 @@ export function anomalyRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'get', path: `${base}/:id`, tag, auth: 'service', params: z.object({ id: z.string().min(1).max(64) }),
+      method: 'get',
+      path: `${base}/:id`,
+      tag,
+      auth: 'service',
+      params: z.object({ id: z.string().min(1).max(64) }),
       summary: 'One anomaly: its trigger, its notification record and status',
       responses: { 200: { description: 'The anomaly', schema: anomalyView }, 404: { description: 'No such anomaly' } },
       handler: async ({ params }) => {
@@ -40,7 +49,11 @@ export function anomalyRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'post', path: `${base}/:id/acknowledge`, tag, auth: 'user', params: z.object({ id: z.string().min(1).max(64) }),
+      method: 'post',
+      path: `${base}/:id/acknowledge`,
+      tag,
+      auth: 'user',
+      params: z.object({ id: z.string().min(1).max(64) }),
       summary: 'Acknowledge one of my anomalies: its escalation stops and its cards say so',
       responses: {
         200: { description: 'Acknowledged now', schema: acknowledgedView },

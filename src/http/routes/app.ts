@@ -57,7 +57,14 @@ export function createWebAppRouter(webDir = defaultWebDir()): Router {
 
   const notBuilt = (res: Response) => {
     res.setHeader('Retry-After', '30');
-    res.status(503).json(errorBody('web_app_not_built', `the user page is not built: ${path.relative(process.cwd(), indexFile) || indexFile} is missing; run \`npm run build\` (or \`node dist/scripts/build-web.js\`)`));
+    res
+      .status(503)
+      .json(
+        errorBody(
+          'web_app_not_built',
+          `the user page is not built: ${path.relative(process.cwd(), indexFile) || indexFile} is missing; run \`npm run build\` (or \`node dist/scripts/build-web.js\`)`,
+        ),
+      );
   };
 
   const sendIndex = (res: Response) => {

@@ -12,7 +12,8 @@ import { defineRoute } from '../route';
 
 const tag = 'notification channels';
 const path = '/api/v1/notification/channels/:channel';
-const missing = (channel: string) => new HttpError(404, 'not_found', `no ${channel} channel is configured; create it with PUT ${path.replace(':channel', channel)}`);
+const missing = (channel: string) =>
+  new HttpError(404, 'not_found', `no ${channel} channel is configured; create it with PUT ${path.replace(':channel', channel)}`);
 
 export function channelRoutes(ctx: AppContext) {
   const bodies = channelBodySchemas(ctx.config);
@@ -26,7 +27,9 @@ export function channelRoutes(ctx: AppContext) {
   /** Without the deployment's app credentials there is nothing to send through. */
   const requireAppFor = (channel: string) => {
     if (channel === 'feishu_app' && !feishuAppEnabled(ctx.config)) {
-      throw new HttpError(409, 'feishu_app_off', 'the feishu_app channel is off on this deployment: FEISHU_APP_ID (and FEISHU_APP_SECRET) is not set', { missing: 'FEISHU_APP_ID' });
+      throw new HttpError(409, 'feishu_app_off', 'the feishu_app channel is off on this deployment: FEISHU_APP_ID (and FEISHU_APP_SECRET) is not set', {
+        missing: 'FEISHU_APP_ID',
+      });
     }
   };
   const save = async (userId: string, channel: ChannelBody['channel'], body: unknown) => {
@@ -42,12 +45,21 @@ export function channelRoutes(ctx: AppContext) {
 
   return [
     defineRoute({
-      method: 'get', path: '/api/v1/notification/channels', tag, auth: 'user', summary: 'My notification channels (secrets masked)',
+      method: 'get',
+      path: '/api/v1/notification/channels',
+      tag,
+      auth: 'user',
+      summary: 'My notification channels (secrets masked)',
       responses: { 200: { description: 'Configured channels, feishu_bot first', schema: z.object({ items: z.array(channelView) }) } },
       handler: async ({ userId }) => ({ status: 200, body: { items: await listChannels(ctx, userId) } }),
     }),
     defineRoute({
-      method: 'get', path, tag, auth: 'user', summary: 'One of my channels (secrets masked)', params: channelParams,
+      method: 'get',
+      path,
+      tag,
+      auth: 'user',
+      summary: 'One of my channels (secrets masked)',
+      params: channelParams,
       responses: { 200: { description: 'The channel', schema: channelView }, 404: { description: 'Not configured' } },
       handler: async ({ userId, params }) => {
         const channel = await getChannel(ctx, userId, params.channel);
@@ -56,19 +68,39 @@ export function channelRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'put', path, tag, auth: 'user', params: channelParams, body: channelPutBodySchema(bodies),
+      method: 'put',
+      path,
+      tag,
+      auth: 'user',
+      params: channelParams,
+      body: channelPutBodySchema(bodies),
       summary: 'Create or replace a channel. Stored secrets are kept when omitted (signingSecret: null removes it); the last test result is cleared',
-      responses: { 200: { description: 'The stored channel (secrets masked)', schema: channelView }, 409: { description: 'feishu_app while the deployment has no app (FEISHU_APP_ID)' } },
+      responses: {
+        200: { description: 'The stored channel (secrets masked)', schema: channelView },
+        409: { description: 'feishu_app while the deployment has no app (FEISHU_APP_ID)' },
+      },
       handler: async ({ userId, params, body }) => save(userId, params.channel, body),
     }),
     defineRoute({
-      method: 'put', path: '/api/v1/users/:userId/notification/channels/feishu_app', tag, auth: 'service', params: appParams, body: bodies.feishu_app,
+      method: 'put',
+      path: '/api/v1/users/:userId/notification/channels/feishu_app',
+      tag,
+      auth: 'service',
+      params: appParams,
+      body: bodies.feishu_app,
       summary: "Link a user to the host product's Feishu/Lark app: messages go to them as direct messages from the app bot",
-      responses: { 200: { description: 'The stored channel (an email receive id masked)', schema: channelView }, 409: { description: 'The deployment has no app (FEISHU_APP_ID)' } },
+      responses: {
+        200: { description: 'The stored channel (an email receive id masked)', schema: channelView },
+        409: { description: 'The deployment has no app (FEISHU_APP_ID)' },
+      },
       handler: async ({ params, body }) => save(params.userId, 'feishu_app', body),
     }),
     defineRoute({
-      method: 'get', path: '/api/v1/users/:userId/notification/channels/feishu_app', tag, auth: 'service', params: appParams,
+      method: 'get',
+      path: '/api/v1/users/:userId/notification/channels/feishu_app',
+      tag,
+      auth: 'service',
+      params: appParams,
       summary: "A user's link to the host product's app",
       responses: { 200: { description: 'The channel', schema: channelView }, 404: { description: 'Not linked' } },
       handler: async ({ params }) => {
@@ -78,7 +110,12 @@ export function channelRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'delete', path, tag, auth: 'user', summary: 'Remove a channel and its secrets', params: channelParams,
+      method: 'delete',
+      path,
+      tag,
+      auth: 'user',
+      summary: 'Remove a channel and its secrets',
+      params: channelParams,
       responses: { 204: { description: 'Removed' }, 404: { description: 'Not configured' } },
       handler: async ({ userId, params }) => {
         if (!(await deleteChannel(ctx, userId, params.channel))) throw missing(params.channel);
@@ -86,7 +123,11 @@ export function channelRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'post', path: `${path}/test`, tag, auth: 'user', params: channelParams,
+      method: 'post',
+      path: `${path}/test`,
+      tag,
+      auth: 'user',
+      params: channelParams,
       summary: 'Send a fixed test message through the channel; the result is stored on the channel (no notification record)',
       responses: {
         200: { description: 'The provider was asked; ok says whether it accepted the message', schema: channelTestResult },

@@ -7,13 +7,20 @@
  * each event_id is answered once by the handler (the answer is kept 48 h in Redis and replayed),
  * and a slow handler is answered for with an info toast while it finishes.
  */
-import type { Request, Response} from 'express';
+import type { Request, Response } from 'express';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import type { CardActionAnswer, CardActionEvent, CardActionHandler } from '../../cards/actions';
 import {
-  CallbackDecryptError, callbackBodyDoc, cardActionAnswerSchema, decryptCallback, encryptedCallbackBody, parseCallback, signatureHeaders, verifyCallbackSignature,
+  CallbackDecryptError,
+  callbackBodyDoc,
+  cardActionAnswerSchema,
+  decryptCallback,
+  encryptedCallbackBody,
+  parseCallback,
+  signatureHeaders,
+  verifyCallbackSignature,
 } from '../../feishuApp/callback';
 import { safeEqual } from '../auth';
 import { errorHandler, HttpError, unauthorized, validationError } from '../errors';
@@ -68,7 +75,8 @@ function plainCallback(rawBody: Buffer, encryptKey: string): unknown {
   try {
     return parseJson(decryptCallback(envelope.data.encrypt, encryptKey), 'body.encrypt');
   } catch (err) {
-    if (err instanceof CallbackDecryptError) throw new HttpError(400, 'validation_failed', `body.encrypt: ${err.message}`, [{ field: 'body.encrypt', message: err.message }]);
+    if (err instanceof CallbackDecryptError)
+      throw new HttpError(400, 'validation_failed', `body.encrypt: ${err.message}`, [{ field: 'body.encrypt', message: err.message }]);
     throw err;
   }
 }
@@ -84,7 +92,10 @@ function createReplayGuard(ctx: AppContext, handler: CardActionHandler) {
       return cardActionAnswerSchema.parse(await handler(event));
     } catch (err) {
       const e = err as Error;
-      logger.error({ eventId: event.eventId, openMessageId: event.openMessageId, err: { name: e?.name, message: String(e?.message ?? e).slice(0, 300) } }, 'card action handler failed');
+      logger.error(
+        { eventId: event.eventId, openMessageId: event.openMessageId, err: { name: e?.name, message: String(e?.message ?? e).slice(0, 300) } },
+        'card action handler failed',
+      );
       return toast('error', 'dueflow could not complete this action. Please try again later.');
     }
   }
@@ -149,17 +160,25 @@ export function feishuCallbackRoute(ctx: AppContext, handler: CardActionHandler)
     logger.info({ reason }, 'feishu callback refused');
     return unauthorized(message);
   };
-  const tokenMatches = (token: string | undefined) => !config.FEISHU_VERIFICATION_TOKEN || (token !== undefined && safeEqual(token, config.FEISHU_VERIFICATION_TOKEN));
+  const tokenMatches = (token: string | undefined) =>
+    !config.FEISHU_VERIFICATION_TOKEN || (token !== undefined && safeEqual(token, config.FEISHU_VERIFICATION_TOKEN));
   const appMatches = (appId: string) => Boolean(config.FEISHU_APP_ID) && safeEqual(appId, config.FEISHU_APP_ID!);
 
   return defineRoute({
-    method: 'post', path: feishuCallbackPath, tag: 'feishu', auth: 'feishu',
-    summary: 'Feishu/Lark card callback (card.action.trigger, url_verification): signed with FEISHU_ENCRYPT_KEY, encrypted or plain; each event_id is acted on once and its answer replayed',
+    method: 'post',
+    path: feishuCallbackPath,
+    tag: 'feishu',
+    auth: 'feishu',
+    summary:
+      'Feishu/Lark card callback (card.action.trigger, url_verification): signed with FEISHU_ENCRYPT_KEY, encrypted or plain; each event_id is acted on once and its answer replayed',
     headers: signatureHeadersDoc,
     // Documentation only: the body is verified and parsed from its raw bytes below.
     body: callbackBodyDoc,
     responses: {
-      200: { description: 'url_verification: {challenge}; card.action.trigger: a toast and maybe the card redrawn; other events: {}', schema: z.union([z.object({ challenge: z.string() }), cardActionAnswerSchema, z.object({})]) },
+      200: {
+        description: 'url_verification: {challenge}; card.action.trigger: a toast and maybe the card redrawn; other events: {}',
+        schema: z.union([z.object({ challenge: z.string() }), cardActionAnswerSchema, z.object({})]),
+      },
       413: { description: 'The body is larger than BODY_LIMIT' },
     },
     handler: async ({ req }): Promise<HandlerResult> => {
@@ -179,7 +198,10 @@ export function feishuCallbackRoute(ctx: AppContext, handler: CardActionHandler)
         return { status: 200, body: {} };
       }
       const { answer, outcome } = await answerOnce(parsed.event);
-      logger.info({ eventId: parsed.event.eventId, openMessageId: parsed.event.openMessageId, outcome, toast: answer.toast.type }, 'feishu card callback answered');
+      logger.info(
+        { eventId: parsed.event.eventId, openMessageId: parsed.event.openMessageId, outcome, toast: answer.toast.type },
+        'feishu card callback answered',
+      );
       return { status: 200, body: answer };
     },
   });

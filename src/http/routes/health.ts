@@ -22,22 +22,39 @@ const readySchema = z.object({ status: z.literal('ready'), checks: z.record(z.st
 export function healthRoutes(ctx: AppContext) {
   return [
     defineRoute({
-      method: 'get', path: '/healthz', tag: 'health', auth: 'none', summary: 'The process is alive',
+      method: 'get',
+      path: '/healthz',
+      tag: 'health',
+      auth: 'none',
+      summary: 'The process is alive',
       responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }) } },
       handler: async () => ({ status: 200, body: { status: 'ok' } }),
     }),
     defineRoute({
-      method: 'get', path: '/readyz', tag: 'health', auth: 'none', summary: 'Redis and MongoDB answer',
+      method: 'get',
+      path: '/readyz',
+      tag: 'health',
+      auth: 'none',
+      summary: 'Redis and MongoDB answer',
       responses: { 200: { description: 'Ready', schema: readySchema }, 503: { description: 'A dependency is down; the message names it' } },
       handler: async () => {
         const checks = { redis: await check(() => ctx.redis.ping()), mongodb: await check(() => pingMongo(ctx.mongo)) };
-        const down = Object.entries(checks).filter(([, v]) => v !== 'up').map(([k]) => k);
+        const down = Object.entries(checks)
+          .filter(([, v]) => v !== 'up')
+          .map(([k]) => k);
         if (down.length === 0) return { status: 200, body: { status: 'ready', checks } };
-        return { status: 503, body: { error: { code: 'not_ready', message: `${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} down`, details: checks } } };
+        return {
+          status: 503,
+          body: { error: { code: 'not_ready', message: `${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} down`, details: checks } },
+        };
       },
     }),
     defineRoute({
-      method: 'get', path: '/metrics', tag: 'health', auth: 'none', summary: 'Prometheus metrics',
+      method: 'get',
+      path: '/metrics',
+      tag: 'health',
+      auth: 'none',
+      summary: 'Prometheus metrics',
       responses: { 200: { description: 'Prometheus text format' } },
       handler: async () => ({
         status: 200,

@@ -30,19 +30,33 @@ export function reminderRoutes(ctx: AppContext) {
   const bodies = reminderBodies(ctx.config);
   return [
     defineRoute({
-      method: 'post', path, tag, auth: 'user', body: bodies.create,
-      summary: "Create a reminder: a message at a time (at), or by a cron expression in my time zone (cron, with endAt and/or count); its first occurrence is due at once",
+      method: 'post',
+      path,
+      tag,
+      auth: 'user',
+      body: bodies.create,
+      summary:
+        'Create a reminder: a message at a time (at), or by a cron expression in my time zone (cron, with endAt and/or count); its first occurrence is due at once',
       responses: { 201: { description: 'The reminder', schema: reminderView } },
       handler: async ({ userId, body }) => ({ status: 201, body: toReminderView(await answer(() => createReminder(ctx, userId, body))) }),
     }),
     defineRoute({
-      method: 'get', path, tag, auth: 'user', query: reminderListQuery,
+      method: 'get',
+      path,
+      tag,
+      auth: 'user',
+      query: reminderListQuery,
       summary: 'My reminders, newest first (cursor pagination); deleted ones are gone',
       responses: { 200: { description: 'A page of reminders', schema: z.object({ items: z.array(reminderView), nextCursor: z.string().nullable() }) } },
       handler: async ({ userId, query }) => ({ status: 200, body: await listReminders(ctx, userId, query) }),
     }),
     defineRoute({
-      method: 'get', path: `${path}/:id`, tag, auth: 'user', params: idParams, summary: 'One of my reminders, with its next occurrence and how many were sent',
+      method: 'get',
+      path: `${path}/:id`,
+      tag,
+      auth: 'user',
+      params: idParams,
+      summary: 'One of my reminders, with its next occurrence and how many were sent',
       responses: { 200: { description: 'The reminder', schema: reminderView }, 404: { description: 'No such reminder of yours' } },
       handler: async ({ userId, params }) => {
         const reminder = await findUserReminder(ctx, userId, params.id);
@@ -51,9 +65,19 @@ export function reminderRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'patch', path: `${path}/:id`, tag, auth: 'user', params: idParams, body: bodies.patch,
-      summary: 'Change a reminder (fields left out stay, null clears endAt or count); changing at, cron, endAt or count moves its next occurrence to the first one after now',
-      responses: { 200: { description: 'The reminder', schema: reminderView }, 404: { description: 'No such reminder of yours' }, 503: { description: 'Being changed by another request: try again' } },
+      method: 'patch',
+      path: `${path}/:id`,
+      tag,
+      auth: 'user',
+      params: idParams,
+      body: bodies.patch,
+      summary:
+        'Change a reminder (fields left out stay, null clears endAt or count); changing at, cron, endAt or count moves its next occurrence to the first one after now',
+      responses: {
+        200: { description: 'The reminder', schema: reminderView },
+        404: { description: 'No such reminder of yours' },
+        503: { description: 'Being changed by another request: try again' },
+      },
       handler: async ({ userId, params, body }) => {
         const reminder = await answer(() => updateReminder(ctx, userId, params.id, body));
         if (!reminder) throw missing();
@@ -61,8 +85,17 @@ export function reminderRoutes(ctx: AppContext) {
       },
     }),
     defineRoute({
-      method: 'delete', path: `${path}/:id`, tag, auth: 'user', params: idParams, summary: 'Delete a reminder: its next occurrence is canceled',
-      responses: { 204: { description: 'Deleted' }, 404: { description: 'No such reminder of yours' }, 503: { description: 'Being changed by another request: try again' } },
+      method: 'delete',
+      path: `${path}/:id`,
+      tag,
+      auth: 'user',
+      params: idParams,
+      summary: 'Delete a reminder: its next occurrence is canceled',
+      responses: {
+        204: { description: 'Deleted' },
+        404: { description: 'No such reminder of yours' },
+        503: { description: 'Being changed by another request: try again' },
+      },
       handler: async ({ userId, params }) => {
         if (!(await answer(() => deleteReminder(ctx, userId, params.id)))) throw missing();
         return { status: 204 };

@@ -10,12 +10,20 @@ const path = '/api/v1/me/settings';
 export function settingsRoutes(ctx: AppContext) {
   return [
     defineRoute({
-      method: 'get', path, tag, auth: 'user', summary: 'My settings (the defaults until I save some)',
+      method: 'get',
+      path,
+      tag,
+      auth: 'user',
+      summary: 'My settings (the defaults until I save some)',
       responses: { 200: { description: 'The settings', schema: userSettingsView } },
       handler: async ({ userId }) => ({ status: 200, body: await loadUserSettings(ctx, userId) }),
     }),
     defineRoute({
-      method: 'put', path, tag, auth: 'user', body: userSettingsBody,
+      method: 'put',
+      path,
+      tag,
+      auth: 'user',
+      body: userSettingsBody,
       summary: 'Replace my settings; a field left out (or quietHours: null) goes back to its default',
       responses: { 200: { description: 'The stored settings', schema: userSettingsView } },
       handler: async ({ userId, body }) => ({ status: 200, body: await saveUserSettings(ctx, userId, body) }),

@@ -34,9 +34,17 @@ async function orBusy<T>(write: () => Promise<T>): Promise<T> {
 function deleteRoute(ctx: AppContext, kind: ExternalKind) {
   const what = kind === 'task' ? 'task' : 'schedule block';
   return defineRoute({
-    method: 'delete', path: `${users}/${kind}s/:externalId`, tag, auth: 'service', params: externalParams,
+    method: 'delete',
+    path: `${users}/${kind}s/:externalId`,
+    tag,
+    auth: 'service',
+    params: externalParams,
     summary: kind === 'task' ? "Delete the user's task of this externalId; its due job is canceled" : "Remove the user's block of this externalId",
-    responses: { 204: { description: 'Deleted' }, 404: { description: `No ${what} of this user has this externalId` }, 409: { description: 'Being changed by another request: try again' } },
+    responses: {
+      204: { description: 'Deleted' },
+      404: { description: `No ${what} of this user has this externalId` },
+      409: { description: 'Being changed by another request: try again' },
+    },
     handler: async ({ params }) => {
       if (!(await orBusy(() => deleteByExternalId(ctx, kind, params)))) throw notFound(what);
       return { status: 204 };
@@ -47,10 +55,16 @@ function deleteRoute(ctx: AppContext, kind: ExternalKind) {
 export function syncRoutes(ctx: AppContext) {
   return [
     defineRoute({
-      method: 'put', path: `${users}/tasks/:externalId`, tag, auth: 'service', params: externalParams, body: taskCreateBody,
+      method: 'put',
+      path: `${users}/tasks/:externalId`,
+      tag,
+      auth: 'service',
+      params: externalParams,
+      body: taskCreateBody,
       summary: "Create or replace the user's task of this externalId (the body is the whole task, as for POST /api/v1/tasks); its due job follows",
       responses: {
-        201: { description: 'Created', schema: taskView }, 200: { description: 'Replaced (or already as sent)', schema: taskView },
+        201: { description: 'Created', schema: taskView },
+        200: { description: 'Replaced (or already as sent)', schema: taskView },
         409: { description: 'Being changed by another request: try again' },
       },
       handler: async ({ params, body }) => {
@@ -60,10 +74,17 @@ export function syncRoutes(ctx: AppContext) {
     }),
     deleteRoute(ctx, 'task'),
     defineRoute({
-      method: 'put', path: `${users}/blocks/:externalId`, tag, auth: 'service', params: externalParams, body: blockSyncBody,
-      summary: "Create or replace the user's block of this externalId (the body of POST /api/v1/schedule/blocks; its task by taskId or taskExternalId). Moving it to unfinished reports it",
+      method: 'put',
+      path: `${users}/blocks/:externalId`,
+      tag,
+      auth: 'service',
+      params: externalParams,
+      body: blockSyncBody,
+      summary:
+        "Create or replace the user's block of this externalId (the body of POST /api/v1/schedule/blocks; its task by taskId or taskExternalId). Moving it to unfinished reports it",
       responses: {
-        201: { description: 'Created', schema: blockWithTriggerView }, 200: { description: 'Replaced (or already as sent), with the feedback trigger when reported', schema: blockWithTriggerView },
+        201: { description: 'Created', schema: blockWithTriggerView },
+        200: { description: 'Replaced (or already as sent), with the feedback trigger when reported', schema: blockWithTriggerView },
         409: { description: 'Being changed by another request: try again' },
       },
       handler: async ({ params, body }) => {
@@ -78,18 +99,33 @@ export function syncRoutes(ctx: AppContext) {
     }),
     deleteRoute(ctx, 'block'),
     defineRoute({
-      method: 'put', path: `${users}/settings`, tag, auth: 'service', params: userParams, body: userSettingsBody,
+      method: 'put',
+      path: `${users}/settings`,
+      tag,
+      auth: 'service',
+      params: userParams,
+      body: userSettingsBody,
       summary: "Replace the user's settings (the body of PUT /api/v1/me/settings; a field left out goes back to its default)",
       responses: { 200: { description: 'The stored settings', schema: userSettingsView } },
       handler: async ({ params, body }) => ({ status: 200, body: await saveUserSettings(ctx, params.userId, body) }),
     }),
     defineRoute({
-      method: 'post', path: '/api/v1/sync', tag, auth: 'service', headers: idempotencyHeaders, body: syncBody,
-      summary: 'Upsert and delete many tasks and blocks by externalId (at most 500 items); each item is answered on its own, in order. Idempotency-Key honoured: a repeat gets the first answer',
-      responses: { 200: { description: 'One result per item, in order', schema: syncAnswer }, 422: { description: 'Idempotency-Key reused with another body' } },
+      method: 'post',
+      path: '/api/v1/sync',
+      tag,
+      auth: 'service',
+      headers: idempotencyHeaders,
+      body: syncBody,
+      summary:
+        'Upsert and delete many tasks and blocks by externalId (at most 500 items); each item is answered on its own, in order. Idempotency-Key honoured: a repeat gets the first answer',
+      responses: {
+        200: { description: 'One result per item, in order', schema: syncAnswer },
+        422: { description: 'Idempotency-Key reused with another body' },
+      },
       handler: async ({ req, body }) => {
         const { answer } = await withStoredAnswer(ctx, 'sync', req.header('idempotency-key'), req.body, async () => ({
-          status: 200, body: { results: await runSync(ctx, body.items) },
+          status: 200,
+          body: { results: await runSync(ctx, body.items) },
         }));
         return answer;
       },

@@ -3,7 +3,7 @@
  * opened), escalation steps included. An anomaly not acknowledged yet has Acknowledge, which stops
  * its escalation.
  */
-import type { Api} from '../api';
+import type { Api } from '../api';
 import { ApiError, describeError } from '../api';
 import { h, replaceChildren, safeHref } from '../dom';
 import { busy, select } from '../forms';
@@ -55,11 +55,19 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
   const list = h('ol', { className: 'records', 'aria-live': 'polite' });
   const more = h('button', { type: 'button', hidden: true }, 'Show older');
   const error = h('p', { className: 'form-error', role: 'alert', hidden: true });
-  const element = h('section', { id: 'notifications', className: 'card', 'aria-labelledby': 'notifications-title' },
-    h('div', { className: 'section-head' },
+  const element = h(
+    'section',
+    { id: 'notifications', className: 'card', 'aria-labelledby': 'notifications-title' },
+    h(
+      'div',
+      { className: 'section-head' },
       h('h2', { id: 'notifications-title' }, 'My recent notifications'),
-      h('div', { className: 'toolbar' }, h('label', { for: 'records-status' }, 'Status'), filter, refresh)),
-    error, list, more);
+      h('div', { className: 'toolbar' }, h('label', { for: 'records-status' }, 'Status'), filter, refresh),
+    ),
+    error,
+    list,
+    more,
+  );
   let cursor: string | null = null;
   /** The Acknowledge buttons shown, by anomaly (trigger id). */
   const acknowledgers = new Map<string, Set<(at: string) => void>>();
@@ -72,7 +80,8 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
         replaceChildren(list);
         acknowledgers.clear();
       }
-      if (reset && page.items.length === 0) list.appendChild(h('li', { className: 'empty' }, filter.value ? `No ${filter.value} notifications.` : 'No notifications yet.'));
+      if (reset && page.items.length === 0)
+        list.appendChild(h('li', { className: 'empty' }, filter.value ? `No ${filter.value} notifications.` : 'No notifications yet.'));
       for (const r of page.items) list.appendChild(recordItem(r));
       cursor = page.nextCursor;
       more.hidden = !cursor;
@@ -90,15 +99,26 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
   function recordItem(r: NotificationRecord): HTMLLIElement {
     const when = r.sentAt ?? r.createdAt;
     const link = safeHref(r.message.actionUrl);
-    const problem = r.status === 'skipped' ? `Skipped: ${r.statusReason ?? 'no reason given'}`
-      : r.lastError || r.lastErrorCode ? `${r.status === 'dead' ? 'Gave up' : 'Last error'}: ${[r.lastErrorCode, r.lastError].filter(Boolean).join(' — ')}${r.status === 'failed' && r.nextRetryAt ? `; next try ${formatDateTime(r.nextRetryAt)}` : ''}`
-      : r.deferredUntil && r.status === 'pending' ? `Held for quiet hours until ${formatDateTime(r.deferredUntil)}`
-      : null;
-    const digestNote = r.status === 'digested' && r.digestId ? `Sent inside digest ${r.digestId}, with other alerts of the same moment.`
-      : r.digestOf?.length ? `A digest of ${r.digestOf.length} alerts.`
-      : null;
+    const problem =
+      r.status === 'skipped'
+        ? `Skipped: ${r.statusReason ?? 'no reason given'}`
+        : r.lastError || r.lastErrorCode
+          ? `${r.status === 'dead' ? 'Gave up' : 'Last error'}: ${[r.lastErrorCode, r.lastError].filter(Boolean).join(' — ')}${r.status === 'failed' && r.nextRetryAt ? `; next try ${formatDateTime(r.nextRetryAt)}` : ''}`
+          : r.deferredUntil && r.status === 'pending'
+            ? `Held for quiet hours until ${formatDateTime(r.deferredUntil)}`
+            : null;
+    const digestNote =
+      r.status === 'digested' && r.digestId
+        ? `Sent inside digest ${r.digestId}, with other alerts of the same moment.`
+        : r.digestOf?.length
+          ? `A digest of ${r.digestOf.length} alerts.`
+          : null;
     const anomaly = r.replyKind === 'anomaly';
-    const history = h('details', { className: 'history' }, h('summary', {}, `${anomaly ? 'History' : 'Attempt history'} (${r.attemptCount} of ${r.maxAttempts} attempts)`));
+    const history = h(
+      'details',
+      { className: 'history' },
+      h('summary', {}, `${anomaly ? 'History' : 'Attempt history'} (${r.attemptCount} of ${r.maxAttempts} attempts)`),
+    );
     const body = h('div', { className: 'history-body' });
     history.appendChild(body);
     let loaded = false;
@@ -107,31 +127,42 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
       replaceChildren(body, h('p', { className: 'hint' }, 'Loading…'));
       api.record(r.id).then(
         (detail) => replaceChildren(body, historyList(detail.history)),
-        (err) => { loaded = false; replaceChildren(body, h('p', { className: 'form-error' }, err instanceof ApiError ? err.message : String(err))); },
+        (err) => {
+          loaded = false;
+          replaceChildren(body, h('p', { className: 'form-error' }, err instanceof ApiError ? err.message : String(err)));
+        },
       );
     };
     history.addEventListener('toggle', () => {
       if (history.open && !loaded) loadHistory();
     });
     const critical = r.severity === 'critical';
-    const item = h('li', { className: `record${critical ? ' record-critical' : ''}`, 'data-record-id': r.id, 'data-status': r.status },
-      h('div', { className: 'record-head' },
+    const item = h(
+      'li',
+      { className: `record${critical ? ' record-critical' : ''}`, 'data-record-id': r.id, 'data-status': r.status },
+      h(
+        'div',
+        { className: 'record-head' },
         h('span', { className: `badge badge-${r.status}`, title: statusLabels[r.status] ?? r.status }, r.status),
         critical ? h('span', { className: 'badge badge-critical', 'data-severity': 'critical', title: 'A critical alert' }, '⚠ critical') : null,
         h('time', { dateTime: when }, formatDateTime(when)),
-        h('span', { className: 'muted' }, channelLabels[r.channel] ?? r.channel)),
+        h('span', { className: 'muted' }, channelLabels[r.channel] ?? r.channel),
+      ),
       h('h3', { className: 'record-title' }, r.message.title),
       h('p', { className: 'record-summary' }, r.message.summary),
       link ? h('p', {}, h('a', { href: link, rel: 'noopener noreferrer' }, r.message.actionText ?? 'Open')) : null,
       problem ? h('p', { className: 'record-problem' }, problem) : null,
       digestNote ? h('p', { className: 'muted record-digest' }, digestNote) : null,
-      anomaly && r.triggerId ? acknowledgement(r, r.triggerId, (at) => {
-        item.dataset.acknowledged = at;
-        // The history gained an entry: read it again when it is (or next gets) opened.
-        if (history.open) loadHistory();
-        else loaded = false;
-      }) : null,
-      history);
+      anomaly && r.triggerId
+        ? acknowledgement(r, r.triggerId, (at) => {
+            item.dataset.acknowledged = at;
+            // The history gained an entry: read it again when it is (or next gets) opened.
+            if (history.open) loadHistory();
+            else loaded = false;
+          })
+        : null,
+      history,
+    );
     if (anomaly && r.acknowledgedAt) item.dataset.acknowledged = r.acknowledgedAt;
     return item;
   }
@@ -140,8 +171,10 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
   function acknowledgement(r: NotificationRecord, triggerId: string, onAcknowledged: (at: string) => void): HTMLElement {
     const host = h('div', { className: 'record-ack' });
     const done = (at: string) => {
-      replaceChildren(host, h('p', { className: 'acknowledged', role: 'status' },
-        '✓ Acknowledged at ', h('time', { dateTime: at, title: formatDateTime(at) }, formatMoment(at))));
+      replaceChildren(
+        host,
+        h('p', { className: 'acknowledged', role: 'status' }, '✓ Acknowledged at ', h('time', { dateTime: at, title: formatDateTime(at) }, formatMoment(at))),
+      );
     };
     if (r.acknowledgedAt) {
       done(r.acknowledgedAt);
@@ -158,27 +191,41 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
     listeners.add(finish);
     const button = h('button', { type: 'button', className: 'primary', 'data-action': 'acknowledge' }, 'Acknowledge');
     const error = h('p', { className: 'form-error', role: 'alert', hidden: true });
-    button.addEventListener('click', () => void busy(button, async () => {
-      error.hidden = true;
-      let at: string | undefined;
-      try {
-        at = (await api.acknowledge(triggerId)).acknowledgedAt;
-      } catch (err) {
-        // Acknowledged elsewhere meanwhile (on the card in Feishu): the same outcome for the user.
-        const details = err instanceof ApiError && err.code === 'already_acknowledged' ? err.details as { acknowledgedAt?: unknown } | null : null;
-        if (details) at = typeof details.acknowledgedAt === 'string' ? details.acknowledgedAt : new Date().toISOString();
-        else {
-          error.textContent = `Could not acknowledge: ${describeError(err)}`;
-          error.hidden = false;
-          return;
-        }
-      }
-      for (const listener of [...listeners]) listener(at);
-    }));
-    replaceChildren(host,
-      h('div', { className: 'actions' }, button,
-        h('span', { className: 'hint' }, r.severity === 'critical' ? 'Tell dueflow you have seen it: it stops reminding you and stops escalating.' : 'Tell dueflow you have seen it.')),
-      error);
+    button.addEventListener(
+      'click',
+      () =>
+        void busy(button, async () => {
+          error.hidden = true;
+          let at: string | undefined;
+          try {
+            at = (await api.acknowledge(triggerId)).acknowledgedAt;
+          } catch (err) {
+            // Acknowledged elsewhere meanwhile (on the card in Feishu): the same outcome for the user.
+            const details = err instanceof ApiError && err.code === 'already_acknowledged' ? (err.details as { acknowledgedAt?: unknown } | null) : null;
+            if (details) at = typeof details.acknowledgedAt === 'string' ? details.acknowledgedAt : new Date().toISOString();
+            else {
+              error.textContent = `Could not acknowledge: ${describeError(err)}`;
+              error.hidden = false;
+              return;
+            }
+          }
+          for (const listener of [...listeners]) listener(at);
+        }),
+    );
+    replaceChildren(
+      host,
+      h(
+        'div',
+        { className: 'actions' },
+        button,
+        h(
+          'span',
+          { className: 'hint' },
+          r.severity === 'critical' ? 'Tell dueflow you have seen it: it stops reminding you and stops escalating.' : 'Tell dueflow you have seen it.',
+        ),
+      ),
+      error,
+    );
     return host;
   }
 
@@ -187,26 +234,46 @@ export function notificationsView(api: Api, onRecords: (records: NotificationRec
 
 function historyList(entries: HistoryEntry[]): HTMLElement {
   if (entries.length === 0) return h('p', { className: 'hint' }, 'Nothing happened yet.');
-  return h('ol', { className: 'history-list' }, ...entries.map((e) => {
-    const time = h('time', { dateTime: e.at }, formatDateTime(e.at));
-    // Escalation and acknowledgement are said in words; their codes are not for people.
-    if (e.event === 'escalated' || e.event === 'acknowledged') {
-      const words = e.event === 'escalated' ? escalationWords(e) : acknowledgedPlaces[e.code ?? ''] ?? 'Acknowledged';
-      return h('li', { 'data-event': e.event, 'data-code': e.code ?? null, 'data-outcome': e.outcome ?? null, className: `history-${e.event}${e.outcome === 'failed' ? ' history-failed' : ''}` },
-        time, ' ', h('strong', {}, words));
-    }
-    const facts = [
-      e.attempt !== undefined ? `attempt ${e.attempt}` : null,
-      e.outcome,
-      e.code,
-      e.httpStatus !== undefined ? `HTTP ${e.httpStatus}` : null,
-      e.durationMs !== undefined ? `${e.durationMs} ms` : null,
-      e.until ? `until ${formatDateTime(e.until)}` : null,
-    ].filter(Boolean).join(' · ');
-    return h('li', { 'data-event': e.event },
-      time, ' ',
-      h('strong', {}, historyLabels[e.event] ?? e.event),
-      facts ? h('span', { className: 'muted' }, ` ${facts}`) : null,
-      e.detail ? h('span', { className: 'history-detail' }, e.detail) : null);
-  }));
+  return h(
+    'ol',
+    { className: 'history-list' },
+    ...entries.map((e) => {
+      const time = h('time', { dateTime: e.at }, formatDateTime(e.at));
+      // Escalation and acknowledgement are said in words; their codes are not for people.
+      if (e.event === 'escalated' || e.event === 'acknowledged') {
+        const words = e.event === 'escalated' ? escalationWords(e) : (acknowledgedPlaces[e.code ?? ''] ?? 'Acknowledged');
+        return h(
+          'li',
+          {
+            'data-event': e.event,
+            'data-code': e.code ?? null,
+            'data-outcome': e.outcome ?? null,
+            className: `history-${e.event}${e.outcome === 'failed' ? ' history-failed' : ''}`,
+          },
+          time,
+          ' ',
+          h('strong', {}, words),
+        );
+      }
+      const facts = [
+        e.attempt !== undefined ? `attempt ${e.attempt}` : null,
+        e.outcome,
+        e.code,
+        e.httpStatus !== undefined ? `HTTP ${e.httpStatus}` : null,
+        e.durationMs !== undefined ? `${e.durationMs} ms` : null,
+        e.until ? `until ${formatDateTime(e.until)}` : null,
+      ]
+        .filter(Boolean)
+        .join(' · ');
+      return h(
+        'li',
+        { 'data-event': e.event },
+        time,
+        ' ',
+        h('strong', {}, historyLabels[e.event] ?? e.event),
+        facts ? h('span', { className: 'muted' }, ` ${facts}`) : null,
+        e.detail ? h('span', { className: 'history-detail' }, e.detail) : null,
+      );
+    }),
+  );
 }

@@ -3,7 +3,7 @@
  * There is no list of previews in the API: they are found through my recent notifications, plus the
  * one a message linked to (/app/previews/<id>), which is shown first whatever its state.
  */
-import type { Api} from '../api';
+import type { Api } from '../api';
 import { ApiError } from '../api';
 import { h, replaceChildren } from '../dom';
 import { busy } from '../forms';
@@ -15,8 +15,12 @@ const MAX_LOOKUPS = 10;
 
 export function previewsView(api: Api, focusId: string | null): { element: HTMLElement; load(records: NotificationRecord[]): Promise<void> } {
   const list = h('div', { className: 'preview-list', 'aria-live': 'polite' });
-  const element = h('section', { id: 'previews', className: 'card', 'aria-labelledby': 'previews-title' },
-    h('h2', { id: 'previews-title' }, 'Suggestions waiting for me'), list);
+  const element = h(
+    'section',
+    { id: 'previews', className: 'card', 'aria-labelledby': 'previews-title' },
+    h('h2', { id: 'previews-title' }, 'Suggestions waiting for me'),
+    list,
+  );
 
   const load = async (records: NotificationRecord[]) => {
     const ids = [...new Set(records.map((r) => r.previewId).filter((id): id is string => !!id && id !== focusId))].slice(0, MAX_LOOKUPS);
@@ -27,7 +31,10 @@ export function previewsView(api: Api, focusId: string | null): { element: HTMLE
     const cards: HTMLElement[] = [];
     if (focusId) cards.push(focused instanceof Error || !focused ? missingCard(focusId, focused) : previewCard(focused as Preview, true));
     for (const p of others) if (p && p.status === 'ready') cards.push(previewCard(p, false));
-    replaceChildren(list, ...(cards.length ? cards : [h('p', { className: 'empty' }, 'Nothing waiting: when dueflow suggests a slot for a task, it shows up here.')]));
+    replaceChildren(
+      list,
+      ...(cards.length ? cards : [h('p', { className: 'empty' }, 'Nothing waiting: when dueflow suggests a slot for a task, it shows up here.')]),
+    );
     const target = list.querySelector<HTMLElement>('.preview.focused');
     if (target) {
       target.scrollIntoView({ block: 'start' });
@@ -36,9 +43,10 @@ export function previewsView(api: Api, focusId: string | null): { element: HTMLE
   };
 
   function missingCard(id: string, err: unknown): HTMLElement {
-    const text = err instanceof ApiError && err.status === 404
-      ? 'This suggestion was not found: it belongs to another account, or the link is wrong.'
-      : `This suggestion could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`;
+    const text =
+      err instanceof ApiError && err.status === 404
+        ? 'This suggestion was not found: it belongs to another account, or the link is wrong.'
+        : `This suggestion could not be loaded: ${err instanceof ApiError ? err.message : String(err)}`;
     return h('article', { className: 'preview focused', tabindex: '-1', 'data-preview-id': id }, h('p', { className: 'form-error' }, text));
   }
 
@@ -56,42 +64,54 @@ export function previewsView(api: Api, focusId: string | null): { element: HTMLE
     if (p.status === 'ready') {
       const confirmButton = h('button', { type: 'button', className: 'primary', 'data-action': 'confirm' }, 'Confirm');
       const rejectButton = h('button', { type: 'button', 'data-action': 'reject' }, 'Reject');
-      const answer = (button: HTMLButtonElement, run: () => Promise<void>) => busy(button, async () => {
-        error.hidden = true;
-        try {
-          await run();
-          actions.remove();
-        } catch (err) {
-          error.textContent = err instanceof ApiError ? describe(err, zone) : String(err);
-          error.hidden = false;
-        }
-      });
-      confirmButton.addEventListener('click', () => void answer(confirmButton, async () => {
-        const r = await api.confirmPreview(p.id);
-        setStatus(r.preview.status);
-        result.textContent = r.block
-          ? `Added to your schedule: ${r.block.title}, ${formatSlot(r.block.start, r.block.end, zone)}.`
-          : 'Confirmed.';
-        if (r.block) result.dataset.blockId = r.block.id;
-      }));
-      rejectButton.addEventListener('click', () => void answer(rejectButton, async () => {
-        const r = await api.rejectPreview(p.id);
-        setStatus(r.preview.status);
-        result.textContent = 'Rejected: nothing changes in your schedule.';
-      }));
+      const answer = (button: HTMLButtonElement, run: () => Promise<void>) =>
+        busy(button, async () => {
+          error.hidden = true;
+          try {
+            await run();
+            actions.remove();
+          } catch (err) {
+            error.textContent = err instanceof ApiError ? describe(err, zone) : String(err);
+            error.hidden = false;
+          }
+        });
+      confirmButton.addEventListener(
+        'click',
+        () =>
+          void answer(confirmButton, async () => {
+            const r = await api.confirmPreview(p.id);
+            setStatus(r.preview.status);
+            result.textContent = r.block ? `Added to your schedule: ${r.block.title}, ${formatSlot(r.block.start, r.block.end, zone)}.` : 'Confirmed.';
+            if (r.block) result.dataset.blockId = r.block.id;
+          }),
+      );
+      rejectButton.addEventListener(
+        'click',
+        () =>
+          void answer(rejectButton, async () => {
+            const r = await api.rejectPreview(p.id);
+            setStatus(r.preview.status);
+            result.textContent = 'Rejected: nothing changes in your schedule.';
+          }),
+      );
       actions.append(confirmButton, rejectButton);
     } else if (p.status === 'confirmed') {
       result.textContent = p.confirmedAt ? `Confirmed ${formatDateTime(p.confirmedAt, zone)}.` : 'Confirmed.';
     }
 
     const slot = p.candidate.start ? formatSlot(p.candidate.start, p.candidate.end, zone) : null;
-    return h('article', { className: `preview${focused ? ' focused' : ''}`, tabindex: '-1', 'data-preview-id': p.id, 'data-status': p.status },
+    return h(
+      'article',
+      { className: `preview${focused ? ' focused' : ''}`, tabindex: '-1', 'data-preview-id': p.id, 'data-status': p.status },
       h('header', {}, h('h3', {}, p.message?.title ?? p.candidate.title ?? 'A suggestion'), status),
       h('p', { className: 'preview-summary' }, p.message?.summary ?? p.summaryText),
       slot ? h('p', { className: 'preview-slot' }, h('strong', {}, 'Slot: '), slot) : null,
       p.candidate.reason ? h('p', { className: 'muted' }, p.candidate.reason) : null,
       p.status === 'ready' ? h('p', { className: 'muted' }, `Answer before ${formatDateTime(p.expiresAt, zone)}.`) : null,
-      actions, error, result);
+      actions,
+      error,
+      result,
+    );
   }
 
   return { element, load };

@@ -17,7 +17,10 @@ function timeZoneNames(): string[] {
   }
 }
 
-export function settingsView(api: Api, onSaved: (s: Settings) => void): {
+export function settingsView(
+  api: Api,
+  onSaved: (s: Settings) => void,
+): {
   element: HTMLElement;
   load(): Promise<Settings>;
   /** Trigger types seen in my records, so they can be opted out of too. */
@@ -26,7 +29,12 @@ export function settingsView(api: Api, onSaved: (s: Settings) => void): {
   setChannels(kinds: ChannelKind[]): void;
 } {
   const host = h('div');
-  const element = h('section', { id: 'settings', className: 'card', 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'When and how'), host);
+  const element = h(
+    'section',
+    { id: 'settings', className: 'card', 'aria-labelledby': 'settings-title' },
+    h('h2', { id: 'settings-title' }, 'When and how'),
+    host,
+  );
   let current: Settings | null = null;
   const extraTypes = new Set<string>();
   let configured: ChannelKind[] | null = null;
@@ -37,27 +45,50 @@ export function settingsView(api: Api, onSaved: (s: Settings) => void): {
     const errors = new FormErrors();
     const zones = h('datalist', { id: 'time-zones' }, ...timeZoneNames().map((z) => h('option', { value: z })));
     const timeZone = h('input', { type: 'text', name: 'timeZone', list: 'time-zones', autocomplete: 'off', spellcheck: 'false', value: s.timeZone });
-    const language = select([['zh-CN', '中文 (zh-CN)'], ['en', 'English (en)']], s.language, { name: 'language' });
+    const language = select(
+      [
+        ['zh-CN', '中文 (zh-CN)'],
+        ['en', 'English (en)'],
+      ],
+      s.language,
+      { name: 'language' },
+    );
 
     const quietOn = h('input', { type: 'checkbox', name: 'quietHoursOn', checked: s.quietHours !== null });
     const quietStart = h('input', { type: 'time', name: 'quietHours.start', value: s.quietHours?.start ?? '22:00' });
     const quietEnd = h('input', { type: 'time', name: 'quietHours.end', value: s.quietHours?.end ?? '07:00' });
-    const quietFields = h('div', { className: 'pair' },
+    const quietFields = h(
+      'div',
+      { className: 'pair' },
       field('From', quietStart, errors, 'quietHours.start'),
-      field('Until', quietEnd, errors, 'quietHours.end'));
-    const syncQuiet = () => { quietFields.hidden = !quietOn.checked; };
+      field('Until', quietEnd, errors, 'quietHours.end'),
+    );
+    const syncQuiet = () => {
+      quietFields.hidden = !quietOn.checked;
+    };
     quietOn.addEventListener('change', syncQuiet);
     syncQuiet();
 
     const kindOptions = Object.entries(channelLabels) as Array<[string, string]>;
     const primary = select([['', 'Automatic (the one that is enabled)'], ...kindOptions], s.primaryChannel ?? '', { name: 'primaryChannel' });
     const fallback = select([['', 'None'], ...kindOptions], s.fallbackChannel ?? '', { name: 'fallbackChannel' });
-    const afterMinutes = h('input', { type: 'number', name: 'escalation.afterMinutes', min: 0.1, max: 1440, step: 0.1, inputmode: 'decimal', value: String(s.escalation?.afterMinutes ?? 15) });
+    const afterMinutes = h('input', {
+      type: 'number',
+      name: 'escalation.afterMinutes',
+      min: 0.1,
+      max: 1440,
+      step: 0.1,
+      inputmode: 'decimal',
+      value: String(s.escalation?.afterMinutes ?? 15),
+    });
     // A warning, not an error: the channel may be set up next, and the API accepts either order.
     const primaryNote = h('p', { className: 'hint channel-note', hidden: true });
     const fallbackNote = h('p', { className: 'hint channel-note', hidden: true });
     syncChannelHints = () => {
-      for (const [input, note] of [[primary, primaryNote], [fallback, fallbackNote]] as const) {
+      for (const [input, note] of [
+        [primary, primaryNote],
+        [fallback, fallbackNote],
+      ] as const) {
         const kind = input.value as ChannelKind | '';
         const missing = kind !== '' && configured !== null && !configured.includes(kind);
         note.textContent = missing ? `You have no ${channelLabels[kind]} yet: set it up under "Where my messages go".` : '';
@@ -67,9 +98,21 @@ export function settingsView(api: Api, onSaved: (s: Settings) => void): {
     primary.addEventListener('change', syncChannelHints);
     fallback.addEventListener('change', syncChannelHints);
     syncChannelHints();
-    const primaryField = field('Send my messages to', primary, errors, 'primaryChannel', 'Automatic: the app if you set it up, else the group bot, else the Flow webhook (the first that is enabled).');
+    const primaryField = field(
+      'Send my messages to',
+      primary,
+      errors,
+      'primaryChannel',
+      'Automatic: the app if you set it up, else the group bot, else the Flow webhook (the first that is enabled).',
+    );
     primaryField.appendChild(primaryNote);
-    const fallbackField = field('Fallback for critical alerts', fallback, errors, 'fallbackChannel', 'Where a critical alert also goes when you have not acknowledged it in time.');
+    const fallbackField = field(
+      'Fallback for critical alerts',
+      fallback,
+      errors,
+      'fallbackChannel',
+      'Where a critical alert also goes when you have not acknowledged it in time.',
+    );
     fallbackField.appendChild(fallbackNote);
 
     const workStart = h('input', { type: 'time', name: 'workingHours.start', value: s.workingHours.start });
@@ -77,31 +120,60 @@ export function settingsView(api: Api, onSaved: (s: Settings) => void): {
 
     const types = [...new Set([...Object.keys(triggerTypeLabels), ...s.optOutTriggerTypes, ...extraTypes])];
     const optOut = types.map((type) => h('input', { type: 'checkbox', name: 'optOutTriggerTypes', value: type, checked: s.optOutTriggerTypes.includes(type) }));
-    const optOutSet = h('fieldset', { className: 'opt-out' },
+    const optOutSet = h(
+      'fieldset',
+      { className: 'opt-out' },
       h('legend', {}, 'Do not notify me about'),
-      ...optOut.map((input, i) => checkbox(triggerTypeLabels[types[i]] ?? types[i], input)));
+      ...optOut.map((input, i) => checkbox(triggerTypeLabels[types[i]] ?? types[i], input)),
+    );
     const optOutError = errors.slot('optOutTriggerTypes', optOutSet);
     optOutSet.appendChild(optOutError);
 
     const saved = h('p', { className: 'saved', role: 'status' });
     const save = h('button', { type: 'submit', className: 'primary' }, 'Save settings');
-    const form = h('form', { className: 'settings-form', novalidate: true },
-      field('Time zone', timeZone, errors, 'timeZone', 'Quiet hours and times on this page are read on this clock (IANA name, like Asia/Shanghai).'), zones,
+    const form = h(
+      'form',
+      { className: 'settings-form', novalidate: true },
+      field('Time zone', timeZone, errors, 'timeZone', 'Quiet hours and times on this page are read on this clock (IANA name, like Asia/Shanghai).'),
+      zones,
       field('Language of messages', language, errors, 'language'),
-      h('fieldset', {}, h('legend', {}, 'Quiet hours'), checkbox('Hold messages during quiet hours', quietOn, errors, 'quietHours'), quietFields,
-        h('p', { className: 'hint' }, 'Messages that arrive then wait until the end (they may cross midnight).')),
-      h('fieldset', {}, h('legend', {}, 'Working hours'), h('div', { className: 'pair' },
-        field('From', workStart, errors, 'workingHours.start'), field('Until', workEnd, errors, 'workingHours.end')),
-        h('p', { className: 'hint' }, 'Free slots are suggested within these hours.')),
-      h('fieldset', { className: 'routing' }, h('legend', {}, 'Channels and escalation'),
-        primaryField, fallbackField,
-        field('Escalate critical alerts after (minutes)', afterMinutes, errors, 'escalation.afterMinutes',
-          'A critical alert you have not acknowledged this long after it was sent buzzes you in Feishu (app channel); after as long again it goes to the fallback channel.')),
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Quiet hours'),
+        checkbox('Hold messages during quiet hours', quietOn, errors, 'quietHours'),
+        quietFields,
+        h('p', { className: 'hint' }, 'Messages that arrive then wait until the end (they may cross midnight).'),
+      ),
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Working hours'),
+        h('div', { className: 'pair' }, field('From', workStart, errors, 'workingHours.start'), field('Until', workEnd, errors, 'workingHours.end')),
+        h('p', { className: 'hint' }, 'Free slots are suggested within these hours.'),
+      ),
+      h(
+        'fieldset',
+        { className: 'routing' },
+        h('legend', {}, 'Channels and escalation'),
+        primaryField,
+        fallbackField,
+        field(
+          'Escalate critical alerts after (minutes)',
+          afterMinutes,
+          errors,
+          'escalation.afterMinutes',
+          'A critical alert you have not acknowledged this long after it was sent buzzes you in Feishu (app channel); after as long again it goes to the fallback channel.',
+        ),
+      ),
       optOutSet,
       errors.general,
       h('div', { className: 'actions' }, save),
-      saved);
-    form.addEventListener('input', () => { form.dataset.touched = 'true'; });
+      saved,
+    );
+    form.addEventListener('input', () => {
+      form.dataset.touched = 'true';
+    });
     onSubmit(form, save, saved, errors, async () => {
       // The PUT replaces all settings: ones this form does not show are sent back as they were.
       const stored = await api.saveSettings({
