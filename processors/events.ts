@@ -8,7 +8,6 @@ import type { Job, Worker } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { guardedTransition } from '../src/db/guarded';
-import { retryDelayMs } from '../src/notifications/backoff';
 import { deliverEvent, sendingLeaseMs, type EventDeliveryDeps } from '../src/events/deliver';
 import { createEndpointSlots } from '../src/events/endpointSlots';
 import { eventBackoffType } from '../src/events/enqueue';
@@ -18,17 +17,7 @@ import { createEventSender } from '../src/events/send';
 import { deliveryLock, markDead } from '../src/events/transitions';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
-
-/** A failed attempt whose delay deliverEvent already chose (and wrote on the delivery). */
-class RetryLater extends Error {
-  constructor(
-    readonly delayMs: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RetryLater';
-  }
-}
+import { settleStep, stepBackoff } from './deliveryStep';
 
 export function createEventWorker(ctx: AppContext, overrides: Partial<EventDeliveryDeps> = {}): Worker {
   const { config, logger } = ctx;
@@ -50,17 +39,7 @@ export function createEventWorker(ctx: AppContext, overrides: Partial<EventDeliv
       throw new UnrecoverableError(detail);
     }
     const { step } = await deliverEvent(ctx, payload.data.deliveryId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, deps);
-    switch (step.kind) {
-      case 'done':
-        return { status: step.status };
-      case 'delay':
-        await job.moveToDelayed(step.until.getTime(), token);
-        throw new DelayedError(step.reason);
-      case 'retry':
-        throw new RetryLater(step.delayMs, `${step.code}: ${step.detail}`);
-      case 'dead':
-        throw new UnrecoverableError(`${step.code}: ${step.detail}`);
-    }
+    return settleStep(job, token, step);
   };
 
   const worker = startWorker(ctx, queueNames.events, process, {
@@ -68,11 +47,7 @@ export function createEventWorker(ctx: AppContext, overrides: Partial<EventDeliv
     // An attempt lasts up to EVENT_TIMEOUT_MS: the job's lock must outlive it.
     lockDuration: Math.max(30_000, sendingLeaseMs(config)),
     settings: {
-      backoffStrategy: (attemptsMade, type, err) => {
-        if (err instanceof RetryLater) return err.delayMs;
-        if (type === eventBackoffType) return retryDelayMs(attemptsMade, config.EVENT_BACKOFF_MS, config.EVENT_BACKOFF_MAX_MS);
-        return 0;
-      },
+      backoffStrategy: stepBackoff(eventBackoffType, config.EVENT_BACKOFF_MS, config.EVENT_BACKOFF_MAX_MS),
     },
   });
   worker.on('failed', (job, err) => {

@@ -8,23 +8,12 @@ import type { AppContext } from '../src/context';
 import type { DeliveryDeps } from '../src/notifications/deliver';
 import { deliverNotification } from '../src/notifications/deliver';
 import { backoffType } from '../src/notifications/enqueue';
-import { retryDelayMs } from '../src/notifications/backoff';
 import { deliveryJobSchema } from '../src/notifications/schemas';
 import { markDead } from '../src/notifications/transitions';
 import { createWebhookRateLimiter } from '../src/notifications/webhookRateLimiter';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
-
-/** A temporary failure whose delay deliverNotification already chose (and wrote on the record). */
-class RetryLater extends Error {
-  constructor(
-    readonly delayMs: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RetryLater';
-  }
-}
+import { settleStep, stepBackoff } from './deliveryStep';
 
 export function createNotificationWorker(ctx: AppContext, deps: Partial<DeliveryDeps> = {}): Worker {
   const { config, logger } = ctx;
@@ -56,27 +45,13 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
       { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 },
       { ...deps, limiter },
     );
-    switch (step.kind) {
-      case 'done':
-        return { status: step.status };
-      case 'delay':
-        await job.moveToDelayed(step.until.getTime(), token);
-        throw new DelayedError(step.reason);
-      case 'retry':
-        throw new RetryLater(step.delayMs, `${step.code}: ${step.detail}`);
-      case 'dead':
-        throw new UnrecoverableError(`${step.code}: ${step.detail}`);
-    }
+    return settleStep(job, token, step);
   };
 
   const worker = startWorker(ctx, queueNames.notifications, process, {
     concurrency: config.WORKER_CONCURRENCY,
     settings: {
-      backoffStrategy: (attemptsMade, type, err) => {
-        if (err instanceof RetryLater) return err.delayMs;
-        if (type === backoffType) return retryDelayMs(attemptsMade, config.NOTIFY_BACKOFF_MS, config.NOTIFY_BACKOFF_MAX_MS);
-        return 0;
-      },
+      backoffStrategy: stepBackoff(backoffType, config.NOTIFY_BACKOFF_MS, config.NOTIFY_BACKOFF_MAX_MS),
     },
   });
   worker.on('failed', (job, err) => {
