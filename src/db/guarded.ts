@@ -32,8 +32,6 @@ export type LockKind = 'trigger' | 'preview' | 'notification' | 'due-job' | 'rem
 
 /** The one lock naming: `<kind>:<id>`. */
 export const lockName = (kind: LockKind | (string & {}), id: unknown): string => `${kind}:${String(id)}`;
-/** The same function under the name the sync and events code was written against. */
-export const guardLockName = lockName;
 
 /** A lock stayed taken (another change of the same thing is running): try again shortly. */
 export class StoreBusyError extends Error {

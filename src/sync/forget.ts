@@ -5,13 +5,13 @@
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { externalIdKey, type ExternalKind } from '../db/externalId';
-import { guardedTransition, guardLockName } from '../db/guarded';
+import { guardedTransition, lockName } from '../db/guarded';
 import { syncDueJobForTask } from '../scheduling/dueJobs';
 import { releaseExternalId } from './transitions';
 
 export type SyncCtx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config'>;
 
-export const externalIdLock = (key: string) => guardLockName('external_ids', key);
+export const externalIdLock = (key: string) => lockName('external_ids', key);
 
 /**
  * Releases the mapping of a deleted resource, then deletes the resource once more (and cancels a
