@@ -122,6 +122,8 @@ export const configSchema = z.object({
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: int(1, 100),
   /** Of the app's per-second limit, what urgent sends (critical anomalies, test sends) keep to themselves, so a burst of reminders never holds them up. */
   FEISHU_APP_URGENT_PER_SECOND: int(1, 999),
+  /** Users whose settings and channels each process keeps in memory (settings/cache.ts; dropped on every change, announced over Redis); 0: read them every time. */
+  USER_CACHE_SIZE: int(0, 1_000_000),
   /** How often records' end events (notification.sent, ...) are moved from their outboxes into the event log. */
   EVENT_RELAY_INTERVAL_MS: int(100, 60_000),
   /** Webhook events to the host product (events/): attempts per delivery before it is dead, and the backoff between them (doubling, with jitter). */
@@ -214,6 +216,7 @@ const defaults: Record<string, string> = {
   FEISHU_APP_RATE_PER_MINUTE: '1000',
   FEISHU_APP_RECIPIENT_RATE_PER_SECOND: '5',
   FEISHU_APP_URGENT_PER_SECOND: '10',
+  USER_CACHE_SIZE: '10000',
   EVENT_RELAY_INTERVAL_MS: '1000',
   EVENT_ATTEMPTS: '12',
   EVENT_BACKOFF_MS: '5000',

@@ -20,6 +20,7 @@ import { feishuAppEnabled } from './config';
 import { createFeishuAppApi } from './feishuApp/client';
 import type { FeishuAppApi } from './feishuApp/types';
 import { createRedis, waitForReady } from '../queues/connection';
+import { subscribeUserCache, type UserCacheHandle } from './settings/cache';
 import type { Queues } from '../queues';
 import { closeQueues, createQueues } from '../queues';
 
@@ -39,6 +40,8 @@ export interface AppContext {
   providers: Providers;
   /** The host product's app (cards, redraws, buzz); undefined when FEISHU_APP_ID is not set. */
   feishuApp?: FeishuAppApi;
+  /** Users' settings and channels held in this process, dropped on every change (settings/cache.ts). */
+  userCache: UserCacheHandle;
 }
 
 export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
@@ -54,11 +57,20 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const metrics = createMetrics(queues);
   const feishuApp = feishuAppEnabled(config) ? createFeishuAppApi({ config, redis, logger }) : undefined;
   const providers = createProviders({ timeoutMs: config.FEISHU_TIMEOUT_MS, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, feishuApp });
-  return { config, logger, mongo, models, store, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers, feishuApp };
+  const subscriber = createRedis(config, 'worker');
+  const userCache = subscribeUserCache({
+    subscriber,
+    publisher: redis,
+    prefix: config.QUEUE_PREFIX,
+    size: config.USER_CACHE_SIZE,
+    onError: (err) => logger.warn({ err: err.message }, 'user cache: redis error (nothing is cached until it is subscribed again)'),
+  });
+  return { config, logger, mongo, models, store, redis, queues, metrics, secrets: createSecretBox(config.SECRETS_KEY), providers, feishuApp, userCache };
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
   await closeQueues(ctx.queues).catch(() => undefined);
+  ctx.userCache.close();
   ctx.redis.disconnect();
   await ctx.mongo.close().catch(() => undefined);
 }

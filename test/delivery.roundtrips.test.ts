@@ -1,6 +1,7 @@
 /**
- * deliverNotification's MongoDB round trips: a message that goes out as asked costs four commands
- * (the guarded claim answering the record, settings and channel, `sent`), and claiming before the
+ * deliverNotification's MongoDB round trips: a message that goes out as asked costs two commands
+ * (the guarded claim answering the record, `sent`) when the user's settings and channels are in the
+ * process's cache (settings/cache.ts; the request read them), four when not, and claiming before the
  * decisions leaves every other outcome as the read-first path left it: quiet hours, opt-out, no
  * recipient, a held record, a replay, a record being sent, two runs at once, a failed read.
  * Real Redis, real database (commands counted with the driver's command monitoring), the
@@ -11,7 +12,7 @@ import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
-import { notificationBody, userWithBot as newBotUser } from './support/api';
+import { call, notificationBody, userWithBot as newBotUser } from './support/api';
 import { createModels } from '../src/db/models';
 import { deliverNotification } from '../src/notifications/deliver';
 import { requestNotification } from '../src/notifications/request';
@@ -65,14 +66,21 @@ async function deliver(id: string, over: Partial<typeof ctx> = {}) {
   return { step, commands: commands.map((c) => `${c.name} ${c.collection}`) };
 }
 
-test('a pending record goes out with four MongoDB commands: the claim answers the record, then settings and channel, then sent', async () => {
+test('a pending record goes out with two MongoDB commands (the claim answers the record, then sent) when settings and channels are cached, four when not', async () => {
+  const cold = await recordFor();
+  df.ctx.userCache.cache.drop(cold.userId);
+  const first = await deliver(cold.id);
+  expect(first.step).toEqual({ kind: 'done', status: 'sent' });
+  expect(first.commands).toHaveLength(4);
+  expect(first.commands[0]).toBe('findAndModify notification_records');
+  expect(first.commands.slice(1, 3).sort()).toEqual(['find notification_channels', 'find user_settings']);
+  expect(first.commands[3]).toBe('findAndModify notification_records');
+
+  // The request chose the channel from the same settings and channels: the delivery finds them cached.
   const { id, token } = await recordFor();
   const { step, commands: sent } = await deliver(id);
   expect(step).toEqual({ kind: 'done', status: 'sent' });
-  expect(sent).toHaveLength(4);
-  expect(sent[0]).toBe('findAndModify notification_records');
-  expect(sent.slice(1, 3).sort()).toEqual(['find notification_channels', 'find user_settings']);
-  expect(sent[3]).toBe('findAndModify notification_records');
+  expect(sent).toEqual(['findAndModify notification_records', 'findAndModify notification_records']);
   const r = await reload(id);
   expect(r).toMatchObject({ status: 'sent', attemptCount: 1 });
   expect(r.sendingSince).toBeUndefined();
@@ -118,7 +126,11 @@ test('opted out, or no enabled channel: skipped, attemptCount as before, one his
   expect(events(r).map((h: any) => [h.event, h.code])).toEqual([['skipped', 'user_opted_out']]);
 
   const disabled = await recordFor();
-  await df.ctx.models.notificationChannels.updateOne({ userId: (await reload(disabled.id)).userId }, { $set: { enabled: false } });
+  const off = await call(df.baseUrl, 'PUT', '/api/v1/notification/channels/feishu_bot', {
+    auth: disabled.auth,
+    body: { enabled: false, webhookUrl: feishu.botUrl(disabled.token) },
+  });
+  expect(off.status).toBe(200);
   expect((await deliver(disabled.id)).step).toEqual({ kind: 'done', status: 'skipped' });
   expect(await reload(disabled.id)).toMatchObject({ status: 'skipped', statusReason: 'recipient_missing', attemptCount: 0 });
   expect(feishu.messages.filter((m) => m.token === opted.token || m.token === disabled.token)).toHaveLength(0);
@@ -160,8 +172,9 @@ test('five runs of one record at once: one message, one attempt', async () => {
 });
 
 test('when reading the settings fails after the claim, the claim is given back before the error', async () => {
-  const { id, token } = await recordFor();
+  const { id, token, userId } = await recordFor();
   await Records().updateOne({ _id: id }, { $set: { status: 'failed', attemptCount: 1 } });
+  df.ctx.userCache.cache.drop(userId);
   // A real connection, closed: its reads fail the way a lost database does.
   const closed = mongoose.createConnection(df.config.MONGODB_URI, { dbName: df.config.MONGODB_DB });
   await closed.asPromise();

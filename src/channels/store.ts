@@ -10,6 +10,8 @@ import { maskWebhookUrl, sendToChannel } from '../providers';
 import type { ChannelConfig, Delivery } from '../providers/types';
 import { normalizeWebhookUrl, type ChannelBody, type ChannelTestResult, type ChannelView } from './schemas';
 import { isDuplicateKey } from '../db/errors';
+import { cachedRead, type UserCacheHandle } from '../settings/cache';
+import { loadUserSettings } from '../settings/store';
 
 export type { ChannelKind };
 
@@ -18,13 +20,20 @@ type StoredChannel = NotificationChannelDoc & { _id: unknown };
 /** Preference among several enabled channels when settings name no primary: the person first, then a chat, then a Flow. */
 const preference: ChannelKind[] = ['feishu_app', 'feishu_bot', 'feishu'];
 
+type ReadCtx = Pick<AppContext, 'models'> & { userCache?: UserCacheHandle };
+
+/** All the user's channels as stored (cached per process: settings/cache.ts); shared, so never changed by a caller. */
+function storedChannels(ctx: ReadCtx, userId: string): Promise<readonly StoredChannel[]> {
+  return cachedRead(ctx, 'channels', userId, async () => Object.freeze(await ctx.models.notificationChannels.find({ userId }).lean<StoredChannel[]>()));
+}
+
 /** The user's channel of that kind, secrets opened; null when there is none. */
 export async function loadChannel(
-  ctx: Pick<AppContext, 'models' | 'secrets'>,
+  ctx: ReadCtx & Pick<AppContext, 'secrets'>,
   userId: string,
   kind: ChannelKind,
 ): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
-  const doc = await ctx.models.notificationChannels.findOne({ userId, channel: kind }).lean<StoredChannel>();
+  const doc = (await storedChannels(ctx, userId)).find((c) => c.channel === kind);
   if (!doc) return null;
   return { enabled: doc.enabled, config: openConfig(ctx, doc) };
 }
@@ -34,19 +43,15 @@ export async function loadChannel(
  * it is enabled; else the enabled one (by preference when several are); else the primary, the
  * first configured, or feishu_bot, where it is skipped as recipient_missing. Pure.
  */
-export function chooseChannelKind(channels: Array<{ channel: ChannelKind; enabled: boolean }>, primary: ChannelKind | null): ChannelKind {
+export function chooseChannelKind(channels: ReadonlyArray<{ channel: ChannelKind; enabled: boolean }>, primary: ChannelKind | null): ChannelKind {
   if (primary && channels.some((c) => c.channel === primary && c.enabled)) return primary;
   const ranked = [...channels].sort((a, b) => preference.indexOf(a.channel) - preference.indexOf(b.channel));
   return ranked.find((d) => d.enabled)?.channel ?? primary ?? ranked[0]?.channel ?? 'feishu_bot';
 }
 
-export async function defaultChannelKind(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelKind> {
-  const [docs, settings] = await Promise.all([
-    ctx.models.notificationChannels.find({ userId }, { channel: 1, enabled: 1 }).lean<Array<{ channel: ChannelKind; enabled: boolean }>>(),
-    ctx.models.userSettings.findOne({ userId }, { primaryChannel: 1 }).lean<{ primaryChannel?: string }>(),
-  ]);
-  const primary = (preference as string[]).includes(settings?.primaryChannel ?? '') ? (settings!.primaryChannel as ChannelKind) : null;
-  return chooseChannelKind(docs, primary);
+export async function defaultChannelKind(ctx: ReadCtx, userId: string): Promise<ChannelKind> {
+  const [docs, settings] = await Promise.all([storedChannels(ctx, userId), loadUserSettings(ctx, userId)]);
+  return chooseChannelKind(docs, settings.primaryChannel);
 }
 
 export async function listChannels(ctx: Pick<AppContext, 'models'>, userId: string): Promise<ChannelView[]> {
@@ -66,7 +71,13 @@ export type SaveChannelResult = { ok: true; channel: ChannelView } | { ok: false
  * (the API never shows secrets, so a client cannot send them back); signingSecret null removes it.
  * The test result is cleared: it described the configuration being replaced.
  */
-export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
+export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets' | 'userCache'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
+  const saved = await writeChannel(ctx, userId, input);
+  await ctx.userCache.invalidate(userId);
+  return saved;
+}
+
+async function writeChannel(ctx: Pick<AppContext, 'models' | 'secrets'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
   if (input.channel === 'feishu_app') {
     const { enabled, receiveIdType, receiveId } = input.body;
     const set = { enabled, receiveIdType, receiveId };
@@ -121,8 +132,9 @@ async function upsert<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function deleteChannel(ctx: Pick<AppContext, 'models'>, userId: string, kind: ChannelKind): Promise<boolean> {
+export async function deleteChannel(ctx: Pick<AppContext, 'models' | 'userCache'>, userId: string, kind: ChannelKind): Promise<boolean> {
   const { deletedCount } = await ctx.models.notificationChannels.deleteOne({ userId, channel: kind });
+  await ctx.userCache.invalidate(userId);
   return deletedCount > 0;
 }
 
@@ -135,7 +147,7 @@ export type TestChannelOutcome = { kind: 'missing' } | { kind: 'disabled' } | { 
 
 /** Sends the fixed test message through the channel's provider and records the result on the channel (no notification record). */
 export async function testChannel(
-  ctx: Pick<AppContext, 'models' | 'secrets' | 'providers' | 'logger'>,
+  ctx: Pick<AppContext, 'models' | 'secrets' | 'providers' | 'logger' | 'userCache'>,
   userId: string,
   kind: ChannelKind,
   now: () => Date = () => new Date(),
@@ -160,6 +172,7 @@ export async function testChannel(
   // Guarded on what was tested (every PUT re-seals the URL or rewrites the receive id): a result never lands on a configuration it did not test.
   const tested = doc.channel === 'feishu_app' ? { receiveIdType: doc.receiveIdType, receiveId: doc.receiveId } : { webhookUrlSealed: doc.webhookUrlSealed };
   await Channels.updateOne({ _id: doc._id, ...tested }, { $set: { lastTest } }, { timestamps: false });
+  await ctx.userCache.invalidate(userId);
   ctx.logger.info({ userId, channel: kind, ok, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs }, 'channel test message');
 
   const result: ChannelTestResult = { ok, code: outcome.code };

@@ -90,9 +90,9 @@ export function decideDelivery(d: {
 }
 
 /**
- * One run of a delivery job. The usual path is four MongoDB commands: the guarded claim (which
- * answers the record as it was before it), the user's settings and the channel read together,
- * then the outcome. The decision comes after the claim: a claim the decision does not use is given
+ * One run of a delivery job. The usual path is two MongoDB commands: the guarded claim (which
+ * answers the record as it was before it) and the outcome; the user's settings and channel come
+ * from the process's cache (settings/cache.ts), two reads more when they are not there. The decision comes after the claim: a claim the decision does not use is given
  * back exactly (returnClaim, skipClaimed: guarded by the claim's own sendingSince), and the claim
  * never takes a record that is held for a digest, dead, or being sent: those are read instead
  * (whenNotClaimable), and a dead one runs again only as a replay (an operator's Retry).

@@ -4,6 +4,7 @@ import { defaultTimeZone, type UserSettingsDoc } from '../db/userSettings';
 import { defaultEscalation, defaultLanguage, defaultWorkingHours, isTimeZone, languages, type UserSettingsBody } from './schemas';
 import { channelKinds, type ChannelKind } from '../db/notificationRecord';
 import { isDuplicateKey } from '../db/errors';
+import { cachedRead, type UserCacheHandle } from './cache';
 
 export interface UserSettings {
   timeZone: string;
@@ -61,13 +62,18 @@ function toUserSettings(doc: Partial<UserSettingsDoc> | null): UserSettings {
   };
 }
 
-export async function loadUserSettings(ctx: Pick<AppContext, 'models'>, userId: string): Promise<UserSettings> {
-  const doc = await ctx.models.userSettings.findOne({ userId }).lean<UserSettingsDoc>();
-  return toUserSettings(doc);
+/** The user's settings (cached per process: settings/cache.ts); shared, so frozen. */
+export function loadUserSettings(ctx: Pick<AppContext, 'models'> & { userCache?: UserCacheHandle }, userId: string): Promise<UserSettings> {
+  return cachedRead(ctx, 'settings', userId, async () => freeze(toUserSettings(await ctx.models.userSettings.findOne({ userId }).lean<UserSettingsDoc>())));
+}
+
+function freeze(s: UserSettings): UserSettings {
+  for (const part of [s.quietHours, s.workingHours, s.optOutTriggerTypes, s.escalation]) if (part) Object.freeze(part);
+  return Object.freeze(s);
 }
 
 /** Replaces the user's settings (one atomic upsert): what the body leaves out goes back to its default. */
-export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
+export async function saveUserSettings(ctx: Pick<AppContext, 'models' | 'userCache'>, userId: string, body: UserSettingsBody): Promise<UserSettings> {
   const set: Record<string, unknown> = {
     timeZone: body.timeZone,
     optOutTriggerTypes: body.optOutTriggerTypes,
@@ -94,5 +100,6 @@ export async function saveUserSettings(ctx: Pick<AppContext, 'models'>, userId: 
     if (!isDuplicateKey(err)) throw err;
     doc = await run();
   }
+  await ctx.userCache.invalidate(userId);
   return toUserSettings(doc);
 }
