@@ -9,10 +9,13 @@
  * `exclusively` is the other kind: a few reads and writes that must not interleave with another
  * run of them (a conflict check and the insert it allows), which no store makes atomic without
  * transactions. It always takes its lock.
+ *
+ * `guardedMany` is guardedTransition for a batch: one guarded update per document, their locks
+ * taken (where needed) in one round trip, the busy ones left out for the caller's next run.
  */
 import type { Connection } from 'mongoose';
 import type { Redis } from 'ioredis';
-import { withGuardLock } from './guardLock';
+import { lockMany, withGuardLock } from './guardLock';
 import type { Config } from '../config';
 
 export type GuardedUpdates = 'atomic' | 'locked';
@@ -63,5 +66,20 @@ export async function guardedOrNull<T>(ctx: Ctx, name: string, update: () => Pro
   } catch (err) {
     if (err instanceof StoreBusyError) return null;
     throw err;
+  }
+}
+
+/**
+ * Runs fn with the documents of `names` it may update guarded, at once: on an atomic store all of
+ * them, no lock; otherwise those whose lock it took without waiting (one pipeline, lockMany),
+ * held until fn is done. A busy one is left out: its caller looks again on its next run.
+ */
+export async function guardedMany<T>(ctx: Ctx, names: string[], fn: (lockedNames: string[]) => Promise<T>): Promise<T> {
+  if (ctx.store.guardedUpdates === 'atomic') return fn(names);
+  const { locked, release } = await lockMany(ctx, names);
+  try {
+    return await fn(locked);
+  } finally {
+    await release().catch(() => undefined);
   }
 }

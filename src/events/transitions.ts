@@ -104,6 +104,31 @@ export function markFannedOut(Events: Events, id: string, at: Date) {
   return Events.updateOne({ _id: id }, { $set: { fannedOutAt: at } });
 }
 
+/**
+ * (nothing) → many events in one insert (ordered: false, so one that exists does not stop the
+ * rest), each fanned out already when it goes to no endpoint. Guard: the unique `_id` of each.
+ * Returns the ids of those that existed (left as they were).
+ */
+export async function insertEvents(Events: Events, docs: NewEvent[]): Promise<Set<string>> {
+  if (!docs.length) return new Set();
+  const createdAt = new Date();
+  try {
+    await Events.collection.insertMany(docs.map((d) => ({ ...d, createdAt })) as never[], { ordered: false });
+    return new Set();
+  } catch (err) {
+    // The duplicates are events written before (a retried relay, another emitter): expected.
+    const bulk = err as { writeErrors?: Array<{ code?: number; index?: number }> | { code?: number; index?: number } };
+    const errors = [bulk.writeErrors ?? []].flat();
+    if (!errors.length || errors.some((w) => w.code !== 11000 || typeof w.index !== 'number')) throw err;
+    return new Set(errors.map((w) => docs[w.index!]._id));
+  }
+}
+
+/** not fanned out → fannedOutAt, for many events at once, as markFannedOut (guard: `_id` only). Returns the update's counts. */
+export function markManyFannedOut(Events: Events, ids: string[], at: Date) {
+  return Events.updateMany({ _id: { $in: ids } }, { $set: { fannedOutAt: at } });
+}
+
 // ── event_deliveries ─────────────────────────────────────────────────────────────────────────
 
 /** (nothing) → pending, one per (endpoint, event). Guard: the unique `_id`; existing ones are left as they are. Returns how many were new. */

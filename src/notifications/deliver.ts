@@ -19,6 +19,7 @@ import type { ProviderOutcome } from '../providers/types';
 import { retryDelayMs } from './backoff';
 import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
+import type { SkipReason } from './transitions';
 import { guardedOrNull, lockName } from '../db/guarded';
 import { decideDigest } from './digest';
 import type { Types } from 'mongoose';
@@ -54,8 +55,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How late a send may leave after its reserved moment; well inside the limiter's margin. */
 const lateToleranceMs = 50;
 
-/** Why a record is skipped before any attempt. */
-export type SkipReason = 'user_opted_out' | 'recipient_missing';
+export type { SkipReason };
 
 /** What to do with a record, from what was loaded for it. */
 export type DeliveryDecision =
@@ -220,7 +220,6 @@ interface SendArgs {
 /** The record is `sending`, claimed by this run as attempt `attempt`: wait for the webhook's slot, send, settle. */
 async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
   const { recordId, record, attempt, channelConfig, settings, replay, job, deps, now } = args;
-  const log = ctx.logger.child({ recordId, traceId: record.traceId, userId: record.userId });
   const Records = ctx.models.notificationRecords;
   const target = rateTarget(channelConfig, record.urgent ?? false);
   // Reserve the webhook's next free moment as late as possible, so the request leaves when reserved.
@@ -262,7 +261,20 @@ async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
     },
     ctx.providers,
   );
-  log.info({ attempt, outcome: outcome.kind, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs, replay }, 'delivery attempt');
+  ctx.logger.info(
+    {
+      recordId,
+      traceId: record.traceId,
+      userId: record.userId,
+      attempt,
+      outcome: outcome.kind,
+      code: outcome.code,
+      httpStatus: outcome.httpStatus,
+      durationMs: outcome.durationMs,
+      replay,
+    },
+    'delivery attempt',
+  );
   return settle(ctx, { deps, target, record, attempt, outcome, job, now: now() });
 }
 
@@ -334,7 +346,7 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   }
   const detail = outcome.detail ?? outcome.code;
   if (outcome.kind === 'permanent') {
-    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, outcome.code));
+    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'permanent'));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
     return { kind: 'dead', code: outcome.code, detail };
   }

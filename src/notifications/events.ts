@@ -4,32 +4,61 @@
  * (notifications/transitions.ts), so the delivery path spends no command on it and a crash cannot
  * separate the two; this relay (a maintenance job every EVENT_RELAY_INTERVAL_MS) moves outboxes
  * into the event log, a batch at a time, and clears each one guarded on what it read.
+ *
+ * A batch costs a handful of commands, not a few per record: the read, one subscriber lookup, one
+ * insert of all its events (emitEvents), their deliveries and fan-out when some endpoint wants
+ * them, and one update of the guarded clears (clearOutboxes), under the records' locks taken in one
+ * pipeline where the store needs them (guardedMany). The outbox is cleared only after its events
+ * are written: a crash in between writes them again next run, harmless (their ids are derived).
  */
 import type { AppContext } from '../context';
 import type { NotificationRecord } from '../db/notificationRecord';
 import type { EventType } from '../events/types';
-import { emitEvent } from '../events/emit';
-import { guardedOrNull, lockName } from '../db/guarded';
-import { clearOutbox } from './transitions';
+import { emitEvents, type EmitInput } from '../events/emit';
+import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
+import { clearOutboxes } from './transitions';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'store' | 'redis'>;
+type Read = Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'dedupeKey' | 'triggerType' | 'outbox' | 'outboxCount'>;
 
+/** Relays one batch of outboxes; answers how many events it wrote (0 when another run holds the relay). */
 export async function relayRecordEvents(ctx: Ctx, batchSize = 200): Promise<number> {
+  try {
+    // One run at a time, and a second one just skips (no wait): the running one reads the same
+    // records, and what it misses is the next interval's. Saves two runs inserting the same events.
+    return await exclusively(ctx, lockName('event', 'record-relay'), () => relayBatch(ctx, batchSize), 0);
+  } catch (err) {
+    if (err instanceof StoreBusyError) return 0;
+    throw err;
+  }
+}
+
+async function relayBatch(ctx: Ctx, batchSize: number): Promise<number> {
   const Records = ctx.models.notificationRecords;
   const records = await Records.find({ outboxCount: { $gt: 0 } }, { userId: 1, channel: 1, dedupeKey: 1, triggerType: 1, outbox: 1, outboxCount: 1 })
     .limit(batchSize)
-    .lean<Array<Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'dedupeKey' | 'triggerType' | 'outbox' | 'outboxCount'>>>();
-  let relayed = 0;
-  for (const r of records) {
-    const recordId = String(r._id);
-    for (const e of r.outbox ?? []) {
-      const data: Record<string, unknown> = { recordId, userId: r.userId, channel: r.channel, dedupeKey: r.dedupeKey, triggerType: r.triggerType };
-      if (e.type === 'notification.skipped') data.reason = e.reason;
-      if (e.type === 'notification.dead') data.code = e.reason;
-      await emitEvent(ctx, { type: e.type as EventType, key: e.key, userId: r.userId, at: e.at, data });
-      relayed++;
-    }
-    await guardedOrNull(ctx, lockName('notification', recordId), () => clearOutbox(Records, r._id, r.outboxCount ?? 0));
-  }
-  return relayed;
+    .batchSize(batchSize)
+    .lean<Read[]>();
+  if (!records.length) return 0;
+  // In record order, each record's events in its outbox's order: emitEvents gives them `seq` in this order.
+  const events = records.flatMap((r) => (r.outbox ?? []).map((e) => eventOf(r, e)));
+  await emitEvents(ctx, events);
+
+  const byLock = new Map(records.map((r) => [lockName('notification', r._id), r]));
+  const cleared = await guardedMany(ctx, [...byLock.keys()], (locked) =>
+    clearOutboxes(
+      Records,
+      locked.map((name) => ({ id: byLock.get(name)!._id, count: byLock.get(name)!.outboxCount ?? 0 })),
+    ),
+  );
+  ctx.logger.debug({ records: records.length, events: events.length, cleared }, 'record events relayed');
+  return events.length;
+}
+
+function eventOf(r: Read, e: NonNullable<Read['outbox']>[number]): EmitInput {
+  const recordId = String(r._id);
+  const data: Record<string, unknown> = { recordId, userId: r.userId, channel: r.channel, dedupeKey: r.dedupeKey, triggerType: r.triggerType };
+  if (e.type === 'notification.skipped') data.reason = e.reason;
+  if (e.type === 'notification.dead') data.code = e.reason;
+  return { type: e.type as EventType, key: e.key, userId: r.userId, at: e.at, data };
 }

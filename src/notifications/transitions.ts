@@ -6,7 +6,7 @@
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { ProviderOutcome } from '../providers/types';
-import type { RecordStatus } from '../db/notificationRecord';
+import type { NotificationRecord, RecordStatus } from '../db/notificationRecord';
 
 type Records = AppContext['models']['notificationRecords'];
 type Id = Types.ObjectId | string;
@@ -15,6 +15,11 @@ type Id = Types.ObjectId | string;
 export const sendingLeaseMs = 30_000;
 
 const after = { returnDocument: 'after' as const };
+
+/** Why a record is skipped before any attempt. */
+export type SkipReason = 'user_opted_out' | 'recipient_missing';
+/** Why a record is dead without a provider's permanent code: its attempts used up, or a job whose payload could not be read. */
+export type DeadReason = 'attempts_exhausted' | 'payload_invalid';
 
 /** The event of a record's end, pushed in the same update as the end (see db/notificationRecord.ts, `outbox`). */
 function outbox(type: 'notification.sent' | 'notification.skipped' | 'notification.dead', key: string, at: Date, reason?: string) {
@@ -74,7 +79,7 @@ export function claimUnreadForSending(Records: Records, id: Id, now: Date) {
     { _id: id, digestState: { $ne: 'held' }, $or: claimable },
     { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 } },
     { returnDocument: 'before' as const },
-  );
+  ).lean<NotificationRecord>();
 }
 
 /** The state claimUnreadForSending found, to be put back. */
@@ -107,7 +112,7 @@ export function returnClaim(Records: Records, id: Id, claimedAt: Date, from: Cla
 }
 
 /** A claim of claimUnreadForSending → skipped before any attempt; the same end state as markSkipped from the state it was claimed from. */
-export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date, reason: string) {
+export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date, reason: SkipReason) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending', sendingSince: claimedAt },
     {
@@ -120,6 +125,7 @@ export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date
   );
 }
 
+/** sending → sent, with the attempt in the history and notification.sent in the outbox; answers the record after, or null when the record was not `sending` (another writer moved it). */
 export function markSent(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome) {
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending' },
@@ -129,8 +135,9 @@ export function markSent(Records: Records, id: Id, now: Date, attempt: number, o
       $push: { history: attemptEntry(now, attempt, outcome), ...outbox('notification.sent', String(id), now).push },
       $inc: outbox('notification.sent', String(id), now).inc,
     },
+    // Plain data, not a mongoose document: the sender only needs to know it landed (FerretDB v1 takes no projection here).
     after,
-  );
+  ).lean<NotificationRecord>();
 }
 
 export function markFailed(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, nextRetryAt: Date) {
@@ -145,8 +152,9 @@ export function markFailed(Records: Records, id: Id, now: Date, attempt: number,
   );
 }
 
-/** sending → dead after a provider outcome (permanent, or the last attempt). */
-export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, reason: string) {
+/** sending → dead after a provider outcome: its permanent code (`permanent`), or the last attempt (attempts_exhausted). Returns the record after, or null. */
+export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, why: 'permanent' | 'attempts_exhausted') {
+  const reason = why === 'permanent' ? outcome.code : why;
   return Records.findOneAndUpdate(
     { _id: id, status: 'sending' },
     {
@@ -164,7 +172,7 @@ export function markDeadAfterAttempt(Records: Records, id: Id, now: Date, attemp
 }
 
 /** Any unfinished state → dead without an attempt (e.g. the job's payload is invalid). */
-export function markDead(Records: Records, id: Id, now: Date, reason: string, detail: string) {
+export function markDead(Records: Records, id: Id, now: Date, reason: DeadReason, detail: string) {
   return Records.findOneAndUpdate(
     { _id: id, status: { $in: ['pending', 'failed', 'sending'] } },
     {
@@ -177,16 +185,16 @@ export function markDead(Records: Records, id: Id, now: Date, reason: string, de
 }
 
 /** pending | failed → skipped, before any attempt: nobody to send to, or the user opted out. Returns the record after, or null. */
-export function markSkipped(Records: Records, id: Id, now: Date, reason: string) {
+export function markSkipped(Records: Records, id: Id, now: Date, reason: SkipReason) {
   return skipFrom(Records, { id, now, reason, from: ['pending', 'failed'] });
 }
 
 /** dead → skipped on a replay that finds nobody to send to (or an opt-out since). Returns the record after, or null. */
-export function markReplaySkipped(Records: Records, id: Id, now: Date, reason: string) {
+export function markReplaySkipped(Records: Records, id: Id, now: Date, reason: SkipReason) {
   return skipFrom(Records, { id, now, reason, from: ['dead'] });
 }
 
-function skipFrom(Records: Records, s: { id: Id; now: Date; reason: string; from: RecordStatus[] }) {
+function skipFrom(Records: Records, s: { id: Id; now: Date; reason: SkipReason; from: RecordStatus[] }) {
   return Records.findOneAndUpdate(
     { _id: s.id, status: { $in: s.from } },
     {
@@ -292,4 +300,24 @@ export function clearOutbox(Records: Records, id: Id, count: number) {
     { $unset: { outbox: '', outboxCount: '' } },
     { returnDocument: 'after' as const, timestamps: false },
   );
+}
+
+/**
+ * clearOutbox for a batch: each record's outbox → empty, in one update. Guard, per record: the
+ * outbox holds the `count` entries the relay read (one with more waits for the next relay).
+ * Returns how many were cleared.
+ */
+export async function clearOutboxes(Records: Records, read: Array<{ id: Id; count: number }>): Promise<number> {
+  if (!read.length) return 0;
+  const byCount = new Map<number, Id[]>();
+  for (const r of read) byCount.set(r.count, (byCount.get(r.count) ?? []).concat(r.id));
+  // One updateMany naming each record with its count, not a bulkWrite of a statement per record:
+  // FerretDB v1 holds a connection per statement until the command ends, and 200 of them hung it.
+  const guards = [...byCount].map(([count, ids]) => ({ outboxCount: count, _id: { $in: ids } }));
+  const result = await Records.updateMany(
+    guards.length === 1 ? guards[0] : { $or: guards },
+    { $unset: { outbox: '', outboxCount: '' } },
+    { timestamps: false },
+  );
+  return result.modifiedCount;
 }
