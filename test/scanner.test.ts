@@ -5,7 +5,7 @@
  * ahead of its triggerAt fires then, whatever happened to its task, its reminder or Redis meanwhile.
  */
 import { randomUUID } from 'node:crypto';
-import mongoose from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import { Worker } from 'bullmq';
 import { createRedis } from '../queues/connection';
 import { createContext, closeContext, type AppContext } from '../src/context';
@@ -13,7 +13,10 @@ import { createModels } from '../src/db/models';
 import type { DueJobDoc } from '../src/db/dueJob';
 import { createLogger } from '../src/logger';
 import { syncDueJobForTask } from '../src/scheduling/dueJobs';
-import { fireDueJob } from '../src/scheduling/fireDueJob';
+import { fireDueJob, fireDueJobForWorkflow } from '../src/scheduling/fireDueJob';
+import { recoverTriggers } from '../src/triggers/recover';
+import { triggerJobId } from '../src/triggers/schemas';
+import { processingLeaseMs } from '../src/triggers/transitions';
 import { dueFilter, scanDueJobs } from '../src/scheduling/scanner';
 import { dueJobJobId } from '../src/scheduling/schemas';
 import { dueJobMaxAttempts } from '../src/scheduling/transitions';
@@ -127,6 +130,24 @@ describe('fireDueJob: the rules, in order', () => {
 
     expect(await fireDueJob(ctx, String(job._id))).toEqual(fired);
     expect(await ctx.models.triggers.countDocuments({ userId })).toBe(1);
+  });
+
+  test('fired for the worker: the trigger is inserted claimed and handed back with the reads; if its run is lost, recoverTriggers gives it a job after the lease', async () => {
+    const { userId, task, job } = await taskWithDueJob({ priority: 1 });
+    const other = await ctx.models.scheduleBlocks.create({ userId, taskId: 'another-task', title: 'other', start: minutes(60), end: minutes(120) });
+    await claimed(job);
+    const now = new Date();
+    const { outcome, fired } = await fireDueJobForWorkflow(ctx, String(job._id), now);
+    expect(outcome).toEqual({ status: 'triggered', triggerId: expect.any(String) });
+    expect(fired!.trigger).toMatchObject({ _id: new Types.ObjectId(outcome.triggerId), status: 'processing', processingSince: now, attempts: 1 });
+    expect(fired!.planning).toMatchObject({ now, task: { _id: task._id, title: 'Hand in the thesis' }, blocks: [{ _id: other._id, title: 'other' }] });
+    expect(await queue().getJob(triggerJobId(outcome.triggerId!))).toBeUndefined();
+    expect(await reload(job._id)).toMatchObject({ status: 'triggered', triggerId: outcome.triggerId });
+
+    // The worker died before running it: nothing to do within the lease, a job after it.
+    expect(await recoverTriggers(ctx, new Date(now.getTime() + 1000))).toEqual({ requeued: 0 });
+    expect(await recoverTriggers(ctx, new Date(now.getTime() + processingLeaseMs + 1000))).toEqual({ requeued: 1 });
+    expect(await queue().getJob(triggerJobId(outcome.triggerId!))).toBeDefined();
   });
 
   test('a job that is not claimed is left alone', async () => {

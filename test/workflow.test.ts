@@ -11,7 +11,10 @@ import { createLogger } from '../src/logger';
 import { generateCandidates, observe, type PlanningContext } from '../src/workflow/candidates';
 import { freeSlots, workingIntervals } from '../src/workflow/freeSlots';
 import { buildMessage, formatMoment, formatSlot } from '../src/workflow/message';
-import { runWorkflow } from '../src/workflow/run';
+import { runClaimedWorkflow, runWorkflow } from '../src/workflow/run';
+import { createTrigger } from '../src/triggers/create';
+import { WORKFLOW_ATTEMPTS } from '../src/triggers/enqueue';
+import { triggerJobId } from '../src/triggers/schemas';
 import { loadPlanningContext } from '../src/workflow/context';
 import { notificationDedupeKey, triggerDedupeKey } from '../src/triggers/dedupe';
 import { testConfig } from './support/env';
@@ -373,6 +376,50 @@ describe('the workflow on the real database', () => {
       status: 'closed',
       reason: 'unsupported_target',
     });
+  });
+
+  test('a trigger inserted claimed by its creator (a fired due job) has no job, runs at once with what was read; an error gives it a job with the attempts left', async () => {
+    const uid = userId();
+    const now = new Date();
+    const task = await ctx.models.tasks.create({ userId: uid, title: 'Fired', priority: 1, estimatedMinutes: 30 });
+    const input = {
+      userId: uid,
+      type: 'important_urgent_task',
+      source: 'worker_due_job' as const,
+      target: { type: 'task', id: String(task._id) },
+      at: now,
+      dueJobId: String(new Types.ObjectId()),
+      claimedAt: now,
+    };
+    const { trigger, created } = await createTrigger(ctx, input);
+    expect(created).toBe(true);
+    expect(trigger).toMatchObject({ status: 'processing', processingSince: now, attempts: 1 });
+    const queue = ctx.queues['active-schedule-triggered'];
+    expect(await queue.getJob(triggerJobId(String(trigger._id)))).toBeUndefined();
+    // Created again (a repeat of the firing): the same trigger, not claimed by this caller, still no job.
+    expect(await createTrigger(ctx, input)).toMatchObject({ created: false, trigger: { _id: trigger._id, status: 'processing' } });
+    expect(await queue.getJob(triggerJobId(String(trigger._id)))).toBeUndefined();
+
+    const planning = { now, task: task.toObject(), blocks: [] };
+    const outcome = await runClaimedWorkflow(ctx, trigger, planning);
+    expect(outcome.status).toBe('preview_generated');
+    expect(await ctx.models.triggers.findById(trigger._id).lean()).toMatchObject({ status: 'preview_generated', attempts: 1 });
+    expect(await ctx.models.previews.countDocuments({ triggerId: String(trigger._id) })).toBe(1);
+
+    // The notifications queue is unreachable: the run fails, the trigger is pending again, and its job takes the retries.
+    const gone = createRedis(ctx.config, 'producer');
+    await waitForReady(gone);
+    const notifications = new Queue('notifications', { connection: gone, prefix: ctx.config.QUEUE_PREFIX });
+    notifications.on('error', () => undefined);
+    gone.disconnect();
+    const other = await createTrigger(ctx, { ...input, at: new Date(now.getTime() + 60_000) });
+    await expect(runClaimedWorkflow({ ...ctx, queues: { ...ctx.queues, notifications } }, other.trigger, planning)).rejects.toThrow();
+    await notifications.close().catch(() => undefined);
+    expect(await ctx.models.triggers.findById(other.trigger._id).lean()).toMatchObject({ status: 'pending', attempts: 1, lastError: expect.any(String) });
+    const retry = (await queue.getJob(triggerJobId(String(other.trigger._id))))!;
+    expect(retry.opts.attempts).toBe(WORKFLOW_ATTEMPTS - 1);
+    expect(await retry.getState()).toBe('delayed');
+    await retry.remove();
   });
 
   test('loadPlanningContext reads the unfinished block of a feedback trigger and sizes the make-up by it', async () => {

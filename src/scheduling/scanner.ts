@@ -6,15 +6,17 @@
  * one SCAN_INTERVAL_MS later; what changed meanwhile is checked when it runs (fireDueJob).
  *
  * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). Each
- * claim is a guarded update under a short per-job Redis lock (see db/guardLock.ts: FerretDB v1's
- * guarded updates are not atomic), so two scanners never claim one job. A claim made ahead is
+ * claim is a guarded update, under a short per-job Redis lock where the store needs one
+ * (db/guarded.ts guardedMany: FerretDB v1's guarded updates are not atomic), so two scanners never
+ * claim one job; taking back an expired claim holds the lock on every store, as it also removes
+ * the claim's BullMQ job, which no guard covers. A claim made ahead is
  * leased until triggerAt + DUE_JOB_LEASE_MS: if its delayed job is lost (Redis flushed), a scan
  * after that takes it back and it fires then.
  */
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
-import { lockMany } from '../db/guardLock';
+import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
 import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
@@ -87,23 +89,17 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
   return result;
 }
 
-const dueJobLockName = (id: string) => `due-job:${id}`;
-const idOfLock = (name: string) => name.slice('due-job:'.length);
+const dueJobLock = (id: string) => lockName('due-job', id);
 
 type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt'>;
 
 async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise<DueJobDoc[]> {
-  const byId = new Map(candidates.map((c) => [String(c._id), c]));
-  const { locked, release } = await lockMany(ctx, [...byId.keys()].map(dueJobLockName));
-  try {
+  const byLock = new Map(candidates.map((c) => [dueJobLock(String(c._id)), c]));
+  return guardedMany(ctx, [...byLock.keys()], async (names) => {
     // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
-    const claims = await inParallel(locked.map(idOfLock), parallelUpdates, (id) =>
-      claimDueJob(ctx.models.dueJobs, byId.get(id)!, now, ctx.config.DUE_JOB_LEASE_MS),
-    );
+    const claims = await inParallel(names, parallelUpdates, (name) => claimDueJob(ctx.models.dueJobs, byLock.get(name)!, now, ctx.config.DUE_JOB_LEASE_MS));
     return claims.filter((c): c is DueJobDoc => c !== null);
-  } finally {
-    await release();
-  }
+  });
 }
 
 /**
@@ -145,27 +141,31 @@ async function takeBackExpiredClaims(ctx: Ctx, now: Date, result: ScanResult): P
   const DueJobs = ctx.models.dueJobs;
   const expired = await DueJobs.find(expiredClaimFilter(now)).sort({ leaseUntil: 1 }).limit(ctx.config.SCAN_BATCH_SIZE).lean<DueJobDoc[]>();
   if (!expired.length) return;
-  const byId = new Map(expired.map((j) => [String(j._id), j]));
-  const { locked, release } = await lockMany(ctx, [...byId.keys()].map(dueJobLockName));
-  try {
-    await inParallel(locked.map(idOfLock), parallelUpdates, async (id) => {
-      const job = byId.get(id)!;
-      const queued = await ctx.queues['active-schedule-triggered'].getJob(dueJobJobId(id, job.triggerAt));
-      const state = queued ? await queued.getState() : 'missing';
-      if (liveJobStates.has(state)) {
-        if (await extendDueJobLease(DueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS)) result.leaseExtended += 1;
-        return;
-      }
-      if (queued) await queued.remove().catch(() => undefined);
-      let back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
-      // A reminder outlives one occurrence that could never be fired: it rolls on to the next.
-      if (back?.status === 'failed' && back.kind === 'reminder') back = await giveUpReminderOccurrence(ctx, back, now);
-      if (back) {
-        result.reclaimed += 1;
-        ctx.logger.warn({ dueJobId: id, jobState: state, attempts: back.attempts, status: back.status }, 'due job claim expired; taken back');
-      }
+  await inParallel(expired, parallelUpdates, async (job) => {
+    const id = String(job._id);
+    // Under the job's lock on every store: it spans the BullMQ job's removal too, which no guard covers
+    // (a second scan taking back the same claim could remove the job of its new claim). A busy one waits for the next scan.
+    await exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
+      if (!(err instanceof StoreBusyError)) throw err;
     });
-  } finally {
-    await release();
+  });
+}
+
+async function takeBack(ctx: Ctx, job: DueJobDoc, now: Date, result: ScanResult): Promise<void> {
+  const DueJobs = ctx.models.dueJobs;
+  const id = String(job._id);
+  const queued = await ctx.queues['active-schedule-triggered'].getJob(dueJobJobId(id, job.triggerAt));
+  const state = queued ? await queued.getState() : 'missing';
+  if (liveJobStates.has(state)) {
+    if (await extendDueJobLease(DueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS)) result.leaseExtended += 1;
+    return;
+  }
+  if (queued) await queued.remove().catch(() => undefined);
+  let back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
+  // A reminder outlives one occurrence that could never be fired: it rolls on to the next.
+  if (back?.status === 'failed' && back.kind === 'reminder') back = await giveUpReminderOccurrence(ctx, back, now);
+  if (back) {
+    result.reclaimed += 1;
+    ctx.logger.warn({ dueJobId: id, jobState: state, attempts: back.attempts, status: back.status }, 'due job claim expired; taken back');
   }
 }

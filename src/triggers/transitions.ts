@@ -2,15 +2,18 @@
  * The trigger's state machine, one guarded update per transition (the filter names the state it
  * expects). A null answer means someone else moved the trigger first.
  *
- * pending ─claim─► processing ─► preview_generated ─confirm─► closed
- *    ▲                 │  │                        └─reject──► rejected
- *    └──release (error)┘  └─► closed (nothing to do) | failed (attempts exhausted)
+ *  insert ─► pending ─claim─► processing ─► preview_generated ─confirm─► closed
+ *    │          ▲                 │  │                        └─reject──► rejected
+ *    │          └──release (error)┘  └─► closed (nothing to do) | failed (attempts exhausted)
+ *    └─(claimed by its creator, who runs the workflow at once)─► processing
  *
- * Callers run each one through the store seam (db/guarded.ts, lock `trigger:<id>`).
+ * Callers run each one through the store seam (db/guarded.ts, lock `trigger:<id>`), but the
+ * insert, which the unique dedupe key guards.
  */
 import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
-import type { AnswerPlace, EscalationAction } from '../db/trigger';
+import type { AnswerPlace, EscalationAction, TriggerDoc } from '../db/trigger';
+import { isDuplicateKey } from '../db/errors';
 
 type Triggers = AppContext['models']['triggers'];
 type Id = Types.ObjectId | string;
@@ -19,6 +22,26 @@ type Id = Types.ObjectId | string;
 export const processingLeaseMs = 30_000;
 
 const after = { returnDocument: 'after' as const };
+
+/** A new trigger's fields, as createTrigger builds them (status and claim are the insert's). */
+export type NewTrigger = Pick<TriggerDoc, 'userId' | 'type' | 'source' | 'target' | 'dedupeKey'> &
+  Partial<Pick<TriggerDoc, 'idempotencyKey' | 'dueJobId' | 'detail' | 'anomaly'>>;
+
+/**
+ * → pending; or → processing claimed at `claimedAt` (attempts 1, its lease running) for a creator
+ * that runs the workflow itself at once, which spares the claim a workflow job would make.
+ * Guard: the unique dedupe key (insert first: no lookup, which on FerretDB reads the whole
+ * collection). Returns the trigger inserted, or null when one with that dedupe key exists.
+ */
+export async function insertTrigger(Triggers: Triggers, fields: NewTrigger, claimedAt?: Date): Promise<TriggerDoc | null> {
+  const state = claimedAt ? { status: 'processing' as const, processingSince: claimedAt, attempts: 1 } : { status: 'pending' as const };
+  try {
+    return (await Triggers.create({ ...fields, ...state })).toObject() as TriggerDoc;
+  } catch (err) {
+    if (isDuplicateKey(err)) return null;
+    throw err;
+  }
+}
 
 /** pending (or processing whose lease ran out) → processing; attempts + 1. */
 export function claimTrigger(Triggers: Triggers, id: Id, now: Date) {

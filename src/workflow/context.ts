@@ -1,7 +1,8 @@
 /**
  * Reads what the workflow plans with: the task (through the trigger's target), the user's time
  * zone, language and working hours, their blocks in the rolling 24-hour window from now, and the
- * free slots. Reads only: the dry run uses it too.
+ * free slots. Reads only: the dry run uses it too. A caller that read the task and the blocks at
+ * the same `now` already (a fired due job) hands them over and they are not read again.
  */
 import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
@@ -11,6 +12,8 @@ import { DEFAULT_ESTIMATE_MINUTES, isMakeupTrigger } from './candidates';
 import { defaultWorkingHours, freeSlots, type WorkingHours } from './freeSlots';
 import { languages, type Language } from './message';
 import { DAY, MINUTE } from '../time/zonedTime';
+import type { TaskDoc } from '../db/task';
+import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 
 type Ctx = Pick<AppContext, 'models'>;
 
@@ -23,6 +26,26 @@ export interface PlanningInput {
   target: { type: string; id: string };
   now: Date;
   detail?: Record<string, unknown>;
+  /** The target task and the window's blocks, read at `now` by the caller. */
+  loaded?: PlanningReads;
+}
+
+/** What planning reads of a task: its fields below (a projection, for those who read it for planning). */
+export const planningTaskFields = { userId: 1, title: 1, priority: 1, status: 1, deadline: 1, estimatedMinutes: 1, urgencyThresholdAt: 1 } as const;
+export type PlanningTask = Pick<TaskDoc, '_id' | 'userId' | 'title' | 'priority' | 'status' | 'deadline' | 'estimatedMinutes' | 'urgencyThresholdAt'>;
+export type PlanningBlockDoc = Pick<ScheduleBlockDoc, '_id' | 'title' | 'taskId' | 'start' | 'end' | 'status'>;
+export interface PlanningReads {
+  now: Date;
+  task: PlanningTask;
+  blocks: PlanningBlockDoc[];
+}
+
+/** The user's blocks that overlap the window [now, now + WINDOW_MS), by start: every one takes its time. */
+export function readPlanningBlocks(ctx: Ctx, userId: string, now: Date): Promise<PlanningBlockDoc[]> {
+  return ctx.models.scheduleBlocks
+    .find({ userId, start: { $lt: new Date(now.getTime() + WINDOW_MS) }, end: { $gt: now } }, { title: 1, taskId: 1, start: 1, end: 1, status: 1 })
+    .sort({ start: 1 })
+    .lean<PlanningBlockDoc[]>();
 }
 
 /** A context to plan with, or why there is nothing to do (the trigger is closed with it). */
@@ -58,16 +81,19 @@ export async function loadPlanningContext(ctx: Ctx, input: PlanningInput): Promi
     if (!taskId) return { context: null, closeReason: 'block_has_no_task' };
   } else return { context: null, closeReason: 'unsupported_target' };
 
-  const task = isValidObjectId(taskId) ? await models.tasks.findOne({ _id: taskId, userId }).lean() : null;
+  // Handed over only when read for this very task, user and instant.
+  const loaded =
+    input.loaded && input.loaded.now.getTime() === now.getTime() && String(input.loaded.task._id) === taskId && input.loaded.task.userId === userId;
+  const task = loaded
+    ? input.loaded!.task
+    : isValidObjectId(taskId)
+      ? await models.tasks.findOne({ _id: taskId, userId }, planningTaskFields).lean<PlanningTask>()
+      : null;
   if (!task) return { context: null, closeReason: 'task_not_found' };
 
   const { timeZone, workingHours, language } = planningSettings(await loadUserSettings(ctx, userId));
   const window = { start: now, end: new Date(now.getTime() + WINDOW_MS) };
-  const blockDocs = await models.scheduleBlocks
-    .find({ userId, start: { $lt: window.end }, end: { $gt: window.start } })
-    .sort({ start: 1 })
-    .lean();
-  const blocks = blockDocs.map(toBlock);
+  const blocks = (loaded ? input.loaded!.blocks : await readPlanningBlocks(ctx, userId, now)).map(toBlock);
 
   const remaining = Number(input.detail?.remainingMinutes);
   const neededMinutes = Math.max(

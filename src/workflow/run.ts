@@ -5,6 +5,8 @@
  *
  * claim → plan (context, issues, candidates, choice) → preview (expires in PREVIEW_TTL_MS) →
  * notification → preview_generated; or closed with a reason when there is nothing to do.
+ * A fired due job skips the claim: its trigger is inserted claimed and run at once
+ * (runClaimedWorkflow), with the task and blocks the firing read.
  */
 import { Types } from 'mongoose';
 import type { AppContext } from '../context';
@@ -16,10 +18,11 @@ import { claimTrigger, closeUnprocessed, failTrigger, markNotified, markPreviewG
 import { guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import { buildAnomalyMessage } from '../anomalies/message';
 import { loadUserSettings } from '../settings/store';
-import { planningSettings } from './context';
+import { planningSettings, type PlanningReads } from './context';
 import { messageFor, plan, previewUrl } from './plan';
 import type { TriggerType } from './candidates';
-import { isDuplicateKey } from '../db/errors';
+import { insertPreview } from '../previews/transitions';
+import { enqueueTriggerWorkflow } from '../triggers/enqueue';
 import { isReminderTrigger, notifyReminder } from '../reminders/notify';
 import type { WorkflowOutcome } from './outcome';
 
@@ -41,7 +44,7 @@ function parseDetail(detail: string | null | undefined): Record<string, unknown>
 export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Date; finalAttempt?: boolean } = {}): Promise<WorkflowOutcome> {
   const Triggers = ctx.models.triggers;
   const now = opts.now ?? new Date();
-  const claimed = await guardedTransition(ctx, triggerLock(triggerId), () => claimTrigger(Triggers, triggerId, now)).catch((err) => {
+  const claimed = await guardedTransition(ctx, triggerLock(triggerId), () => claimTrigger(Triggers, triggerId, now).lean<TriggerDoc>()).catch((err) => {
     if (err instanceof StoreBusyError) return null;
     throw err;
   });
@@ -56,26 +59,47 @@ export async function runWorkflow(ctx: Ctx, triggerId: string, opts: { now?: Dat
           : undefined;
     return { status: 'not_claimed', current: current?.status ?? 'missing', ...(leaseEndsAt ? { leaseEndsAt } : {}) };
   }
-  const trigger = claimed.toObject() as TriggerDoc;
   try {
-    return await advance(ctx, trigger, now);
+    return await advance(ctx, claimed, now);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    // Hand the trigger back so the retry claims it at once; after the last attempt it has failed.
-    const back = () => (opts.finalAttempt ? failTrigger(Triggers, triggerId, message) : releaseTrigger(Triggers, triggerId, message));
-    await guardedTransition(ctx, triggerLock(triggerId), back).catch(() => undefined);
+    await handBack(ctx, triggerId, err, opts.finalAttempt ?? false);
     throw err;
   }
 }
 
-async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<WorkflowOutcome> {
+/** Hand the trigger back so the retry claims it at once; after the last attempt it has failed. */
+async function handBack(ctx: Ctx, triggerId: string, err: unknown, finalAttempt: boolean): Promise<void> {
+  const message = err instanceof Error ? err.message : String(err);
+  const back = () => (finalAttempt ? failTrigger(ctx.models.triggers, triggerId, message) : releaseTrigger(ctx.models.triggers, triggerId, message));
+  await guardedTransition(ctx, triggerLock(triggerId), back).catch(() => undefined);
+}
+
+/**
+ * The workflow of a trigger its creator inserted claimed (processing, attempts 1: a fired due
+ * job), with what the creator read at `planning.now`. It is the first attempt: an error hands the
+ * trigger back (pending) and gives it its workflow job for the retries, then is thrown.
+ */
+export async function runClaimedWorkflow(ctx: Ctx, trigger: TriggerDoc, planning: PlanningReads): Promise<WorkflowOutcome> {
+  const triggerId = String(trigger._id);
+  try {
+    return await advance(ctx, trigger, planning.now, planning);
+  } catch (err) {
+    await handBack(ctx, triggerId, err, false);
+    // Not enqueued (Redis away, as likely as not the error): pending, recoverTriggers requeues it.
+    await enqueueTriggerWorkflow(ctx, triggerId, trigger.attempts).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date, loaded?: PlanningReads): Promise<WorkflowOutcome> {
   const { models, config, logger } = ctx;
   const triggerId = String(trigger._id);
   if (trigger.anomaly) return notifyAnomaly(ctx, trigger, trigger.anomaly);
   // A reminder's occurrence: the user's own message, nothing to plan (src/reminders/notify.ts).
   if (isReminderTrigger(trigger)) return notifyReminder(ctx, trigger);
-  // A previous attempt got as far as the preview: send what it wrote rather than plan again.
-  let preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
+  // A previous attempt got as far as the preview: send what it wrote rather than plan again. On the
+  // first claim (attempts 1) there was none: the insert below looks only if the triggerId is taken.
+  let preview = trigger.attempts === 1 ? null : await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
   if (!preview) {
     const p = await plan(ctx, {
       userId: trigger.userId,
@@ -83,6 +107,7 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
       target: trigger.target,
       now,
       detail: parseDetail(trigger.detail),
+      loaded,
     });
     if (p.closeReason || !p.context || !p.chosen) {
       const reason = p.closeReason ?? 'no_candidate';
@@ -92,27 +117,21 @@ async function advance(ctx: Ctx, trigger: TriggerDoc, now: Date): Promise<Workfl
     }
     const previewId = new Types.ObjectId();
     const message = messageFor(p.context, p.chosen, previewUrl(config, String(previewId)), p.issues);
-    try {
-      const doc = await models.previews.create({
+    preview =
+      (await insertPreview(models.previews, {
         _id: previewId,
         userId: trigger.userId,
         triggerId,
         triggerType: trigger.type,
         language: p.context.language,
         timeZone: p.context.timeZone,
-        status: 'ready',
         candidate: p.chosen,
         alternatives: JSON.stringify(p.candidates.slice(1)),
         summaryText: message.summary,
         message,
         expiresAt: new Date(now.getTime() + config.PREVIEW_TTL_MS),
-      });
-      preview = doc.toObject() as PreviewDoc;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      preview = await models.previews.findOne({ triggerId }).lean<PreviewDoc>();
-      if (!preview) throw err;
-    }
+      })) ?? (await models.previews.findOne({ triggerId }).lean<PreviewDoc>());
+    if (!preview) throw new Error(`the preview of trigger ${triggerId} was a duplicate and is gone`);
   }
 
   const previewId = String(preview._id);
