@@ -49,6 +49,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const models = createModels(mongo);
   await initModels(models);
   const store = await detectStore(mongo, config.STORE_GUARDED_UPDATES);
+  logger.info({ guardedUpdates: store.guardedUpdates, setting: config.STORE_GUARDED_UPDATES }, 'store: guarded updates');
   const redis = createRedis(config, 'producer');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis producer connection error'));
   await waitForReady(redis);
