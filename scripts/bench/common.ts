@@ -11,9 +11,11 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
 import { closeContext, createContext, type AppContext } from '../../src/context';
+import { createModels, type Models } from '../../src/db/models';
 import { createLogger } from '../../src/logger';
 import { startFeishuServer, type AcceptedMessage, type FeishuServer } from '../../test/support/feishuServer';
 import { freePort, projectRoot, startFerretDB } from '../services';
+import type { ProbeReport } from './probe';
 
 export const root = projectRoot();
 export const benchDir = path.join(root, '.data/bench');
@@ -95,6 +97,20 @@ export interface MachineInfo {
   os: string;
   node: string;
   versions: Record<string, string>;
+  /** The code measured: commit, and how many files under src/, processors/, queues/ differ from it */
+  code?: string;
+}
+
+/** `abc1234`, or `abc1234 with 3 files changed in src/, processors/, queues/`; undefined outside a git checkout. */
+function codeVersion(): string | undefined {
+  try {
+    const git = (args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    const commit = git(['rev-parse', '--short', 'HEAD']);
+    const changed = git(['status', '--porcelain', '--', 'src', 'processors', 'queues']).split('\n').filter(Boolean).length;
+    return changed ? `${commit} with ${changed} files changed in src/, processors/, queues/` : commit;
+  } catch {
+    return undefined;
+  }
 }
 
 function pkgVersion(name: string): string {
@@ -139,6 +155,7 @@ export async function machineInfo(redisUrl: string): Promise<MachineInfo> {
     os: `${os.type()} ${os.release()}`,
     node: process.version,
     versions,
+    code: codeVersion(),
   };
 }
 
@@ -235,9 +252,21 @@ export async function startStore(kind: StoreKind): Promise<Store> {
   const port = await freePort();
   const child = track(
     spawn(bin, [`-listen-addr=127.0.0.1:${port}`, '-handler=postgresql', `-postgresql-url=${pgBase}/${dbName}`, '-log-level=error'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );
+  // FerretDB logs every insert a unique index refused as an ERROR (the events' derived ids make
+  // repeats of one event such inserts, by design): counted, not printed; anything else goes through.
+  let duplicateKeys = 0;
+  let partial = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.includes('duplicate key value violates unique constraint')) duplicateKeys += 1;
+      else if (line) process.stderr.write(`${line}\n`);
+    }
+  });
   const uri = `mongodb://127.0.0.1:${port}/`;
   await waitForMongo(uri, child);
   return {
@@ -246,6 +275,7 @@ export async function startStore(kind: StoreKind): Promise<Store> {
     uri,
     stop: async () => {
       await stopChild(child);
+      if (duplicateKeys) log(`FerretDB/PostgreSQL logged ${duplicateKeys} inserts refused by a unique index (duplicate key), not printed`);
       try {
         psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       } catch {
@@ -368,6 +398,8 @@ export interface BenchProcess {
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Peak RSS so far. */
   stats(): ProcStats;
+  /** CPU seconds (user + system) used so far, read from /proc now. */
+  cpuNow(): number;
   /** SIGTERM, wait for exit; returns the stats read just before. */
   stop(): Promise<ProcStats>;
 }
@@ -451,6 +483,7 @@ export function spawnNode(script: string, env: Record<string, string>, nodeArgs:
       });
     },
     stats,
+    cpuNow: () => procCpuSeconds(child.pid!),
     async stop() {
       const s = stats();
       if (child.exitCode === null && child.signalCode === null) {
@@ -467,18 +500,9 @@ export function spawnNode(script: string, env: Record<string, string>, nodeArgs:
 export interface WorkerOptions {
   /** Write a CPU profile into this folder (node --cpu-prof). */
   cpuProfDir?: string;
-  /** Where the probe (probe.ts) writes its counts of MongoDB and Redis round trips at exit. */
+  /** Where the probe (probe.ts) writes its counts of MongoDB and Redis round trips at exit (and `<file>.snap` on SIGUSR2). */
   probeOut?: string;
-  /** More modules to preload (node -r), e.g. the what-if of whatIfIdOnly.ts. */
-  preload?: string[];
 }
-
-/** Preloads of every dueflow worker of this process (set by the what-if runs). */
-let bench_preload: string[] = [];
-export function setWorkerPreload(files: string[]): void {
-  bench_preload = files;
-}
-export const whatIfIdOnlyModule = () => path.join(root, 'dist/scripts/bench/whatIfIdOnly.js');
 
 /** A real dueflow worker process (the compiled build, `node dist/processors/main.js`), ready when it logs "dueflow started". */
 export async function startDueflowWorker(space: RunSpace, opts: WorkerOptions = {}): Promise<BenchProcess> {
@@ -488,11 +512,75 @@ export async function startDueflowWorker(space: RunSpace, opts: WorkerOptions = 
     nodeArgs.push('-r', path.join(root, 'dist/scripts/bench/probe.js'));
     env.BENCH_PROBE_OUT = opts.probeOut;
   }
-  for (const p of opts.preload ?? bench_preload) nodeArgs.push('-r', p);
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   const proc = spawnNode(path.join(root, 'dist/processors/main.js'), env, nodeArgs);
   await proc.waitForLine(/"msg":"dueflow started"/, 60_000);
   return proc;
+}
+
+/**
+ * The worker's probe counts so far (probe.ts writes them to `<probeOut>.snap` on SIGUSR2): taken
+ * before the first request and after the last message, their difference is the run's own work,
+ * without the process's start (index builds, first reads) or its stop.
+ */
+export async function probeSnapshot(proc: BenchProcess, probeOut: string | undefined, timeoutMs = 15_000): Promise<ProbeReport | undefined> {
+  if (!probeOut || proc.child.exitCode !== null) return undefined;
+  const file = `${probeOut}.snap`;
+  fs.rmSync(file, { force: true });
+  proc.child.kill('SIGUSR2');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = readJson<ProbeReport>(file);
+    if (r) return r;
+    await sleep(50);
+  }
+  return undefined;
+}
+
+/** How long after a worker said it started a run takes its first snapshot: what the worker does once at start is over by then. */
+export const WORKER_SETTLE_MS = 1500;
+
+export interface CommandCounter {
+  /** The run's models on a connection of their own with the driver's command monitoring on. */
+  models: Models;
+  /** Counts from now on (and forgets what was counted). */
+  start(): void;
+  /** Commands since start(), by `command collection`, and their total. */
+  counts(): { total: number; byCommand: Record<string, number> };
+  close(): Promise<void>;
+}
+
+/**
+ * MongoDB commands of the bench process's own calls (requests, a preview's confirm), counted with
+ * the driver's command monitoring on a second connection (as test/delivery.roundtrips.test.ts
+ * does): give a context these models and count between start() and counts().
+ */
+export async function commandCounter(space: RunSpace): Promise<CommandCounter> {
+  const mongoose = (await import('mongoose')).default;
+  const conn = mongoose.createConnection(space.config.MONGODB_URI, { dbName: space.config.MONGODB_DB, monitorCommands: true });
+  await conn.asPromise();
+  let counting = false;
+  let byCommand = new Map<string, number>();
+  conn.getClient().on('commandStarted', (e: { commandName: string; command: Record<string, unknown> }) => {
+    if (!counting || e.commandName === 'createIndexes') return;
+    const coll = e.command[e.commandName];
+    const key = typeof coll === 'string' ? `${e.commandName} ${coll}` : e.commandName;
+    byCommand.set(key, (byCommand.get(key) ?? 0) + 1);
+  });
+  const models = createModels(conn);
+  await Promise.all(Object.values(models).map((m) => m.init()));
+  return {
+    models,
+    start() {
+      byCommand = new Map();
+      counting = true;
+    },
+    counts() {
+      const out = Object.fromEntries(byCommand);
+      return { total: Object.values(out).reduce((a, b) => a + b, 0), byCommand: out };
+    },
+    close: () => conn.close().catch(() => undefined),
+  };
 }
 
 // ---------------------------------------------------------------- the Feishu-compatible server

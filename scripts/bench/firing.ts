@@ -15,9 +15,23 @@
 import path from 'node:path';
 import { Types } from 'mongoose';
 import type { BenchEnv, ProcStats, Store } from './common';
-import { clearSpace, closeContext, log, percentile, producerContext, readJson, round, runSpace, sleep, startDueflowWorker, waitUntil } from './common';
+import {
+  clearSpace,
+  closeContext,
+  log,
+  percentile,
+  probeSnapshot,
+  producerContext,
+  readJson,
+  round,
+  runSpace,
+  sleep,
+  startDueflowWorker,
+  waitUntil,
+  WORKER_SETTLE_MS,
+} from './common';
 import { seedBotUsers } from './delivery';
-import { summarizeProbe, type ProbeSummary } from './profile';
+import { diffProbe, summarizeProbe, type ProbeSummary } from './profile';
 import type { ProbeReport } from './probe';
 
 export interface Lateness {
@@ -39,6 +53,8 @@ export interface FiringRun {
   jobsPerSecond?: number;
   /** seconds */
   lateness?: Lateness;
+  /** seconds, from triggerAt to its trigger's creation: the scanner's and the due-job worker's part of the lateness */
+  firedLateness?: Lateness;
   proc?: ProcStats;
   triggered?: number;
   sent?: number;
@@ -46,11 +62,15 @@ export interface FiringRun {
   /** The seeding ended this long after T (lateness then includes it) */
   seedOverrunS?: number;
   seedSeconds?: number;
+  /** Worker probe, per job: from the worker ready and idle (before the seeding) to every job triggered and sent and the outboxes relayed (window: true), else the whole process */
   probe?: ProbeSummary;
+  probeWindow?: boolean;
+  /** Worker CPU (/proc) from the same start to the last message accepted, per job (ms) */
+  cpuMsPerJob?: number;
   cpuProfile?: string;
   /** Worker warnings and errors by message */
   warnings?: Record<string, number>;
-  /** Extra worker settings of this run (e.g. WORKER_CONCURRENCY) or the what-if */
+  /** Extra worker settings of this run (e.g. WORKER_CONCURRENCY) or its purpose (cpu-prof) */
   variant?: string;
   error?: string;
 }
@@ -103,14 +123,18 @@ export async function benchFiring(
   await clearSpace(bench, store, space);
   const ctx = await producerContext(space);
   const tokenPrefix = `fire${mode.kind[0]}${n}${variant ? `v${variant.length}${Date.now() % 100000}` : ''}`;
-  const probeOut = path.join(bench.outDir, `probe-${name}-${store.kind}.json`);
+  const probeOut = bench.probe ? path.join(bench.outDir, `probe-${name}-${store.kind}.json`) : undefined;
   const cpuProfDir = bench.cpuProf ? path.join(bench.outDir, `cpuprof-${name}-${store.kind}`) : undefined;
   let worker: Awaited<ReturnType<typeof startDueflowWorker>> | undefined;
   try {
     const what = mode.kind === 'burst' ? `${n} due jobs at once` : `${n} due jobs at ${mode.rate}/s`;
     log(`firing [${store.label}]: ${what}; ${users} users; starting a worker`);
     await seedBotUsers(ctx, bench, tokenPrefix, users);
-    worker = await startDueflowWorker(space, { probeOut: bench.probe ? probeOut : undefined, cpuProfDir });
+    worker = await startDueflowWorker(space, { probeOut, cpuProfDir });
+    const w = worker;
+    // Ready and idle: what it does once at start is not the jobs'.
+    await sleep(WORKER_SETTLE_MS);
+    const before = { cpu: w.cpuNow(), probe: await probeSnapshot(w, probeOut) };
 
     // T: after the seeding of 2n documents, with room to spare, and one scan interval more (see above).
     const rate = await insertRate(ctx);
@@ -168,11 +192,16 @@ export async function benchFiring(
 
     const lateness = new Float64Array(n).fill(NaN);
     let duplicates = 0;
+    let unique = 0;
+    let cpuAtLast = NaN;
     bench.feishu.expect(tokenPrefix, (m) => {
       const i = Number(TASK_RE.exec(JSON.stringify(m.body))?.[1]);
       if (!Number.isInteger(i) || i < 0 || i >= n) return;
       if (!Number.isNaN(lateness[i])) duplicates += 1;
-      else lateness[i] = (m.receivedAt - triggerAt[i]) / 1000;
+      else {
+        lateness[i] = (m.receivedAt - triggerAt[i]) / 1000;
+        if (++unique === n) cpuAtLast = w.cpuNow();
+      }
     });
     if (Date.now() < T) await sleep(T - Date.now());
     log(`firing [${store.label}]: T reached; waiting for ${n} messages`);
@@ -187,13 +216,38 @@ export async function benchFiring(
       if (triggered >= n && sent >= n) break;
       await sleep(500);
     }
-    run.warnings = worker.warningSummary();
-    const proc = await worker.stop();
+    if (!Number.isFinite(cpuAtLast)) cpuAtLast = w.cpuNow();
+    // The window ends once the records' outboxes (notification.sent) are relayed too: every job's commands are in it.
+    for (let i = 0; i < 240; i++) {
+      if ((await ctx.models.notificationRecords.countDocuments({ outboxCount: { $gt: 0 } })) === 0) break;
+      await sleep(500);
+    }
+    const after = await probeSnapshot(w, probeOut);
+    run.warnings = w.warningSummary();
+    const proc = await w.stop();
     worker = undefined;
     const sorted = Array.from(lateness)
       .filter((v) => !Number.isNaN(v))
       .sort((a, b) => a - b);
-    const probe = readJson<ProbeReport>(probeOut);
+    // The trigger's creation: where the scanner's and the due-job worker's part ends (the workflow and delivery follow).
+    const indexOf = new Map(taskIds.map((id, i) => [String(id), i]));
+    const triggers = await ctx.models.triggers
+      .find({ source: 'worker_due_job' }, { 'target.id': 1, createdAt: 1 })
+      .lean<Array<{ target: { id: string }; createdAt: Date }>>();
+    const fired = triggers
+      .flatMap((t) => {
+        const i = indexOf.get(t.target.id);
+        return i === undefined ? [] : [(t.createdAt.getTime() - triggerAt[i]) / 1000];
+      })
+      .sort((a, b) => a - b);
+    const stats = (v: number[]): Lateness => ({
+      p50: round(percentile(v, 50), 3),
+      p95: round(percentile(v, 95), 3),
+      p99: round(percentile(v, 99), 3),
+      max: round(v[v.length - 1], 3),
+    });
+    const whole = probeOut ? readJson<ProbeReport>(probeOut) : undefined;
+    const windowProbe = after && before.probe ? diffProbe(after, before.probe) : undefined;
     Object.assign(run, {
       seconds: round(seconds, 2),
       jobsPerSecond: round(n / seconds, 1),
@@ -203,15 +257,19 @@ export async function benchFiring(
         p99: round(percentile(sorted, 99), 2),
         max: round(sorted[sorted.length - 1], 2),
       },
+      firedLateness: fired.length ? stats(fired) : undefined,
       proc,
       triggered,
       sent,
       duplicates,
-      probe: probe ? summarizeProbe(probe, n) : undefined,
+      probe: windowProbe ? summarizeProbe(windowProbe, n) : whole ? summarizeProbe(whole, n) : undefined,
+      probeWindow: windowProbe ? true : undefined,
+      cpuMsPerJob: round(((cpuAtLast - before.cpu) * 1000) / n, 2),
       cpuProfile: cpuProfDir,
     });
+    const firedNote = run.firedLateness ? ` (trigger created: p50 ${run.firedLateness.p50} s, p99 ${run.firedLateness.p99} s)` : '';
     log(
-      `firing [${store.label}]: ${n} in ${run.seconds} s = ${run.jobsPerSecond}/s; lateness p50 ${run.lateness!.p50} s, p99 ${run.lateness!.p99} s, max ${run.lateness!.max} s; peak RSS ${proc.peakRssMiB} MiB`,
+      `firing [${store.label}]: ${n} in ${run.seconds} s = ${run.jobsPerSecond}/s; lateness p50 ${run.lateness!.p50} s, p99 ${run.lateness!.p99} s, max ${run.lateness!.max} s${firedNote}; peak RSS ${proc.peakRssMiB} MiB`,
     );
     return run;
   } catch (err) {

@@ -7,8 +7,11 @@
  *   npm run bench -- --quick      smoke run with small N (a few minutes); writes .data/bench/BENCHMARKS.quick.md
  *   npm run build && node dist/scripts/bench/index.js --quick --only=priority    one step (or `--only priority`)
  *
- * Options: --only=delivery,firing,scan,agenda,profile,whatif,priority (the steps to run; default all)
+ * Options: --only=delivery,events,priority,firing,scan,agenda,profile (the steps to run; default all)
  *          --stores=sqlite,postgresql  --out=FILE
+ *          --events-n=N (notifications of the events step; default 500, 200 with --quick; on SQLite 300, 100 unless given)
+ *          --atomic-n=N (the delivery run with STORE_GUARDED_UPDATES=atomic; default min(N, 2000))
+ *          --heap-cap (run the firing again with the worker's V8 heap capped, even when no worker came near 300 MB)
  *          --priority-n=N (reminders of the priority step, N/10 app users; default 5000, 1500 with --quick)
  *          --sqlite-max=N (cap of every N on FerretDB/SQLite, default 1000)  --sqlite-full
  *          --agenda-max=N (Agenda's N on FerretDB, default 1000)
@@ -28,23 +31,13 @@ import path from 'node:path';
 import { startServices } from '../services';
 import { benchAgenda } from './agenda';
 import type { BenchEnv, Store, StoreKind } from './common';
-import {
-  benchDir,
-  killChildren,
-  log,
-  machineInfo,
-  postgresAvailable,
-  root,
-  setWorkerPreload,
-  startBenchFeishu,
-  startStore,
-  whatIfIdOnlyModule,
-} from './common';
+import { benchDir, killChildren, log, machineInfo, postgresAvailable, root, startBenchFeishu, startStore } from './common';
 import { benchDelivery } from './delivery';
+import { benchEvents } from './events';
 import { benchFiring, type FiringRun } from './firing';
 import { benchPriority } from './priority';
 import { summarizeCpuProfile } from './profile';
-import { writeReport } from './report';
+import { ATOMIC, peakRssMiB, RSS_LIMIT_MIB, writeReport } from './report';
 import { benchScan } from './scan';
 
 export type { BenchResults, ProfileRun } from './results';
@@ -69,7 +62,11 @@ function parseArgs(argv: string[]) {
   const quick = flags.has('quick');
   return {
     quick,
-    only: new Set(list('only') ?? ['delivery', 'priority', 'firing', 'scan', 'agenda', 'profile', 'whatif']),
+    only: new Set(list('only') ?? ['delivery', 'events', 'priority', 'firing', 'scan', 'agenda', 'profile']),
+    eventsN: Number(flags.get('events-n') ?? (quick ? 200 : 500)),
+    eventsNGiven: flags.has('events-n'),
+    atomicN: flags.has('atomic-n') ? Number(flags.get('atomic-n')) : undefined,
+    heapCap: flags.has('heap-cap'),
     priorityN: Number(flags.get('priority-n') ?? (quick ? 1500 : 5000)),
     sqliteMax: Number(flags.get('sqlite-max') ?? (quick ? 200 : 1000)),
     sqliteFull: flags.has('sqlite-full'),
@@ -134,6 +131,7 @@ async function main(): Promise<void> {
     machine: await machineInfo(services.redisUrl),
     settings: {
       'delivery N': args.n,
+      ...(args.only.has('events') ? { 'events N': args.eventsN } : {}),
       ...(args.only.has('priority') ? { 'priority N': args.priorityN } : {}),
       'firing N': args.firing.join(', '),
       'scan sizes': args.scanSizes.join(', '),
@@ -151,7 +149,7 @@ async function main(): Promise<void> {
     profiles: [],
     priority: [],
     memory: [],
-    whatIf: [],
+    events: [],
     plans: {},
   };
   const save = () => {
@@ -188,9 +186,13 @@ async function main(): Promise<void> {
 }
 
 type Args = ReturnType<typeof parseArgs>;
+const flagEventsN = (args: Args) => (args.eventsNGiven ? args.eventsN : undefined);
 
 interface StorePlan {
   deliveryN: number;
+  /** The delivery again with STORE_GUARDED_UPDATES=atomic (Redis commands without the guard locks); 0: not run */
+  atomicN: number;
+  eventsN: number;
   writesN: number;
   firing: number[];
   pacedN: number;
@@ -209,6 +211,9 @@ interface StorePlan {
 function planFor(args: Args, kind: StoreKind): StorePlan {
   const full: StorePlan = {
     deliveryN: args.n,
+    // On MongoDB 'auto' is atomic already: the delivery run is that figure.
+    atomicN: kind === 'mongodb' ? 0 : (args.atomicN ?? Math.min(args.n, 2000)),
+    eventsN: args.eventsN,
     writesN: Math.min(args.n, 5000),
     firing: args.firing,
     pacedN: args.quick ? 200 : 3000,
@@ -222,6 +227,9 @@ function planFor(args: Args, kind: StoreKind): StorePlan {
   const capped = (v: number) => Math.min(v, cap);
   return {
     deliveryN: capped(args.n),
+    atomicN: capped(args.atomicN ?? Math.min(args.n, 2000)),
+    // Events on SQLite: 200 take ~3 min (each event's fan-out and delivery are more full scans).
+    eventsN: capped(flagEventsN(args) ?? Math.min(args.eventsN, args.quick ? 100 : 300)),
     writesN: capped(Math.min(args.n, 500)),
     firing: [...new Set(args.firing.map(capped))],
     pacedN: capped(args.quick ? 200 : 500),
@@ -248,6 +256,16 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
       results.delivery.push(await benchDelivery(tunedBench, store, plan.deliveryN, { baseline: false, writesAlone: false, variant: tunedLabel }));
       save();
     }
+    if (plan.atomicN) {
+      // One worker: FerretDB's non-atomic guarded updates race only between processes, so this is safe here; it shows the Redis cost of the guard locks.
+      const atomicBench = { ...bench, workerEnv: { ...bench.workerEnv, STORE_GUARDED_UPDATES: 'atomic' } };
+      results.delivery.push(await benchDelivery(atomicBench, store, plan.atomicN, { baseline: false, writesAlone: false, variant: ATOMIC }));
+      save();
+    }
+  }
+  if (args.only.has('events')) {
+    results.events.push(await benchEvents(bench, store, plan.eventsN));
+    save();
   }
   if (args.only.has('priority')) {
     // Critical anomalies during a burst of reminders on the app channel, under the app's real limits.
@@ -334,55 +352,23 @@ async function runStore(bench: BenchEnv, store: Store, args: Args, plan: StorePl
     });
     save();
   }
-  if (args.only.has('whatif')) {
-    // What _id-only transitions would give (whatIfIdOnly.ts): the same delivery and firing, with the guarded updates rewritten.
+  if (args.only.has('profile') && (args.heapCap || peakRssMiB(results, store.label) >= RSS_LIMIT_MIB * 0.95)) {
+    // Peak RSS near the limit: mostly V8's heap headroom (it collects lazily on a 24 GB machine)? The same firing with the old space capped.
     const n = plan.profileN;
-    for (const [label, b] of [
-      ['default', bench],
-      [tunedLabel, tunedBench],
-    ] as const) {
-      if (!b || !label) continue;
-      const before = {
-        d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} before` }),
-        f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} before`),
-      };
-      if (label === 'default') {
-        // Peak RSS is mostly V8's heap headroom (it collects lazily on a 24 GB machine): the same run with the old space capped.
-        const heap = '--max-old-space-size=128';
-        const capped = await benchFiring({ ...b, workerEnv: { ...b.workerEnv, NODE_OPTIONS: heap } }, store, n, { kind: 'burst' }, `NODE_OPTIONS=${heap}`);
-        results.memory.push({
-          store: store.label,
-          n,
-          setting: `NODE_OPTIONS=${heap}`,
-          peakBefore: before.f.proc?.peakRssMiB,
-          peakAfter: capped.proc?.peakRssMiB,
-          rateBefore: before.f.jobsPerSecond,
-          rateAfter: capped.jobsPerSecond,
-          error: capped.error,
-        });
-      }
-      setWorkerPreload([whatIfIdOnlyModule()]);
-      try {
-        const after = {
-          d: await benchDelivery(b, store, n, { baseline: false, writesAlone: false, variant: `${label} what-if` }),
-          f: await benchFiring(b, store, n, { kind: 'burst' }, `${label} what-if`),
-        };
-        results.whatIf.push({
-          store: store.label,
-          settings: label,
-          n,
-          deliveryBefore: before.d.dueflow?.perSecond,
-          deliveryAfter: after.d.dueflow?.perSecond,
-          firingBefore: before.f.jobsPerSecond,
-          firingAfter: after.f.jobsPerSecond,
-          p99Before: before.f.lateness?.p99,
-          p99After: after.f.lateness?.p99,
-        });
-      } finally {
-        setWorkerPreload([]);
-      }
-      save();
-    }
+    const heap = '--max-old-space-size=128';
+    const before = await benchFiring(bench, store, n, { kind: 'burst' }, 'heap before');
+    const capped = await benchFiring({ ...bench, workerEnv: { ...bench.workerEnv, NODE_OPTIONS: heap } }, store, n, { kind: 'burst' }, `NODE_OPTIONS=${heap}`);
+    results.memory.push({
+      store: store.label,
+      n,
+      setting: `NODE_OPTIONS=${heap}`,
+      peakBefore: before.proc?.peakRssMiB,
+      peakAfter: capped.proc?.peakRssMiB,
+      rateBefore: before.jobsPerSecond,
+      rateAfter: capped.jobsPerSecond,
+      error: capped.error ?? before.error,
+    });
+    save();
   }
 }
 

@@ -16,6 +16,40 @@ export interface ProbeSummary {
   /** The heaviest MongoDB commands: per message count and mean ms */
   topMongo: Array<{ command: string; perMessage: number; meanMs: number; totalS: number }>;
   topRedis: Array<{ command: string; perMessage: number; meanMs: number }>;
+  /** MongoDB commands per message by what they serve (groupOf), most first */
+  groups?: Array<{ group: string; perMessage: number }>;
+  /** The most frequent commands by command, collection and filter fields (per message) */
+  topShapes?: Array<{ shape: string; perMessage: number }>;
+}
+
+/** What a MongoDB command serves, from its command, collection and filter fields (probe.ts `shapes`). */
+export function groupOf(shape: string): string {
+  const [, coll = '', filter = ''] = shape.split(' ');
+  if (['events', 'event_deliveries', 'webhook_endpoints'].includes(coll) || (coll === 'notification_records' && filter.includes('outboxCount')))
+    return 'events (relay, fan-out, webhooks)';
+  if (['notification_records', 'user_settings', 'notification_channels'].includes(coll)) return 'records, settings, channels';
+  if (coll === 'active_schedule_jobs') return 'due jobs (scanner)';
+  if (['active_schedule_triggers', 'active_schedule_previews', 'tasks', 'schedule_blocks', 'idempotency_keys'].includes(coll)) return 'triggers, workflow';
+  return 'other';
+}
+
+/** What `end` counted that `start` had not (a window of a run, between two probe snapshots). */
+export function diffProbe(end: ProbeReport, start?: ProbeReport): ProbeReport {
+  if (!start) return end;
+  const sub = (a: Record<string, { n: number; ms: number }> = {}, b: Record<string, { n: number; ms: number }> = {}) =>
+    Object.fromEntries(
+      Object.entries(a)
+        .map(([k, v]) => [k, { n: v.n - (b[k]?.n ?? 0), ms: Math.max(0, v.ms - (b[k]?.ms ?? 0)) }] as const)
+        .filter(([, v]) => v.n > 0),
+    );
+  return {
+    mongo: sub(end.mongo, start.mongo),
+    shapes: sub(end.shapes, start.shapes),
+    redis: sub(end.redis, start.redis),
+    cpuUserS: end.cpuUserS - start.cpuUserS,
+    cpuSystemS: end.cpuSystemS - start.cpuSystemS,
+    wallS: end.wallS - start.wallS,
+  };
 }
 
 export function summarizeProbe(p: ProbeReport, messages: number): ProbeSummary {
@@ -38,6 +72,17 @@ export function summarizeProbe(p: ProbeReport, messages: number): ProbeSummary {
       .sort((a, b) => b[1].n - a[1].n)
       .slice(0, 6)
       .map(([command, s]) => ({ command, perMessage: r2(s.n / messages), meanMs: r2(s.ms / s.n) })),
+    ...(p.shapes
+      ? {
+          groups: [...entries(p.shapes).reduce((m, [shape, s]) => m.set(groupOf(shape), (m.get(groupOf(shape)) ?? 0) + s.n), new Map<string, number>())]
+            .sort((a, b) => b[1] - a[1])
+            .map(([group, n]) => ({ group, perMessage: r2(n / messages) })),
+          topShapes: entries(p.shapes)
+            .sort((a, b) => b[1].n - a[1].n)
+            .slice(0, 10)
+            .map(([shape, s]) => ({ shape, perMessage: r2(s.n / messages) })),
+        }
+      : {}),
   };
 }
 

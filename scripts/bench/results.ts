@@ -6,6 +6,7 @@ import type { PriorityRun } from './priority';
 import type { CpuSummary, ProbeSummary } from './profile';
 import type { ScanResult } from './scan';
 import type { AgendaRun } from './agenda';
+import type { EventsRun } from './events';
 
 export interface ProfileRun {
   store: string;
@@ -33,6 +34,7 @@ export interface BenchResults {
   profiles: ProfileRun[];
   /** Priority on the app channel (priority.ts) */
   priority: PriorityRun[];
+  /** The heap-cap run, when a worker of the store peaked near the RSS limit */
   memory: Array<{
     store: string;
     n: number;
@@ -43,17 +45,8 @@ export interface BenchResults {
     rateAfter?: number;
     error?: string;
   }>;
-  whatIf: Array<{
-    store: string;
-    settings: string;
-    n: number;
-    deliveryBefore?: number;
-    deliveryAfter?: number;
-    firingBefore?: number;
-    firingAfter?: number;
-    p99Before?: number;
-    p99After?: number;
-  }>;
+  /** Events to one local endpoint, and a confirmed preview's added cost (events.ts) */
+  events: EventsRun[];
   /** Per store: which sizes ran */
   plans: Record<string, string>;
 }
