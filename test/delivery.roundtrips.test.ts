@@ -7,13 +7,14 @@
  * Real Redis, real database (commands counted with the driver's command monitoring), the
  * Feishu-compatible server; the delivery is called directly (api mode: no worker of its own).
  */
-import mongoose, { type Connection } from 'mongoose';
+import mongoose from 'mongoose';
 import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { call, notificationBody, userWithBot as newBotUser } from './support/api';
 import { createModels } from '../src/db/models';
+import { commandLog, type CommandLog } from './support/commandLog';
 import { deliverNotification } from '../src/notifications/deliver';
 import { requestNotification } from '../src/notifications/request';
 import { createWebhookRateLimiter } from '../src/notifications/webhookRateLimiter';
@@ -21,28 +22,20 @@ import { sendingLeaseMs } from '../src/notifications/transitions';
 
 let feishu: FeishuServer;
 let df: TestDueflow;
-let monitored: Connection;
+let log: CommandLog;
 let ctx: TestDueflow['ctx'];
-let commands: Array<{ name: string; collection: string }> = [];
 let deps: Parameters<typeof deliverNotification>[3];
 const job = { attemptsMade: 0, attempts: 5 };
 
 beforeAll(async () => {
   feishu = await startFeishuServer();
   df = await startTestDueflow('api');
-  monitored = mongoose.createConnection(df.config.MONGODB_URI, { dbName: df.config.MONGODB_DB, monitorCommands: true });
-  await monitored.asPromise();
-  monitored.getClient().on('commandStarted', (e: { commandName: string; command: Record<string, unknown> }) => {
-    // Index builds of this second connection's models are not the delivery's.
-    if (e.commandName !== 'createIndexes') commands.push({ name: e.commandName, collection: String(e.command[e.commandName]) });
-  });
-  const models = createModels(monitored);
-  await Promise.all(Object.values(models).map((m) => m.init()));
-  ctx = { ...df.ctx, models };
+  log = await commandLog(df.config);
+  ctx = { ...df.ctx, models: log.models };
   deps = { limiter: createWebhookRateLimiter(df.ctx.redis, { prefix: df.config.QUEUE_PREFIX, perSecond: 100, perMinute: 6000 }) };
 });
 afterAll(async () => {
-  await monitored?.close();
+  await log?.close();
   await df?.stop();
   await feishu?.close();
 });
@@ -61,9 +54,8 @@ async function recordFor(settings?: Record<string, unknown>, body: Record<string
 
 /** Runs one delivery and answers its step and the MongoDB commands it sent. */
 async function deliver(id: string, over: Partial<typeof ctx> = {}) {
-  commands = [];
-  const step = await deliverNotification({ ...ctx, ...over }, id, job, deps);
-  return { step, commands: commands.map((c) => `${c.name} ${c.collection}`) };
+  const { value: step, commands } = await log.counted(() => deliverNotification({ ...ctx, ...over }, id, job, deps));
+  return { step, commands };
 }
 
 test('a pending record goes out with two MongoDB commands (the claim answers the record, then sent) when settings and channels are cached, four when not', async () => {

@@ -15,14 +15,13 @@
  * and the trigger settled; the delivery's claim and `sent`.
  */
 import { randomUUID } from 'node:crypto';
-import mongoose, { type Connection } from 'mongoose';
 import type { Job } from 'bullmq';
 import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { userWithBot } from './support/api';
-import { createModels } from '../src/db/models';
+import { commandLog, type CommandLog } from './support/commandLog';
 import type { AppContext } from '../src/context';
 import { syncDueJobForTask } from '../src/scheduling/dueJobs';
 import { scanDueJobs } from '../src/scheduling/scanner';
@@ -34,37 +33,25 @@ import { processActiveScheduleJob } from '../processors/activeScheduleTriggered'
 
 let feishu: FeishuServer;
 let df: TestDueflow;
-let monitored: Connection;
+let log: CommandLog;
 let ctx: AppContext;
-let commands: string[] = [];
 let deps: Parameters<typeof deliverNotification>[3];
 
 beforeAll(async () => {
   feishu = await startFeishuServer();
   df = await startTestDueflow('api');
-  monitored = mongoose.createConnection(df.config.MONGODB_URI, { dbName: df.config.MONGODB_DB, monitorCommands: true });
-  await monitored.asPromise();
-  monitored.getClient().on('commandStarted', (e: { commandName: string; command: Record<string, unknown> }) => {
-    // Index builds of this second connection's models are not the chain's.
-    if (e.commandName !== 'createIndexes') commands.push(`${e.commandName} ${String(e.command[e.commandName])}`);
-  });
-  const models = createModels(monitored);
-  await Promise.all(Object.values(models).map((m) => m.init()));
-  ctx = { ...df.ctx, models };
+  log = await commandLog(df.config);
+  ctx = { ...df.ctx, models: log.models };
   deps = { limiter: createWebhookRateLimiter(df.ctx.redis, { prefix: df.config.QUEUE_PREFIX, perSecond: 100, perMinute: 6000 }) };
 });
 afterAll(async () => {
-  await monitored?.close();
+  await log?.close();
   await df?.stop();
   await feishu?.close();
 });
 
 /** Runs `fn` and answers the commands it sent. */
-async function counted(fn: () => Promise<unknown>): Promise<string[]> {
-  commands = [];
-  await fn();
-  return commands;
-}
+const counted = async (fn: () => Promise<unknown>): Promise<string[]> => (await log.counted(fn)).commands;
 
 /** Commands per collection ("findAndModify active_schedule_jobs": 2, ...). */
 const tally = (sent: string[]) => sent.reduce<Record<string, number>>((t, c) => ({ ...t, [c]: (t[c] ?? 0) + 1 }), {});

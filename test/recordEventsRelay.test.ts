@@ -7,11 +7,10 @@
  * monitoring on a second connection); api mode: no worker of its own runs the relay or the jobs.
  */
 import { randomUUID } from 'node:crypto';
-import mongoose, { type Connection } from 'mongoose';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { asService } from './support/api';
-import { createModels } from '../src/db/models';
+import { commandLog, type CommandLog } from './support/commandLog';
 import { lockMany } from '../src/db/guardLock';
 import { guardedMany, lockName } from '../src/db/guarded';
 import { relayRecordEvents } from '../src/notifications/events';
@@ -20,24 +19,16 @@ import { claimForReplay, markDeadAfterAttempt, markSent, skipClaimed } from '../
 import type { ProviderOutcome } from '../src/providers/types';
 
 let df: TestDueflow;
-let monitored: Connection;
+let log: CommandLog;
 let ctx: TestDueflow['ctx'];
-let commands: string[] = [];
 
 beforeAll(async () => {
   df = await startTestDueflow('api');
-  monitored = mongoose.createConnection(df.config.MONGODB_URI, { dbName: df.config.MONGODB_DB, monitorCommands: true });
-  await monitored.asPromise();
-  monitored.getClient().on('commandStarted', (e: { commandName: string; command: Record<string, unknown> }) => {
-    // Index builds of this second connection's models are not the relay's.
-    if (e.commandName !== 'createIndexes') commands.push(`${e.commandName} ${String(e.command[e.commandName])}`);
-  });
-  const models = createModels(monitored);
-  await Promise.all(Object.values(models).map((m) => m.init()));
-  ctx = { ...df.ctx, models };
+  log = await commandLog(df.config);
+  ctx = { ...df.ctx, models: log.models };
 });
 afterAll(async () => {
-  await monitored?.close();
+  await log?.close();
   await df?.stop();
 });
 afterEach(async () => {
@@ -55,9 +46,8 @@ const outcome = (kind: ProviderOutcome['kind']): ProviderOutcome => ({
 
 /** Runs the relay once and answers what it returned and the MongoDB commands it sent. */
 async function relay(over: Partial<typeof ctx> = {}, batchSize = 200) {
-  commands = [];
-  const relayed = await relayRecordEvents({ ...ctx, ...over }, batchSize);
-  return { relayed, commands: [...commands] };
+  const { value: relayed, commands } = await log.counted(() => relayRecordEvents({ ...ctx, ...over }, batchSize));
+  return { relayed, commands };
 }
 
 async function inParallel<T>(items: T[], fn: (item: T) => Promise<unknown>, width = 25): Promise<void> {
@@ -252,8 +242,7 @@ test('an outbox that gained an event between the read and the clear is kept (the
 test('two relay runs started at once: one does the work, the other skips; each event is written once', async () => {
   const records = await recordsThatEnded(mixed(100));
   const ids = records.map((r) => r.id);
-  commands = [];
-  const runs = await Promise.all([relayRecordEvents(ctx), relayRecordEvents(ctx)]);
+  const { value: runs, commands } = await log.counted(() => Promise.all([relayRecordEvents(ctx), relayRecordEvents(ctx)]));
   expect(runs.sort((a, b) => a - b)).toEqual([0, 120]);
   // One read and one insert of the events between them: the second run sent nothing.
   expect(commands).toEqual(['find notification_records', 'find webhook_endpoints', 'insert events', 'update notification_records']);
