@@ -240,10 +240,12 @@ test('a critical anomaly nobody acknowledges is buzzed, then sent to the fallbac
   expect(feishu.app.urgents.find((u) => u.messageId === msg.messageId)!.userIds).toEqual([openId]);
   const fallback = await waitFor(() => feishu.messages.find((m) => m.token === bot), 20_000, 'the fallback message');
   expect(JSON.stringify(fallback.body)).toContain('Escalated: ');
+  // The step is written to the trigger, then to the record's history, after the send: wait for the last write.
+  const escalated = async () => (await recordOfMessage(msg.messageId)).history.filter((h: any) => h.event === 'escalated').map((h: any) => h.code);
+  await waitFor(async () => (await escalated()).length >= 2 || undefined, 10_000, 'both steps in the record history');
   const trigger = (await df.ctx.models.triggers.findById(ignored.body.id).lean())!;
   expect(trigger.escalation).toMatchObject({ step: 2, buzz: { outcome: 'done' }, fallback: { outcome: 'done' } });
-  const history = (await recordOfMessage(msg.messageId)).history.filter((h: any) => h.event === 'escalated').map((h: any) => h.code);
-  expect(history).toEqual(['buzz', 'fallback']);
+  expect(await escalated()).toEqual(['buzz', 'fallback']);
   // Each step once, however many maintenance runs pass.
   await new Promise((r) => setTimeout(r, 2500));
   expect(feishu.app.urgents.filter((u) => u.messageId === msg.messageId)).toHaveLength(1);
