@@ -3,7 +3,7 @@
  * expects, so when two processors race only one update matches. A null answer means someone
  * else moved the record first.
  */
-import type { Types } from 'mongoose';
+import { Types, type mongo } from 'mongoose';
 import type { AppContext } from '../context';
 import type { ProviderOutcome } from '../providers/types';
 import type { NotificationRecord, RecordStatus } from '../db/notificationRecord';
@@ -15,6 +15,23 @@ type Id = Types.ObjectId | string;
 export const sendingLeaseMs = 30_000;
 
 const after = { returnDocument: 'after' as const };
+
+/**
+ * The usual path's two writes (claimUnreadForSending, markSent) go to the driver directly:
+ * mongoose's casting of an update (a subdocument built per history entry) and its query machinery
+ * were a tenth of a delivery's CPU. They add what mongoose would: an ObjectId, `updatedAt`, no undefined field.
+ */
+const direct = { ignoreUndefined: true } as const;
+const objectId = (id: Id) => (typeof id === 'string' ? new Types.ObjectId(id) : id);
+/** What the driver sees of a record: its arrays and counters (the rest is untyped to it). */
+interface StoredRecord {
+  _id: Types.ObjectId;
+  history: object[];
+  outbox: object[];
+  outboxCount: number;
+  attemptCount: number;
+}
+const driver = (Records: Records) => Records.collection as unknown as mongo.Collection<StoredRecord>;
 
 /** Why a record is skipped before any attempt. */
 export type SkipReason = 'user_opted_out' | 'recipient_missing';
@@ -75,11 +92,11 @@ export function claimUnreadForSending(Records: Records, id: Id, now: Date) {
     { status: { $in: ['pending', 'failed'] } },
     { status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } },
   ];
-  return Records.findOneAndUpdate(
-    { _id: id, digestState: { $ne: 'held' }, $or: claimable },
-    { $set: { status: 'sending', sendingSince: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 } },
-    { returnDocument: 'before' as const },
-  ).lean<NotificationRecord>();
+  return driver(Records).findOneAndUpdate(
+    { _id: objectId(id), digestState: { $ne: 'held' }, $or: claimable },
+    { $set: { status: 'sending', sendingSince: now, updatedAt: now }, $unset: { nextRetryAt: '', deferredUntil: '' }, $inc: { attemptCount: 1 } },
+    { returnDocument: 'before', ...direct },
+  ) as unknown as Promise<NotificationRecord | null>;
 }
 
 /** The state claimUnreadForSending found, to be put back. */
@@ -125,19 +142,23 @@ export function skipClaimed(Records: Records, id: Id, claimedAt: Date, now: Date
   );
 }
 
-/** sending → sent, with the attempt in the history and notification.sent in the outbox; answers the record after, or null when the record was not `sending` (another writer moved it). */
-export function markSent(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome) {
-  return Records.findOneAndUpdate(
-    { _id: id, status: 'sending' },
+/**
+ * sending → sent, with the attempt in the history and notification.sent in the outbox. Guard:
+ * sending. Returns true when it landed, false when another writer moved the record first: an
+ * update, not a findAndModify, so the record (its history, its stored request) does not come back.
+ */
+export async function markSent(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome): Promise<boolean> {
+  const result = await driver(Records).updateOne(
+    { _id: objectId(id), status: 'sending' },
     {
-      $set: { status: 'sent', sentAt: now, providerMessageId: outcome.providerMessageId, ...audit(outcome) },
+      $set: { status: 'sent', sentAt: now, updatedAt: now, providerMessageId: outcome.providerMessageId, ...audit(outcome) },
       $unset: { sendingSince: '', lastErrorCode: '', lastError: '', statusReason: '' },
       $push: { history: attemptEntry(now, attempt, outcome), ...outbox('notification.sent', String(id), now).push },
       $inc: outbox('notification.sent', String(id), now).inc,
     },
-    // Plain data, not a mongoose document: the sender only needs to know it landed (FerretDB v1 takes no projection here).
-    after,
-  ).lean<NotificationRecord>();
+    direct,
+  );
+  return result.matchedCount === 1;
 }
 
 export function markFailed(Records: Records, id: Id, now: Date, attempt: number, outcome: ProviderOutcome, nextRetryAt: Date) {

@@ -142,8 +142,10 @@ export function createFeishuBotProvider(options: FeishuBotProviderOptions = {}):
       const secrets = [...webhookUrlSecrets(channel.webhookUrl), channel.signingSecret, body.sign as string | undefined];
       const { sign: _sign, ...auditBody } = body;
       const request = redactSecrets({ url: maskWebhookUrl(channel.webhookUrl), body: auditBody }, secrets);
-      const outcome = (c: Classification, durationMs: number, response?: ProviderOutcome['response']): ProviderOutcome =>
-        redactSecrets({ ...c, durationMs, request, ...(response ? { response } : {}) }, secrets);
+      const outcome = (c: Classification, durationMs: number, response?: ProviderOutcome['response']): ProviderOutcome => ({
+        ...redactSecrets({ ...c, durationMs, ...(response ? { response } : {}) }, secrets),
+        request,
+      });
 
       const json = JSON.stringify(body);
       const bytes = Buffer.byteLength(json, 'utf8');

@@ -92,8 +92,10 @@ export function createFeishuFlowProvider(options: FeishuFlowProviderOptions = {}
       const bearer = channel.authType === 'bearer' ? channel.bearerToken : undefined;
       const secrets = [...webhookUrlSecrets(channel.webhookUrl), channel.bearerToken];
       const request = redactSecrets({ url: maskWebhookUrl(channel.webhookUrl), body }, secrets);
-      const outcome = (c: Classification & { providerMessageId?: string }, durationMs: number, response?: ProviderOutcome['response']): ProviderOutcome =>
-        redactSecrets({ ...c, durationMs, request, ...(response ? { response } : {}) }, secrets);
+      const outcome = (c: Classification & { providerMessageId?: string }, durationMs: number, response?: ProviderOutcome['response']): ProviderOutcome => ({
+        ...redactSecrets({ ...c, durationMs, ...(response ? { response } : {}) }, secrets),
+        request,
+      });
 
       if (channel.authType === 'bearer' && !bearer) {
         return outcome({ kind: 'permanent', code: 'provider_auth_failed', rateLimited: false, detail: 'auth type is bearer but no token is set' }, 0);

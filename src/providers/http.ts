@@ -1,5 +1,5 @@
 /** The one HTTP call every provider makes: POST a JSON string, never follow redirects, bounded in time. */
-import { fetch as undiciFetch, type Agent } from 'undici';
+import { request, type Agent } from 'undici';
 import { blockedAddressCode, literalHostProblem } from './addressGuard';
 import type { Classification, NotificationMessage } from './types';
 
@@ -43,22 +43,23 @@ export async function postJson(url: string, json: string, options: PostOptions =
   const literal = options.guard && literalHostProblem(url, options.guard.allowLoopback);
   if (literal) return { ok: false, reason: 'invalid_url', detail: literal, durationMs: 0 };
   try {
-    const response = await (options.guard ? undiciFetch : fetch)(url, {
+    // undici's request, not fetch: a fraction of fetch's CPU per call (no WHATWG streams), and it
+    // follows no redirect: a redirect means the URL is wrong, and following it could hand the payload to someone else.
+    const response = await request(url, {
       ...(options.guard ? { dispatcher: options.guard.agent } : {}),
       method: 'POST',
       headers: { 'content-type': 'application/json; charset=utf-8', ...options.headers },
       body: json,
-      // A redirect means the URL is wrong; following it could hand the payload to someone else.
-      redirect: 'manual',
       // Covers connecting, waiting and reading the body.
       signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     });
-    const text = await response.text();
-    return { ok: true, status: response.status, body: parseAnswer(text), durationMs: elapsed() };
+    const text = await response.body.text();
+    return { ok: true, status: response.statusCode, body: parseAnswer(text), durationMs: elapsed() };
   } catch (err) {
     const durationMs = elapsed();
     if (isTimeout(err)) return { ok: false, reason: 'timeout', detail: `no answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, durationMs };
-    if (asErrorLike(asErrorLike(err)?.cause)?.code === blockedAddressCode) return { ok: false, reason: 'invalid_url', detail: networkDetail(err), durationMs };
+    if (asErrorLike(err)?.code === blockedAddressCode || asErrorLike(asErrorLike(err)?.cause)?.code === blockedAddressCode)
+      return { ok: false, reason: 'invalid_url', detail: networkDetail(err), durationMs };
     return { ok: false, reason: 'network', detail: networkDetail(err), durationMs };
   }
 }
@@ -155,7 +156,7 @@ function isTimeout(err: unknown): boolean {
   return name === 'TimeoutError' || name === 'AbortError';
 }
 
-/** undici says "fetch failed" and puts the useful part (ECONNREFUSED …) in `cause`. */
+/** The useful part (ECONNREFUSED …) is the error itself, or its `cause` when it is wrapped. */
 function networkDetail(err: unknown): string {
   const e = asErrorLike(err);
   const cause = asErrorLike(e?.cause);

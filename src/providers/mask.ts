@@ -46,7 +46,7 @@ export function redactSecrets<T>(value: T, secrets: Array<string | undefined>): 
   const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= MIN_REDACTED_LENGTH);
   if (list.length === 0) return value;
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return list.reduce((acc, secret) => acc.split(secret).join(REDACTED), v);
+    if (typeof v === 'string') return list.reduce((acc, secret) => (acc.includes(secret) ? acc.split(secret).join(REDACTED) : acc), v);
     if (Array.isArray(v)) return v.map(walk);
     if (v !== null && typeof v === 'object') {
       return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, inner]) => [walk(k) as string, walk(inner)]));
