@@ -1,4 +1,4 @@
-/** Structured JSON logs (pino). Secrets are redacted by key wherever they appear. */
+/** Structured JSON logs (pino). Secrets are redacted by key wherever they appear (redactKeys). */
 import type { Logger } from 'pino';
 import pino from 'pino';
 
@@ -28,14 +28,43 @@ export const redactedKeys = [
   'FEISHU_VERIFICATION_TOKEN',
 ];
 
+const redacted = new Set<string>([...redactedKeys, 'cookie']);
+const CENSOR = '[redacted]';
+/** Deep enough for `{ channel: { config: { signingSecret } } }` and `req.headers.authorization`. */
+const MAX_DEPTH = 4;
+
+/**
+ * A copy of `value` with the value of every key named in redactedKeys censored, in plain objects
+ * and arrays down to MAX_DEPTH; `value` itself when nothing is censored. One walk by key instead of
+ * pino's path redaction: that cost ~80 µs a line with these wildcard paths, this a few.
+ */
+export function redactKeys(value: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const r = redactKeys(item, depth + 1);
+      if (r !== item) (copy ??= [...value])[i] = r;
+    });
+    return copy ?? value;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const r = redacted.has(key) && inner !== undefined ? CENSOR : redactKeys(inner, depth + 1);
+    if (r !== inner) (copy ??= { ...(value as Record<string, unknown>) })[key] = r;
+  }
+  return copy ?? value;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  const paths = redactedKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]).concat(['req.headers.authorization', 'req.headers.cookie']);
   return pino(
     {
       level,
       base: { pid: process.pid, service: 'dueflow' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths, censor: '[redacted]' },
+      formatters: { log: (obj) => redactKeys(obj) as Record<string, unknown> },
     },
     destination,
   );
