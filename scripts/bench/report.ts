@@ -113,6 +113,9 @@ function budget(r: BenchResults): { rows: BudgetRow[]; why: string[] } {
       why.push(
         `**CPU, ${short(st)}:** ${f(a.msPerMessage, 2)} ms per message against ${f(b.msPerMessage, 2)} ms per job (×${f(ratio, 1)}), N ${f(d!.n, 0)}. ` +
           `Per message the worker sends ${f(d!.dueflow!.probe?.mongoPerMessage, 2)} MongoDB and ${f(d!.dueflow!.probe?.redisPerMessage, 2)} Redis commands; the baseline, per job, no MongoDB command and ${f(d!.baseline?.redisPerJob, 2)} Redis. ` +
+          (d!.writesAlone?.workerWritesCpuMs !== undefined
+            ? `The record's claim and \`sent\` alone (the ceiling step, from the bench process, no Redis, no HTTP) cost ${f(d!.writesAlone.workerWritesCpuMs, 2)} ms of client CPU per message: with them, 1.5× the baseline would leave ${f(1.5 * b.msPerMessage - d!.writesAlone.workerWritesCpuMs - b.msPerMessage, 2)} ms for everything else dueflow adds (the rate-limit reservation, the guard lock, the signature, the log line, the user's settings and channel). `
+            : '') +
           (idleShare !== undefined
             ? `Idle (no message) the worker spends ${f(a.idleMsPerSecond, 1)} ms of CPU per second on its timers (scanner, relay, schedulers) against the baseline's ${f(b.idleMsPerSecond, 1)}: over the ${f(d!.dueflow!.seconds, 1)} s of the run, ~${f(idleShare, 2)} ms per message. `
             : '') +

@@ -35,8 +35,13 @@ export async function loadChannel(
 ): Promise<{ enabled: boolean; config: ChannelConfig } | null> {
   const doc = (await storedChannels(ctx, userId)).find((c) => c.channel === kind);
   if (!doc) return null;
-  return { enabled: doc.enabled, config: openConfig(ctx, doc) };
+  let config = opened.get(doc);
+  if (!config) opened.set(doc, (config = Object.freeze(openConfig(ctx, doc))));
+  return { enabled: doc.enabled, config };
 }
+
+/** Configs opened from a cached channel, kept while the cache keeps it: decrypting once, not once a delivery. */
+const opened = new WeakMap<StoredChannel, ChannelConfig>();
 
 /**
  * Where a notification goes when the caller names no channel: the settings' primary channel while
