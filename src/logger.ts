@@ -48,8 +48,9 @@ export function redactKeys(value: unknown, depth = 0): unknown {
     });
     return copy ?? value;
   }
+  // Plain objects only, of any realm (a request's headers come from another one under jest).
   const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) return value;
   let copy: Record<string, unknown> | undefined;
   for (const [key, inner] of Object.entries(value)) {
     const r = redacted.has(key) && inner !== undefined ? CENSOR : redactKeys(inner, depth + 1);

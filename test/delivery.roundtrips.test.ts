@@ -66,13 +66,13 @@ test('a pending record goes out with two MongoDB commands (the claim answers the
   expect(first.commands).toHaveLength(4);
   expect(first.commands[0]).toBe('findAndModify notification_records');
   expect(first.commands.slice(1, 3).sort()).toEqual(['find notification_channels', 'find user_settings']);
-  expect(first.commands[3]).toBe('findAndModify notification_records');
+  expect(first.commands[3]).toBe('update notification_records');
 
   // The request chose the channel from the same settings and channels: the delivery finds them cached.
   const { id, token } = await recordFor();
   const { step, commands: sent } = await deliver(id);
   expect(step).toEqual({ kind: 'done', status: 'sent' });
-  expect(sent).toEqual(['findAndModify notification_records', 'findAndModify notification_records']);
+  expect(sent).toEqual(['findAndModify notification_records', 'update notification_records']);
   const r = await reload(id);
   expect(r).toMatchObject({ status: 'sent', attemptCount: 1 });
   expect(r.sendingSince).toBeUndefined();

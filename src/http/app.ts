@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import express, { Router } from 'express';
 import { pinoHttp } from 'pino-http';
+import { redactKeys } from '../logger';
 import swaggerUi from 'swagger-ui-express';
 import type { AppContext } from '../context';
 import { createDashboardRouter, dashboardPath } from '../../dashboard';
@@ -59,6 +60,8 @@ export function createApp(ctx: AppContext): Express {
         return id;
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
+      // The request is serialized after the logger's formatter has run: its headers are censored here.
+      serializers: { req: (req: Record<string, unknown>) => ({ ...req, headers: redactKeys(req.headers) }) },
     }),
   );
 
