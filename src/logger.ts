@@ -26,9 +26,10 @@ export const redactedKeys = [
   'FEISHU_APP_SECRET',
   'FEISHU_ENCRYPT_KEY',
   'FEISHU_VERIFICATION_TOKEN',
+  'cookie',
 ];
 
-const redacted = new Set<string>([...redactedKeys, 'cookie']);
+const redacted = new Set<string>(redactedKeys);
 const CENSOR = '[redacted]';
 /** Deep enough for `{ channel: { config: { signingSecret } } }` and `req.headers.authorization`. */
 const MAX_DEPTH = 4;

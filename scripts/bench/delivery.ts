@@ -9,6 +9,7 @@
  * while one real worker process (`node dist/processors/main.js`, worker mode, defaults) delivers them.
  * Time: from the first request to the Feishu server accepting the last message.
  */
+import type { Types } from 'mongoose';
 import path from 'node:path';
 import { buildFeishuBotBody } from '../../src/providers/feishuBot';
 import { maskWebhookUrl } from '../../src/providers/mask';
@@ -457,23 +458,22 @@ async function recordWritesAlone(bench: BenchEnv, store: Store, n: number): Prom
       await lanes(n, 50, fn);
       return n / ((Date.now() - t0) / 1000);
     };
+    // As deliver.ts does it: the guarded claim answers the record (no read before it), then `sent`.
+    const claimAndSend = async (id: Types.ObjectId, i: number, now: Date) => {
+      await busy(() => t.claimUnreadForSending(Records, id, now));
+      await busy(() => t.markSent(Records, id, now, 1, fakeOutcome(i)));
+    };
     log(`delivery [${store.label}]: the record writes alone, ${n} messages`);
     const guarded = await timed(async (i) => {
       const now = new Date();
       const rec = await busy(() => Records.create(record(`guarded-${i}`, i, [{ at: now, event: 'requested' }])));
-      // As deliver.ts does it: the guarded claim answers the record (no read before it), then `sent`.
-      await busy(() => t.claimUnreadForSending(Records, rec._id, now));
-      await busy(() => t.markSent(Records, rec._id, now, 1, fakeOutcome(i)));
+      await claimAndSend(rec._id, i, now);
     });
     const req = await timed(async (i) => void (await busy(() => Records.create(record(`req-${i}`, i, [])))));
     // The worker's share of those writes, in client CPU: the records are there (the pass above), only the claim and `sent` are measured.
     const ids = (await Records.find({}, { _id: 1 }).lean()).map((d) => d._id);
     const cpu0 = process.cpuUsage();
-    await lanes(ids.length, 50, async (i) => {
-      const now = new Date();
-      await busy(() => t.claimUnreadForSending(Records, ids[i], now));
-      await busy(() => t.markSent(Records, ids[i], now, 1, fakeOutcome(i)));
-    });
+    await lanes(ids.length, 50, (i) => claimAndSend(ids[i], i, new Date()));
     const cpu = process.cpuUsage(cpu0);
     const workerWritesCpuMs = (cpu.user + cpu.system) / 1000 / Math.max(1, ids.length);
     log(
