@@ -12,7 +12,7 @@ import type { Job, Worker } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { ZodType } from 'zod';
 import type { AppContext } from '../src/context';
-import { fireDueJobForWorkflow } from '../src/scheduling/fireDueJob';
+import { claimFromPayload, fireDueJobForWorkflow } from '../src/scheduling/fireDueJob';
 import { dueJobJobName, dueJobPayloadSchema } from '../src/scheduling/schemas';
 import { triggerJobName, triggerJobSchema } from '../src/triggers/schemas';
 import { runClaimedWorkflow, runWorkflow } from '../src/workflow/run';
@@ -33,8 +33,14 @@ function parse<T>(schema: ZodType<T>, job: Job): T {
 export async function processActiveScheduleJob(ctx: AppContext, job: Job, token?: string) {
   switch (job.name) {
     case dueJobJobName: {
-      const { dueJobId, triggerAt } = parse(dueJobPayloadSchema, job);
-      const { outcome, fired } = await fireDueJobForWorkflow(ctx, dueJobId, new Date(), new Date(triggerAt));
+      const payload = parse(dueJobPayloadSchema, job);
+      const { dueJobId } = payload;
+      const { outcome, fired } = await fireDueJobForWorkflow(ctx, {
+        dueJobId,
+        now: new Date(),
+        claimedFor: new Date(payload.triggerAt),
+        claim: claimFromPayload(payload),
+      });
       // Run before its triggerAt by this host's clock (the scanner's clock ahead, a job added without its delay): wait, no attempt spent.
       if (outcome.notBefore) {
         await job.moveToDelayed(Date.parse(outcome.notBefore), token);

@@ -19,7 +19,7 @@ import { triggerJobId } from '../src/triggers/schemas';
 import { processingLeaseMs } from '../src/triggers/transitions';
 import { dueFilter, scanDueJobs } from '../src/scheduling/scanner';
 import { dueJobJobId } from '../src/scheduling/schemas';
-import { dueJobMaxAttempts } from '../src/scheduling/transitions';
+import { claimDueJobs, dueJobMaxAttempts } from '../src/scheduling/transitions';
 import { dueJobScannerId, upsertJobSchedulers } from '../queues/schedulers';
 import { createReminder, updateReminder } from '../src/reminders/store';
 import type { ReminderCreateBody } from '../src/reminders/schemas';
@@ -137,7 +137,7 @@ describe('fireDueJob: the rules, in order', () => {
     const other = await ctx.models.scheduleBlocks.create({ userId, taskId: 'another-task', title: 'other', start: minutes(60), end: minutes(120) });
     await claimed(job);
     const now = new Date();
-    const { outcome, fired } = await fireDueJobForWorkflow(ctx, String(job._id), now);
+    const { outcome, fired } = await fireDueJobForWorkflow(ctx, { dueJobId: String(job._id), now });
     expect(outcome).toEqual({ status: 'triggered', triggerId: expect.any(String) });
     expect(fired!.trigger).toMatchObject({ _id: new Types.ObjectId(outcome.triggerId), status: 'processing', processingSince: now, attempts: 1 });
     expect(fired!.planning).toMatchObject({ now, task: { _id: task._id, title: 'Hand in the thesis' }, blocks: [{ _id: other._id, title: 'other' }] });
@@ -148,6 +148,30 @@ describe('fireDueJob: the rules, in order', () => {
     expect(await recoverTriggers(ctx, new Date(now.getTime() + 1000))).toEqual({ requeued: 0 });
     expect(await recoverTriggers(ctx, new Date(now.getTime() + processingLeaseMs + 1000))).toEqual({ requeued: 1 });
     expect(await queue().getJob(triggerJobId(outcome.triggerId!))).toBeDefined();
+  });
+
+  test('a job that brings its claim: fired without reading the due job; run twice, one trigger; stale (the task moved earlier), nothing fired', async () => {
+    const { userId, task, job } = await taskWithDueJob({ priority: 1 });
+    const made = await claimed(job);
+    const claim = { ...made, claimedAt: made.claimedAt! };
+    const now = new Date();
+    const first = await fireDueJobForWorkflow(ctx, { dueJobId: String(job._id), now, claimedFor: job.triggerAt, claim });
+    expect(first.outcome).toEqual({ status: 'triggered', triggerId: expect.any(String) });
+    // A second run of the same job (a stalled job run again): the trigger's dedupe key stops a second, the answer is the due job's.
+    const again = await fireDueJobForWorkflow(ctx, { dueJobId: String(job._id), now, claimedFor: job.triggerAt, claim });
+    expect(again).toEqual({ outcome: first.outcome });
+    expect(await ctx.models.triggers.countDocuments({ userId })).toBe(1);
+
+    // The task moved earlier and its new occurrence claimed: the old claim's job fires nothing.
+    const moved = await ctx.models.tasks
+      .findOneAndUpdate({ _id: task._id }, { $set: { urgencyThresholdAt: minutes(-10) } }, { returnDocument: 'after' })
+      .lean();
+    const next = await claimed((await syncDueJobForTask(ctx, moved as any))!);
+    expect(next.triggerAt.getTime()).toBeLessThan(job.triggerAt.getTime());
+    const stale = await fireDueJobForWorkflow(ctx, { dueJobId: String(job._id), now, claimedFor: job.triggerAt, claim });
+    expect(stale).toEqual({ outcome: { status: 'superseded' } });
+    expect(await ctx.models.triggers.countDocuments({ userId })).toBe(1);
+    expect(await reload(job._id)).toMatchObject({ status: 'claimed', claimedAt: next.claimedAt, triggerAt: next.triggerAt });
   });
 
   test('a job that is not claimed is left alone', async () => {
@@ -201,7 +225,9 @@ describe('scanDueJobs', () => {
       expect(doc).toMatchObject({ status: 'claimed', claimedAt: now, leaseUntil: new Date(now.getTime() + 60_000) });
       const queued = await queue().getJob(dueJobJobId(String(job._id), job.triggerAt));
       expect(queued).toBeDefined();
-      expect([queued!.name, queued!.data]).toEqual(['due-job', { v: 1, dueJobId: String(job._id), triggerAt: job.triggerAt.toISOString() }]);
+      // The claim travels with the job, so its firing need not read the due job again.
+      const claim = { claimedAt: now.toISOString(), kind: 'task_urgency', taskId: job.taskId, thresholdAt: job.thresholdAt!.toISOString(), attempts: 0 };
+      expect([queued!.name, queued!.data]).toEqual(['due-job', { v: 1, dueJobId: String(job._id), triggerAt: job.triggerAt.toISOString(), claim }]);
       expect(queued!.id).not.toContain(':');
     }
     expect((await reload(future._id)).status).toBe('pending');
@@ -264,6 +290,21 @@ describe('scanDueJobs', () => {
     await dueJobs().updateOne({ _id: job._id }, { $set: { leaseUntil: minutes(-1) } });
     expect(await scanDueJobs(ctx)).toMatchObject({ reclaimed: 1, claimed: 0 });
     expect(await reload(job._id)).toMatchObject({ status: 'failed', reason: 'attempts_exhausted', attempts: dueJobMaxAttempts });
+  });
+
+  test('a batch claim takes only the jobs still pending at the triggerAt read, and answers only its own claims', async () => {
+    const now = new Date();
+    const [a, b, c] = await Promise.all([taskWithDueJob(), taskWithDueJob(), taskWithDueJob()]).then((all) => all.map((x) => x.job));
+    // a: claimed by another batch at the same instant; b: moved since the read.
+    expect(await claimDueJobs(dueJobs(), [a], now, 60_000)).toHaveLength(1);
+    await dueJobs().updateOne({ _id: b._id }, { $set: { triggerAt: minutes(-1) } });
+    const mine = await claimDueJobs(dueJobs(), [a, b, c], now, 60_000);
+    expect(mine.map((j) => String(j._id))).toEqual([String(c._id)]);
+    expect(mine[0]).toMatchObject({ claimedAt: now, leaseUntil: new Date(now.getTime() + 60_000) });
+    expect(await reload(b._id)).toMatchObject({ status: 'pending' });
+    const [ra, rc] = [await reload(a._id), await reload(c._id)];
+    expect([ra.status, rc.status]).toEqual(['claimed', 'claimed']);
+    expect(ra.claimToken).not.toEqual(rc.claimToken);
   });
 
   test('two scanners racing over the same 200 due jobs claim and enqueue each exactly once', async () => {

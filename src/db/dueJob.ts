@@ -38,6 +38,8 @@ const dueJobSchema = new Schema(
     /** Claim lease: a claimed job whose lease ran out is pending again. */
     claimedAt: Date,
     leaseUntil: Date,
+    /** The scan batch that made the last claim (random): a batch reads back by it which claims were its own. */
+    claimToken: String,
     attempts: { type: Number, required: true, default: 0 },
     lastError: String,
     triggerId: String,

@@ -46,7 +46,10 @@ export interface ReminderTriggerDetail {
 
 type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: string; triggerId?: string; firedAt: Date };
 
-export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<FireOutcome> {
+/** The claim to fire: read again under the reminder's lock before anything is written. */
+type ReminderClaim = Pick<DueJobDoc, '_id' | 'reminderId' | 'triggerAt' | 'claimedAt' | 'attempts'>;
+
+export async function fireReminderOccurrence(ctx: Ctx, job: ReminderClaim, now = new Date()): Promise<FireOutcome> {
   const DueJobs = ctx.models.dueJobs;
   const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
   try {
@@ -69,13 +72,16 @@ export async function fireReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new
   }
 }
 
-async function fireLocked(ctx: Ctx, job: DueJobDoc, now: Date): Promise<FireOutcome> {
+async function fireLocked(ctx: Ctx, job: ReminderClaim, now: Date): Promise<FireOutcome> {
   const { models, config, logger } = ctx;
   const DueJobs = models.dueJobs;
   const thisClaim = { _id: job._id, status: 'claimed' as const, claimedAt: job.claimedAt };
   const fresh = await DueJobs.findOne(thisClaim).lean<DueJobDoc>();
-  // Moved or canceled by an edit, or taken back, while we waited for the lock.
-  if (!fresh) return outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  // Moved or canceled by an edit, or taken back, since the claim: a claim of another time is `superseded`.
+  if (!fresh) {
+    const current = await DueJobs.findById(job._id).lean<DueJobDoc>();
+    return current && current.triggerAt.getTime() !== job.triggerAt.getTime() ? { status: 'superseded' } : outcomeOf(current);
+  }
   const settle = async (moved: Promise<DueJobDoc | null>) => outcomeOf((await moved) ?? (await DueJobs.findById(job._id).lean<DueJobDoc>()));
 
   const reminder = isValidObjectId(job.reminderId) ? await models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;

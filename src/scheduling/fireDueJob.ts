@@ -4,10 +4,14 @@
  * outcome is a guarded update from this claim; a job that is not claimed (already fired, moved by a
  * task write, taken back) is left alone and its state returned.
  *
- * The scanner claims ahead and BullMQ runs the job at triggerAt, so two more checks come first:
- * a BullMQ job for another occurrence than the due job's current one (the task or reminder moved
+ * The scanner claims ahead and BullMQ runs the job at triggerAt, so two more checks come in: a
+ * BullMQ job for another occurrence than the due job's current one (the task or reminder moved
  * after the claim, and the new time was claimed again) is `superseded` and does nothing; and a job
- * run before triggerAt by this host's clock is not fired but answers `notBefore`.
+ * run before triggerAt by this host's clock is not fired but answers `notBefore`. A job that brings
+ * its claim (the scanner's payload) is not read again first: every write from it is guarded by
+ * that claim, a duplicate trigger is stopped by its dedupe key, and only a task that names another
+ * occurrence than the claim's (the one case where firing would notify a moved occurrence) has the
+ * due job read before a trigger is created.
  *
  * The `due-job` processor fires with fireDueJobForWorkflow: the trigger it creates is its own to
  * run (inserted claimed, no workflow job), with the task and blocks read here.
@@ -17,7 +21,7 @@
  * dueJobMaxAttempts. Only when even that write fails does it throw (the processor's retries and
  * the claim lease take over).
  */
-import { isValidObjectId } from 'mongoose';
+import { isValidObjectId, Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
 import type { TriggerDoc } from '../db/trigger';
@@ -26,6 +30,7 @@ import { fireReminderOccurrence } from '../reminders/fire';
 import { planningTaskFields, readPlanningBlocks, WINDOW_MS, type PlanningReads, type PlanningTask } from '../workflow/context';
 import { finishDueJob, postponeDueJob, retryOrFailDueJob } from './transitions';
 import { outcomeOf, type FireOutcome } from './fireOutcome';
+import type { DueJobPayload } from './schemas';
 
 export type { FireOutcome };
 
@@ -36,6 +41,25 @@ export const scheduledWindowMs = WINDOW_MS;
 export interface FiredTrigger {
   trigger: TriggerDoc;
   planning: PlanningReads;
+}
+
+/** The claim a firing starts from: as the scanner made it (the job's payload), or as read. */
+export type DueJobClaim = Pick<DueJobDoc, '_id' | 'kind' | 'taskId' | 'reminderId' | 'triggerAt' | 'thresholdAt' | 'claimedAt' | 'attempts'>;
+
+/** A payload's claim as the firing uses it (dates parsed). */
+export function claimFromPayload(payload: DueJobPayload): DueJobClaim | undefined {
+  const c = payload.claim;
+  if (!c) return undefined;
+  return {
+    _id: new Types.ObjectId(payload.dueJobId),
+    kind: c.kind,
+    taskId: c.taskId,
+    reminderId: c.reminderId,
+    triggerAt: new Date(payload.triggerAt),
+    thresholdAt: c.thresholdAt ? new Date(c.thresholdAt) : undefined,
+    claimedAt: new Date(c.claimedAt),
+    attempts: c.attempts,
+  };
 }
 
 /**
@@ -49,34 +73,55 @@ export async function fireDueJob(ctx: AppContext, dueJobId: string, now = new Da
 /**
  * The same, for the `due-job` processor, which runs the workflow of the trigger it creates at
  * once: the trigger is inserted claimed (no job, no claim of its own) and handed back with the
- * task and blocks read here, so the workflow does not read them again.
+ * task and blocks read here, so the workflow does not read them again. Given the scanner's
+ * `claim` (the job's payload), the due job is not read again unless the task names another
+ * occurrence than the claim's.
  */
 export function fireDueJobForWorkflow(
   ctx: AppContext,
-  dueJobId: string,
-  now: Date,
-  claimedFor?: Date,
+  job: { dueJobId: string; now: Date; claimedFor?: Date; claim?: DueJobClaim },
 ): Promise<{ outcome: FireOutcome; fired?: FiredTrigger }> {
-  return fire(ctx, { dueJobId, now, claimedFor, handOff: true });
+  return fire(ctx, { ...job, handOff: true });
+}
+
+type Checked = { job: DueJobDoc } | { outcome: FireOutcome };
+
+/** The due job as stored, if it still holds the claim (`claimedAt` when known) for `claimedFor`; else what to answer. */
+async function readClaim(
+  DueJobs: AppContext['models']['dueJobs'],
+  dueJobId: string,
+  expected: { claimedFor?: Date; claimedAt?: Date | null },
+): Promise<Checked> {
+  const job = await DueJobs.findById(dueJobId).lean<DueJobDoc>();
+  if (job && expected.claimedFor && job.triggerAt.getTime() !== expected.claimedFor.getTime()) return { outcome: { status: 'superseded' } };
+  if (!job || job.status !== 'claimed') return { outcome: outcomeOf(job) };
+  if (expected.claimedAt && job.claimedAt?.getTime() !== expected.claimedAt.getTime()) return { outcome: { status: 'superseded' } };
+  return { job };
 }
 
 async function fire(
   ctx: AppContext,
-  { dueJobId, now, claimedFor, handOff }: { dueJobId: string; now: Date; claimedFor?: Date; handOff: boolean },
+  { dueJobId, now, claimedFor, claim, handOff }: { dueJobId: string; now: Date; claimedFor?: Date; claim?: DueJobClaim; handOff: boolean },
 ): Promise<{ outcome: FireOutcome; fired?: FiredTrigger }> {
   const DueJobs = ctx.models.dueJobs;
   const answer = (outcome: FireOutcome) => ({ outcome });
   if (!isValidObjectId(dueJobId)) return answer({ status: 'missing' });
-  const job = await DueJobs.findById(dueJobId).lean<DueJobDoc>();
-  if (job && claimedFor && job.triggerAt.getTime() !== claimedFor.getTime()) return answer({ status: 'superseded' });
-  if (!job || job.status !== 'claimed') return answer(outcomeOf(job));
+  // Read only when the job did not bring its claim; a claim brought is checked below, before firing, where it could be stale.
+  const read = claim ? undefined : await readClaim(DueJobs, dueJobId, { claimedFor });
+  if (read && 'outcome' in read) return answer(read.outcome);
+  const job: DueJobClaim = claim ?? (read as { job: DueJobDoc }).job;
   // Claimed ahead and run early: fire at triggerAt, never before (the rules below read "now").
   if (claimedFor && job.triggerAt.getTime() > now.getTime()) return answer({ status: 'claimed', notBefore: job.triggerAt.toISOString() });
-  // A reminder's occurrence has its own rules (src/reminders/fire.ts); below is a task's.
+  // A reminder's occurrence has its own rules, and reads its claim again under the reminder's lock (src/reminders/fire.ts); below is a task's.
   if (job.kind === 'reminder') return answer(await fireReminderOccurrence(ctx, job, now));
 
-  /** A guarded transition; null (someone moved the job first) answers with its current state. */
-  const settle = async (moved: Promise<DueJobDoc | null>) => outcomeOf((await moved) ?? (await DueJobs.findById(dueJobId).lean<DueJobDoc>()));
+  /** A guarded transition; null (someone moved the job first) answers with its current state, `superseded` if at another time. */
+  const settle = async (moved: Promise<DueJobDoc | null>) => {
+    const written = await moved;
+    if (written) return outcomeOf(written);
+    const current = await readClaim(DueJobs, dueJobId, { claimedFor });
+    return 'outcome' in current ? current.outcome : outcomeOf(current.job);
+  };
   // Set once the trigger is in: whatever happens to the due job then, its workflow must run.
   let fired: FiredTrigger | undefined;
 
@@ -90,6 +135,11 @@ async function fire(
     if (threshold.getTime() > occurrence.getTime() && threshold.getTime() > now.getTime()) {
       const moved = await postponeDueJob(DueJobs, job, threshold);
       return answer(moved ? { status: moved.status, reason: 'threshold_moved' } : await settle(Promise.resolve(null)));
+    }
+    // The task names another occurrence (it moved; its due job may have moved with it): fire only a claim the due job still holds.
+    if (claim && threshold.getTime() !== occurrence.getTime()) {
+      const current = await readClaim(DueJobs, dueJobId, { claimedFor: claim.triggerAt, claimedAt: claim.claimedAt });
+      if ('outcome' in current) return answer(current.outcome);
     }
     if (task.priority !== 1 && task.priority !== 2) return answer(await settle(finishDueJob(DueJobs, job, 'skipped', { reason: 'task_not_important' })));
 

@@ -5,10 +5,11 @@
  * id names the occurrence, so a claim is enqueued once. A job thus fires at its time, not up to
  * one SCAN_INTERVAL_MS later; what changed meanwhile is checked when it runs (fireDueJob).
  *
- * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). Each
- * claim is a guarded update, under a short per-job Redis lock where the store needs one
- * (db/guarded.ts guardedMany: FerretDB v1's guarded updates are not atomic), so two scanners never
- * claim one job; taking back an expired claim holds the lock on every store, as it also removes
+ * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). A
+ * batch's claims go in one command, a guarded update per job, under a short per-job Redis lock
+ * where the store needs one (db/guarded.ts guardedMany: FerretDB v1's guarded updates are not
+ * atomic), so two scanners never claim one job; each job carries its claim, so its firing does not
+ * read the due job again; taking back an expired claim holds the lock on every store, as it also removes
  * the claim's BullMQ job, which no guard covers. A claim made ahead is
  * leased until triggerAt + DUE_JOB_LEASE_MS: if its delayed job is lost (Redis flushed), a scan
  * after that takes it back and it fires then.
@@ -19,7 +20,7 @@ import type { DueJobDoc } from '../db/dueJob';
 import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
 import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
-import { claimDueJob, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
+import { claimDueJobs, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
 import { giveUpReminderOccurrence } from '../reminders/fire';
 
 export interface ScanResult {
@@ -37,7 +38,7 @@ export interface ScanResult {
 
 /** A run stops after this many full batches; the next run (SCAN_INTERVAL_MS later) goes on. */
 const maxBatchesPerRun = 10;
-/** Guarded updates in flight at once within a batch. */
+/** Take-backs in flight at once. */
 const parallelUpdates = 8;
 /** BullMQ states in which the claim's job will still run: its lease is renewed, not taken back. */
 const liveJobStates = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
@@ -76,7 +77,7 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
   const batchSize = ctx.config.SCAN_BATCH_SIZE;
   const horizon = new Date(now.getTime() + scanLookaheadMs(ctx.config));
   for (let batch = 0; batch < maxBatchesPerRun; batch++) {
-    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), { _id: 1, triggerAt: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
+    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), candidateFields).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
     if (!candidates.length) break;
     const claimed = await claimBatch(ctx, candidates, now);
     result.claimed += claimed.length;
@@ -91,22 +92,46 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
 
 const dueJobLock = (id: string) => lockName('due-job', id);
 
-type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt'>;
+/** What a claim's job carries, so that its firing need not read the due job again. */
+const candidateFields = { _id: 1, triggerAt: 1, kind: 1, taskId: 1, reminderId: 1, thresholdAt: 1, attempts: 1 } as const;
+type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt' | 'kind' | 'taskId' | 'reminderId' | 'thresholdAt' | 'attempts'>;
+type Claim = Candidate & { claimedAt: Date };
 
-async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise<DueJobDoc[]> {
+async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise<Claim[]> {
   const byLock = new Map(candidates.map((c) => [dueJobLock(String(c._id)), c]));
-  return guardedMany(ctx, [...byLock.keys()], async (names) => {
-    // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
-    const claims = await inParallel(names, parallelUpdates, (name) => claimDueJob(ctx.models.dueJobs, byLock.get(name)!, now, ctx.config.DUE_JOB_LEASE_MS));
-    return claims.filter((c): c is DueJobDoc => c !== null);
-  });
+  // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
+  return guardedMany(ctx, [...byLock.keys()], (names) =>
+    claimDueJobs(
+      ctx.models.dueJobs,
+      names.map((name) => byLock.get(name)!),
+      now,
+      ctx.config.DUE_JOB_LEASE_MS,
+    ),
+  );
+}
+
+function payloadOf(job: Claim): DueJobPayload {
+  const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);
+  return {
+    v: 1,
+    dueJobId: String(job._id),
+    triggerAt: job.triggerAt.toISOString(),
+    claim: {
+      claimedAt: job.claimedAt.toISOString(),
+      kind: job.kind,
+      taskId: job.taskId ?? undefined,
+      reminderId: job.reminderId ?? undefined,
+      thresholdAt: iso(job.thresholdAt),
+      attempts: job.attempts ?? 0,
+    },
+  };
 }
 
 /**
  * One `due-job` job per claim, delayed until its triggerAt (none for one already due); if Redis
  * refuses them, the claims are given back at once.
  */
-async function enqueueClaims(ctx: Ctx, claims: DueJobDoc[]): Promise<number> {
+async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
   if (!claims.length) return 0;
   const retention = ctx.config.JOB_RETENTION_SECONDS;
   const opts: JobsOptions = {
@@ -121,12 +146,12 @@ async function enqueueClaims(ctx: Ctx, claims: DueJobDoc[]): Promise<number> {
     await ctx.queues['active-schedule-triggered'].addBulk(
       claims.map((job) => ({
         name: dueJobJobName,
-        data: { v: 1, dueJobId: String(job._id), triggerAt: job.triggerAt.toISOString() } satisfies DueJobPayload,
+        data: payloadOf(job),
         opts: { ...opts, jobId: dueJobJobId(String(job._id), job.triggerAt), delay: Math.max(0, job.triggerAt.getTime() - clock) },
       })),
     );
   } catch (err) {
-    await Promise.all(claims.map((job) => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!).catch(() => null)));
+    await Promise.all(claims.map((job) => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt).catch(() => null)));
     throw err;
   }
   return claims.length;

@@ -12,6 +12,7 @@
  * Transitions out of `claimed` given the claim itself (`_id` and `claimedAt`) match only that
  * claim, so a stale firing cannot settle a later claim of the same job.
  */
+import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
@@ -36,20 +37,36 @@ function claimedFilter(ref: ClaimRef): Record<string, unknown> {
 }
 
 /**
- * pending → claimed.
- * Guard: given an id, pending and due (triggerAt <= now); given `{_id, triggerAt}` as the scan read
- * it, pending at exactly that triggerAt (it may lie ahead of now: a claim ahead of time; a job moved
- * since the read is not claimed, the next scan sees it where it is now).
+ * pending → claimed, a batch as the scan read it, in one command (one guarded update per job,
+ * unordered: a job that moved does not stop the others).
+ * Guard (each): pending at exactly the triggerAt the scan read (it may lie ahead of now: a claim
+ * ahead of time; a job moved since the read is not claimed, the next scan sees it where it is now).
  * Lease: until max(now, triggerAt) + leaseMs, so a claim ahead covers its wait until triggerAt.
- * Returns the claimed job, or null (not pending, moved, or another scanner claimed it).
+ * Returns the claims made, as read plus claimedAt and leaseUntil: all of `read` when every guard
+ * held; otherwise (another scanner, a job moved) those read back as claimed by this batch's token.
  */
-export function claimDueJob(DueJobs: DueJobs, job: Id | Pick<DueJobDoc, '_id' | 'triggerAt'>, now: Date, leaseMs: number) {
-  const byId = typeof job === 'string' || job instanceof Types.ObjectId;
-  const filter: Record<string, unknown> = byId
-    ? { _id: job, status: 'pending', triggerAt: { $lte: now } }
-    : { _id: job._id, status: 'pending', triggerAt: job.triggerAt };
-  const leaseFrom = byId ? now.getTime() : Math.max(now.getTime(), job.triggerAt.getTime());
-  return DueJobs.findOneAndUpdate(filter, { $set: { status: 'claimed', claimedAt: now, leaseUntil: new Date(leaseFrom + leaseMs) } }, after).lean<DueJobDoc>();
+export async function claimDueJobs<T extends Pick<DueJobDoc, '_id' | 'triggerAt'>>(
+  DueJobs: DueJobs,
+  read: T[],
+  now: Date,
+  leaseMs: number,
+): Promise<Array<T & { claimedAt: Date; leaseUntil: Date }>> {
+  if (!read.length) return [];
+  const claimToken = randomUUID();
+  const claims = read.map((job) => ({ ...job, claimedAt: now, leaseUntil: new Date(Math.max(now.getTime(), job.triggerAt.getTime()) + leaseMs) }));
+  const written = await DueJobs.bulkWrite(
+    claims.map((c) => ({
+      updateOne: {
+        filter: { _id: c._id, status: 'pending', triggerAt: c.triggerAt },
+        update: { $set: { status: 'claimed', claimedAt: now, leaseUntil: c.leaseUntil, claimToken } },
+      },
+    })),
+    { ordered: false },
+  );
+  if (written.matchedCount === claims.length) return claims;
+  const ours = await DueJobs.find({ _id: { $in: claims.map((c) => c._id) }, status: 'claimed', claimToken }, { _id: 1 }).lean<Array<Pick<DueJobDoc, '_id'>>>();
+  const ids = new Set(ours.map((o) => String(o._id)));
+  return claims.filter((c) => ids.has(String(c._id)));
 }
 
 /**
