@@ -43,11 +43,44 @@ import { benchScan } from './scan';
 export type { BenchResults, ProfileRun } from './results';
 import type { BenchResults } from './results';
 
+const knownFlags = new Set([
+  'quick',
+  'only',
+  'stores',
+  'out',
+  'events-n',
+  'atomic-n',
+  'heap-cap',
+  'priority-n',
+  'sqlite-max',
+  'sqlite-full',
+  'agenda-max',
+  'n',
+  'firing',
+  'scan-sizes',
+  'scan-due',
+  'scan-interval-ms',
+  'max-run-s',
+  'scan-budget-s',
+  'env',
+  'no-probe',
+  'cpu-prof',
+]);
+
+/** What a mistyped flag (or --help) gets instead of a full run that overwrites BENCHMARKS.md. */
+function usage(problem?: string): never {
+  const doc = fs.readFileSync(__filename, 'utf8').match(/\/\*\*([\s\S]*?)\*\//)?.[1] ?? '';
+  process.stderr.write(`${problem ? `${problem}\n\n` : ''}${doc.replace(/^ \* ?/gm, '').trim()}\n`);
+  process.exit(problem ? 2 : 0);
+}
+
 function parseArgs(argv: string[]) {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([^=]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) continue;
+    if (argv[i] === '--help' || argv[i] === '-h') usage();
+    if (!m) usage(`unexpected argument: ${argv[i]}`);
+    if (!knownFlags.has(m[1])) usage(`unknown flag: --${m[1]}`);
     // `--only=priority` or `--only priority`
     if (m[2] === undefined && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) flags.set(m[1], argv[++i]);
     else flags.set(m[1], m[2] ?? 'true');
