@@ -17,7 +17,7 @@ import { fireDueJob, fireDueJobForWorkflow } from '../src/scheduling/fireDueJob'
 import { recoverTriggers } from '../src/triggers/recover';
 import { triggerJobId } from '../src/triggers/schemas';
 import { processingLeaseMs } from '../src/triggers/transitions';
-import { dueFilter, scanDueJobs } from '../src/scheduling/scanner';
+import { dueFilter, scanDueJobs, scanLookaheadMs } from '../src/scheduling/scanner';
 import { dueJobJobId } from '../src/scheduling/schemas';
 import { claimDueJobs, dueJobMaxAttempts } from '../src/scheduling/transitions';
 import { dueJobScannerId, upsertJobSchedulers } from '../queues/schedulers';
@@ -222,7 +222,8 @@ describe('scanDueJobs', () => {
     const [a, b, c, future] = made;
     for (const job of [a, b, c]) {
       const doc = await reload(job._id);
-      expect(doc).toMatchObject({ status: 'claimed', claimedAt: now, leaseUntil: new Date(now.getTime() + 60_000) });
+      // Leased until the scan's horizon + DUE_JOB_LEASE_MS.
+      expect(doc).toMatchObject({ status: 'claimed', claimedAt: now, leaseUntil: new Date(now.getTime() + scanLookaheadMs(ctx.config) + 60_000) });
       const queued = await queue().getJob(dueJobJobId(String(job._id), job.triggerAt));
       expect(queued).toBeDefined();
       // The claim travels with the job, so its firing need not read the due job again.
@@ -256,7 +257,7 @@ describe('scanDueJobs', () => {
       status: 'claimed',
       attempts: 1,
       lastError: 'claim lease expired; its job was missing',
-      leaseUntil: new Date(now.getTime() + 60_000),
+      leaseUntil: new Date(now.getTime() + scanLookaheadMs(ctx.config) + 60_000),
     });
     expect(await queue().getJob(dueJobJobId(String(lost._id), lost.triggerAt))).toBeDefined();
     expect(await reload(waiting._id)).toMatchObject({ status: 'claimed', attempts: 0, leaseUntil: new Date(now.getTime() + 60_000) });
@@ -292,18 +293,25 @@ describe('scanDueJobs', () => {
     expect(await reload(job._id)).toMatchObject({ status: 'failed', reason: 'attempts_exhausted', attempts: dueJobMaxAttempts });
   });
 
-  test('a batch claim takes only the jobs still pending at the triggerAt read, and answers only its own claims', async () => {
+  test('a batch claim takes only the jobs still pending and due by its horizon, and answers only its own claims', async () => {
     const now = new Date();
-    const [a, b, c] = await Promise.all([taskWithDueJob(), taskWithDueJob(), taskWithDueJob()]).then((all) => all.map((x) => x.job));
-    // a: claimed by another batch at the same instant; b: moved since the read.
-    expect(await claimDueJobs(dueJobs(), [a], now, 60_000)).toHaveLength(1);
-    await dueJobs().updateOne({ _id: b._id }, { $set: { triggerAt: minutes(-1) } });
-    const mine = await claimDueJobs(dueJobs(), [a, b, c], now, 60_000);
-    expect(mine.map((j) => String(j._id))).toEqual([String(c._id)]);
-    expect(mine[0]).toMatchObject({ claimedAt: now, leaseUntil: new Date(now.getTime() + 60_000) });
+    const until = new Date(now.getTime() + 5000);
+    const claim = (ids: unknown[]) => claimDueJobs(dueJobs(), { ids: ids as any[], now, until, leaseMs: 60_000, fields: ['kind', 'attempts'] });
+    const [a, b, c, d] = await Promise.all([taskWithDueJob(), taskWithDueJob(), taskWithDueJob(), taskWithDueJob()]).then((all) => all.map((x) => x.job));
+    // a: claimed by another batch at the same instant; b: moved past the horizon since the read; d: moved, but still within it.
+    expect(await claim([a._id])).toHaveLength(1);
+    await dueJobs().updateOne({ _id: b._id }, { $set: { triggerAt: minutes(1) } });
+    const movedTo = new Date(now.getTime() + 2000);
+    await dueJobs().updateOne({ _id: d._id }, { $set: { triggerAt: movedTo } });
+    const mine = await claim([a._id, b._id, c._id, d._id]);
+    expect(mine).toEqual([
+      { _id: c._id, triggerAt: c.triggerAt, claimedAt: now, kind: 'task_urgency', attempts: 0 },
+      { _id: d._id, triggerAt: movedTo, claimedAt: now, kind: 'task_urgency', attempts: 0 },
+    ]);
+    expect(await reload(c._id)).toMatchObject({ status: 'claimed', leaseUntil: new Date(until.getTime() + 60_000) });
     expect(await reload(b._id)).toMatchObject({ status: 'pending' });
     const [ra, rc] = [await reload(a._id), await reload(c._id)];
-    expect([ra.status, rc.status]).toEqual(['claimed', 'claimed']);
+    expect(ra.status).toBe('claimed');
     expect(ra.claimToken).not.toEqual(rc.claimToken);
   });
 
@@ -445,7 +453,11 @@ describe('on-time firing: a scan claims what falls due before the next one, Bull
   async function expectClaimedAhead(job: Pick<DueJobDoc, '_id' | 'triggerAt'>) {
     const jobId = dueJobJobId(String(job._id), job.triggerAt);
     await waitFor(async () => (await (await wQueue().getJob(jobId))?.getState()) === 'delayed', 300, `${jobId} delayed`);
-    expect(await wReload(job._id)).toMatchObject({ status: 'claimed', triggerAt: job.triggerAt, leaseUntil: new Date(job.triggerAt.getTime() + 1000) });
+    const doc = await wReload(job._id);
+    expect(doc).toMatchObject({ status: 'claimed', triggerAt: job.triggerAt });
+    // Leased until the scan's horizon (at or after triggerAt, at most one lookahead after) + DUE_JOB_LEASE_MS.
+    expect(doc.leaseUntil!.getTime()).toBeGreaterThanOrEqual(job.triggerAt.getTime() + 1000);
+    expect(doc.leaseUntil!.getTime()).toBeLessThanOrEqual(job.triggerAt.getTime() + scanLookaheadMs(w.config) + 1000);
   }
   const lateness = (trigger: { createdAt?: Date }, due: Date) => trigger.createdAt!.getTime() - due.getTime();
 

@@ -6,13 +6,13 @@
  * one SCAN_INTERVAL_MS later; what changed meanwhile is checked when it runs (fireDueJob).
  *
  * Queries touch only what is due (indexes {status, triggerAt} and {status, leaseUntil}). A
- * batch's claims go in one command, a guarded update per job, under a short per-job Redis lock
+ * batch is claimed in one guarded update (and one read back of its claims), under a per-job Redis lock
  * where the store needs one (db/guarded.ts guardedMany: FerretDB v1's guarded updates are not
  * atomic), so two scanners never claim one job; each job carries its claim, so its firing does not
  * read the due job again; taking back an expired claim holds the lock on every store, as it also removes
- * the claim's BullMQ job, which no guard covers. A claim made ahead is
- * leased until triggerAt + DUE_JOB_LEASE_MS: if its delayed job is lost (Redis flushed), a scan
- * after that takes it back and it fires then.
+ * the claim's BullMQ job, which no guard covers. A claim is leased until the scan's horizon +
+ * DUE_JOB_LEASE_MS: if its delayed job is lost (Redis flushed), a scan after that takes it back
+ * and it fires then.
  */
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
@@ -77,9 +77,9 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
   const batchSize = ctx.config.SCAN_BATCH_SIZE;
   const horizon = new Date(now.getTime() + scanLookaheadMs(ctx.config));
   for (let batch = 0; batch < maxBatchesPerRun; batch++) {
-    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), candidateFields).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
+    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), { _id: 1, triggerAt: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
     if (!candidates.length) break;
-    const claimed = await claimBatch(ctx, candidates, now);
+    const claimed = await claimBatch(ctx, candidates, now, horizon);
     result.claimed += claimed.length;
     result.ahead += claimed.filter((j) => j.triggerAt.getTime() > now.getTime()).length;
     result.enqueued += await enqueueClaims(ctx, claimed);
@@ -93,20 +93,20 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
 const dueJobLock = (id: string) => lockName('due-job', id);
 
 /** What a claim's job carries, so that its firing need not read the due job again. */
-const candidateFields = { _id: 1, triggerAt: 1, kind: 1, taskId: 1, reminderId: 1, thresholdAt: 1, attempts: 1 } as const;
-type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt' | 'kind' | 'taskId' | 'reminderId' | 'thresholdAt' | 'attempts'>;
-type Claim = Candidate & { claimedAt: Date };
+const claimFields = ['kind', 'taskId', 'reminderId', 'thresholdAt', 'attempts'] as const;
+type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt'>;
+type Claim = Pick<DueJobDoc, '_id' | 'triggerAt' | 'claimedAt' | (typeof claimFields)[number]>;
 
-async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date): Promise<Claim[]> {
+async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date, until: Date): Promise<Claim[]> {
   const byLock = new Map(candidates.map((c) => [dueJobLock(String(c._id)), c]));
-  // Claimed at the triggerAt the query read: a job moved since then is left to the next scan.
   return guardedMany(ctx, [...byLock.keys()], (names) =>
-    claimDueJobs(
-      ctx.models.dueJobs,
-      names.map((name) => byLock.get(name)!),
+    claimDueJobs(ctx.models.dueJobs, {
+      ids: names.map((name) => byLock.get(name)!._id),
       now,
-      ctx.config.DUE_JOB_LEASE_MS,
-    ),
+      until,
+      leaseMs: ctx.config.DUE_JOB_LEASE_MS,
+      fields: claimFields,
+    }),
   );
 }
 
@@ -117,8 +117,8 @@ function payloadOf(job: Claim): DueJobPayload {
     dueJobId: String(job._id),
     triggerAt: job.triggerAt.toISOString(),
     claim: {
-      claimedAt: job.claimedAt.toISOString(),
-      kind: job.kind,
+      claimedAt: job.claimedAt!.toISOString(),
+      kind: job.kind ?? 'task_urgency',
       taskId: job.taskId ?? undefined,
       reminderId: job.reminderId ?? undefined,
       thresholdAt: iso(job.thresholdAt),
@@ -151,7 +151,7 @@ async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
       })),
     );
   } catch (err) {
-    await Promise.all(claims.map((job) => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt).catch(() => null)));
+    await Promise.all(claims.map((job) => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!).catch(() => null)));
     throw err;
   }
   return claims.length;

@@ -37,36 +37,27 @@ function claimedFilter(ref: ClaimRef): Record<string, unknown> {
 }
 
 /**
- * pending → claimed, a batch as the scan read it, in one command (one guarded update per job,
- * unordered: a job that moved does not stop the others).
- * Guard (each): pending at exactly the triggerAt the scan read (it may lie ahead of now: a claim
- * ahead of time; a job moved since the read is not claimed, the next scan sees it where it is now).
- * Lease: until max(now, triggerAt) + leaseMs, so a claim ahead covers its wait until triggerAt.
- * Returns the claims made, as read plus claimedAt and leaseUntil: all of `read` when every guard
- * held; otherwise (another scanner, a job moved) those read back as claimed by this batch's token.
+ * pending → claimed, a batch, in one update and one read back of what it claimed (two commands
+ * whatever the batch's size; a statement per job would be one command per job on some stores).
+ * Guard: among `ids`, pending and due by `until` (the scan's horizon: a job moved since the scan's
+ * read is claimed where it is now, if still within it). Lease: until `until` + leaseMs, so a claim
+ * made ahead covers its wait until its triggerAt, which is at the latest `until`.
+ * Returns the claims this call made (read back by its random claim token), as stored now.
  */
-export async function claimDueJobs<T extends Pick<DueJobDoc, '_id' | 'triggerAt'>>(
+export async function claimDueJobs<P extends keyof DueJobDoc>(
   DueJobs: DueJobs,
-  read: T[],
-  now: Date,
-  leaseMs: number,
-): Promise<Array<T & { claimedAt: Date; leaseUntil: Date }>> {
-  if (!read.length) return [];
+  { ids, now, until, leaseMs, fields }: { ids: Id[]; now: Date; until: Date; leaseMs: number; fields: readonly P[] },
+): Promise<Array<Pick<DueJobDoc, P | '_id' | 'triggerAt' | 'claimedAt'>>> {
+  if (!ids.length) return [];
   const claimToken = randomUUID();
-  const claims = read.map((job) => ({ ...job, claimedAt: now, leaseUntil: new Date(Math.max(now.getTime(), job.triggerAt.getTime()) + leaseMs) }));
-  const written = await DueJobs.bulkWrite(
-    claims.map((c) => ({
-      updateOne: {
-        filter: { _id: c._id, status: 'pending', triggerAt: c.triggerAt },
-        update: { $set: { status: 'claimed', claimedAt: now, leaseUntil: c.leaseUntil, claimToken } },
-      },
-    })),
-    { ordered: false },
+  await DueJobs.updateMany(
+    { _id: { $in: ids }, status: 'pending', triggerAt: { $lte: until } },
+    { $set: { status: 'claimed', claimedAt: now, leaseUntil: new Date(until.getTime() + leaseMs), claimToken } },
   );
-  if (written.matchedCount === claims.length) return claims;
-  const ours = await DueJobs.find({ _id: { $in: claims.map((c) => c._id) }, status: 'claimed', claimToken }, { _id: 1 }).lean<Array<Pick<DueJobDoc, '_id'>>>();
-  const ids = new Set(ours.map((o) => String(o._id)));
-  return claims.filter((c) => ids.has(String(c._id)));
+  const projection = Object.fromEntries(['_id', 'triggerAt', 'claimedAt', ...fields].map((f) => [f, 1]));
+  return DueJobs.find({ _id: { $in: ids }, status: 'claimed', claimToken }, projection)
+    .sort({ triggerAt: 1 })
+    .lean<Array<Pick<DueJobDoc, P | '_id' | 'triggerAt' | 'claimedAt'>>>();
 }
 
 /**
