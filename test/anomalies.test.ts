@@ -53,7 +53,10 @@ const settled = (id: string) =>
   waitFor(
     async () => {
       const r = await call(df.baseUrl, 'GET', `/api/v1/anomalies/${id}`, { auth: asService() });
-      return r.body?.notification && !['pending', 'sending'].includes(r.body.notification.status) ? r.body : undefined;
+      // Settled: the message delivered (or not) and the trigger past its run, which may finish after the delivery.
+      const done =
+        r.body?.notification && !['pending', 'sending'].includes(r.body.notification.status) && !['pending', 'processing'].includes(r.body.trigger?.status);
+      return done ? r.body : undefined;
     },
     20_000,
     `anomaly ${id} to be delivered`,
