@@ -1,6 +1,7 @@
 /**
  * The due-job scan: take back claims whose lease ran out, claim what falls due before the next
- * scan (pending and triggerAt <= now + lookahead, oldest first, in batches), and hand each claim
+ * scan (pending and triggerAt <= now + lookahead, oldest first, in batches; the first batch's
+ * query finds the expired claims too, so a scan with little to do is one query), and hand each claim
  * to the active-schedule-triggered queue as one `due-job` job, delayed until its triggerAt, whose
  * id names the occurrence, so a claim is enqueued once. A job thus fires at its time, not up to
  * one SCAN_INTERVAL_MS later; what changed meanwhile is checked when it runs (fireDueJob).
@@ -62,6 +63,8 @@ async function inParallel<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 /** The claim filter: pending and due by `until`, oldest first (exported so tests can explain it). */
 export const dueFilter = (until: Date) => ({ status: 'pending' as const, triggerAt: { $lte: until } });
 export const expiredClaimFilter = (now: Date) => ({ status: 'claimed' as const, leaseUntil: { $lt: now } });
+/** A scan's first query: what is due by `until`, and the claims whose lease ran out. */
+export const firstScanFilter = (now: Date, until: Date) => ({ $or: [dueFilter(until), expiredClaimFilter(now)] });
 
 /**
  * How far ahead a scan claims: the next scan is one interval later, and half an interval more
@@ -72,19 +75,30 @@ export const scanLookaheadMs = (config: Pick<Ctx['config'], 'SCAN_INTERVAL_MS'>)
 
 export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResult> {
   const result: ScanResult = { claimed: 0, ahead: 0, reclaimed: 0, enqueued: 0, leaseExtended: 0 };
-  await takeBackExpiredClaims(ctx, now, result);
-
+  const DueJobs = ctx.models.dueJobs;
   const batchSize = ctx.config.SCAN_BATCH_SIZE;
   const horizon = new Date(now.getTime() + scanLookaheadMs(ctx.config));
+  // The first query finds the claims whose lease ran out too: one query a scan when little is due.
+  const first = await DueJobs.find(firstScanFilter(now, horizon)).sort({ triggerAt: 1 }).limit(batchSize).lean<DueJobDoc[]>();
+  // Taken back and still due: this scan claims them again.
+  const takenBack = await takeBackExpiredClaims(
+    ctx,
+    first.filter((j) => j.status === 'claimed'),
+    now,
+    result,
+  );
   for (let batch = 0; batch < maxBatchesPerRun; batch++) {
-    const candidates = await ctx.models.dueJobs.find(dueFilter(horizon), { _id: 1, triggerAt: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
+    const candidates =
+      batch === 0
+        ? [...first.filter((j) => j.status === 'pending'), ...takenBack.filter((j) => j.status === 'pending' && j.triggerAt.getTime() <= horizon.getTime())]
+        : await DueJobs.find(dueFilter(horizon), { _id: 1, triggerAt: 1 }).sort({ triggerAt: 1 }).limit(batchSize).lean<Candidate[]>();
     if (!candidates.length) break;
     const claimed = await claimBatch(ctx, candidates, now, horizon);
     result.claimed += claimed.length;
     result.ahead += claimed.filter((j) => j.triggerAt.getTime() > now.getTime()).length;
     result.enqueued += await enqueueClaims(ctx, claimed);
     // Fewer than a batch: that was all. None claimed: another scanner holds them.
-    if (candidates.length < batchSize || !claimed.length) break;
+    if ((batch === 0 ? first.length : candidates.length) < batchSize || !claimed.length) break;
   }
   if (result.claimed || result.reclaimed) ctx.logger.info({ ...result }, 'due jobs scanned');
   return result;
@@ -162,28 +176,28 @@ async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
  * than the lease) the lease is renewed; otherwise the job is gone or finished without moving the
  * due job, so its BullMQ job is removed (its id can be used again) and the due job is pending again.
  */
-async function takeBackExpiredClaims(ctx: Ctx, now: Date, result: ScanResult): Promise<void> {
-  const DueJobs = ctx.models.dueJobs;
-  const expired = await DueJobs.find(expiredClaimFilter(now)).sort({ leaseUntil: 1 }).limit(ctx.config.SCAN_BATCH_SIZE).lean<DueJobDoc[]>();
-  if (!expired.length) return;
-  await inParallel(expired, parallelUpdates, async (job) => {
+/** Returns the jobs taken back, as they now are. */
+async function takeBackExpiredClaims(ctx: Ctx, expired: DueJobDoc[], now: Date, result: ScanResult): Promise<DueJobDoc[]> {
+  const back = await inParallel(expired, parallelUpdates, async (job) => {
     const id = String(job._id);
     // Under the job's lock on every store: it spans the BullMQ job's removal too, which no guard covers
     // (a second scan taking back the same claim could remove the job of its new claim). A busy one waits for the next scan.
-    await exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
+    return exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
       if (!(err instanceof StoreBusyError)) throw err;
+      return null;
     });
   });
+  return back.filter((j): j is DueJobDoc => j !== null);
 }
 
-async function takeBack(ctx: Ctx, job: DueJobDoc, now: Date, result: ScanResult): Promise<void> {
+async function takeBack(ctx: Ctx, job: DueJobDoc, now: Date, result: ScanResult): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
   const id = String(job._id);
   const queued = await ctx.queues['active-schedule-triggered'].getJob(dueJobJobId(id, job.triggerAt));
   const state = queued ? await queued.getState() : 'missing';
   if (liveJobStates.has(state)) {
     if (await extendDueJobLease(DueJobs, id, now, ctx.config.DUE_JOB_LEASE_MS)) result.leaseExtended += 1;
-    return;
+    return null;
   }
   if (queued) await queued.remove().catch(() => undefined);
   let back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
@@ -193,4 +207,5 @@ async function takeBack(ctx: Ctx, job: DueJobDoc, now: Date, result: ScanResult)
     result.reclaimed += 1;
     ctx.logger.warn({ dueJobId: id, jobState: state, attempts: back.attempts, status: back.status }, 'due job claim expired; taken back');
   }
+  return back;
 }
