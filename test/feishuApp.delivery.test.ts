@@ -512,7 +512,8 @@ describe('worker processes', () => {
         const ids = await Promise.all(range(300).map((i) => c.notify(people[Math.floor(i / 6)].userId)));
         const started = Date.now();
         const [w1, w2] = await Promise.all([c.startWorker(), c.startWorker()]);
-        await c.allSent(ids, 100_000);
+        // What this asserts is the limits, not the speed (the bench's): FerretDB/SQLite took 71 s for these alone on a slow machine, more within the full suite.
+        await c.allSent(ids, 220_000);
 
         const messages = c.feishu.app.messages;
         expect(messages).toHaveLength(300);
@@ -529,6 +530,6 @@ describe('worker processes', () => {
           `app limits: 300 sent ${Math.max(...times) - started} ms after the workers were started; busiest second ${busiestSecond(times)} (per person ${Math.max(...perPerson.map(busiestSecond))}); split ${sentBy(w1)}/${sentBy(w2)}`,
         );
       }),
-    120_000,
+    260_000,
   );
 });
