@@ -622,7 +622,7 @@ export function renderResults(r: BenchResults): string {
             'stored pending (not due)',
             'due',
             'claim query (find due, sort, limit)',
-            'one guarded claim',
+            'one batch claimed (update + read back)',
             'index used',
             'documents examined',
             'one scanner pass',
@@ -637,7 +637,7 @@ export function renderResults(r: BenchResults): string {
             p.plan.docsExamined !== undefined ? f(p.plan.docsExamined, 0) : '–',
             p.passS !== undefined
               ? `${f(p.passS, 2)} s (${f(p.claimed, 0)} claimed)`
-              : `not run; projected ${f(p.projectedPassS, 0)} s (from the query and claim times and the claims' overlap in the last pass)`,
+              : `not run; projected ${f(p.projectedPassS, 0)} s (from the query and batch claim times)`,
             p.passCommands
               ? Object.entries(p.passCommands)
                   .map(([k, v]) => `${k} ${v}`)

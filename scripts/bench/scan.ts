@@ -1,11 +1,11 @@
 /**
  * Measurement 3, the scale of the scan: S pending due jobs not yet due plus D due ones; one
  * scanner pass (scanDueJobs, as the scanner job runs it) and the database work it does: the
- * claim query's time and explain plan (index used, documents examined), the cost of one guarded
- * claim, and the MongoDB commands of the pass. Sizes grow in place (10k → 100k → 1M).
+ * claim query's time and explain plan (index used, documents examined), the cost of one batch's
+ * guarded claim (its update and read back), and the MongoDB commands of the pass. Sizes grow in place (10k → 100k → 1M).
  *
  * On FerretDB v1 every query but a lone `_id` equality is a full scan, so a pass costs
- * (finds + D claims) × S: where that projects past the budget the pass is not run and the
+ * (finds + 2 per batch) × S: where that projects past the budget the pass is not run and the
  * projection from the measured query and claim times is shown instead, labelled as such.
  */
 import { Types } from 'mongoose';
@@ -13,13 +13,14 @@ import type { BenchEnv, Store } from './common';
 import { clearSpace, closeContext, log, median, producerContext, round, runSpace } from './common';
 import { installProbe, probeReport, resetProbe } from './probe';
 import { firstScanFilter, scanDueJobs } from '../../src/scheduling/scanner';
+import { claimDueJobs } from '../../src/scheduling/transitions';
 
 export interface ScanPoint {
   stored: number;
   due: number;
   /** The claim query (find due, sort triggerAt, limit SCAN_BATCH_SIZE), median of 3 (1 from 300k), ms */
   queryMs: number;
-  /** One guarded claim of a job (findOneAndUpdate by _id + state), median of 5 (2 from 300k), ms */
+  /** One batch's guarded claim (claimDueJobs: its updateMany and read back), median of 5 (2 from 300k), ms */
   claimMs: number;
   plan: { index: string; docsExamined?: number; keysExamined?: number; returned?: number; detail: string };
   /** One whole scanner pass, s (undefined when projected) */
@@ -27,7 +28,7 @@ export interface ScanPoint {
   claimed?: number;
   /** MongoDB commands in the pass, by command */
   passCommands?: Record<string, number>;
-  /** (finds × queryMs + D × claimMs / overlap) when the pass was not run; overlap: the claims' parallelism seen in the last pass run (≤ 8) */
+  /** (finds × queryMs + batches × claimMs) when the pass was not run */
   projectedPassS?: number;
 }
 
@@ -109,8 +110,6 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
     await coll.insertMany(dueDocs);
     let stored = 0;
     const notDueSample: Types.ObjectId[] = [];
-    // A batch's claims go in one bulk write; how much its statements overlap depends on the store (SQLite serializes writes): learnt from the last pass run.
-    let overlap = 8;
     for (const size of sizes) {
       log(`scan [${store.label}]: seeding to ${size} pending jobs not yet due (+${due} due)`);
       const t0 = Date.now();
@@ -151,10 +150,10 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
       }
       const explain = await DueJobs.find(firstScanFilter(now, now)).sort({ triggerAt: 1 }).limit(result.batchSize).explain('executionStats');
       const claimTimes: number[] = [];
-      for (const id of notDueSample.slice(0, size >= 300_000 ? 2 : 5)) {
+      for (let r = 0; r < (size >= 300_000 ? 2 : 5); r++) {
         const c0 = performance.now();
-        // One claim's statement of the batch's bulk write, its guard not matching: no change, the same work.
-        await DueJobs.updateOne({ _id: id, status: 'pending', triggerAt: new Date(0) }, { $set: { status: 'claimed', claimedAt: now, leaseUntil: now } });
+        // A batch's claim over jobs not yet due (its horizon long past): no change, the same work.
+        await claimDueJobs(DueJobs, { ids: notDueSample, now, until: new Date(0), leaseMs: 60_000, fields: [] });
         claimTimes.push(performance.now() - c0);
       }
       const point: ScanPoint = {
@@ -165,7 +164,7 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
         plan: describePlan(Array.isArray(explain) ? explain[0] : explain, size + due),
       };
       const finds = Math.floor(due / result.batchSize) + 1; // one per batch (the first finds expired claims too), + the empty last one
-      const projected = (finds * point.queryMs + (due * point.claimMs) / overlap) / 1000;
+      const projected = (finds * point.queryMs + Math.ceil(due / result.batchSize) * point.claimMs) / 1000;
       if (projected > budgetS) {
         point.projectedPassS = round(projected, 1);
         log(
@@ -176,8 +175,6 @@ export async function benchScan(bench: BenchEnv, store: Store, sizes: number[], 
         const p0 = performance.now();
         const scanned = await scanDueJobs(ctx, new Date());
         point.passS = round((performance.now() - p0) / 1000, 2);
-        const claimsMs = point.passS * 1000 - finds * point.queryMs;
-        if (claimsMs > 0 && scanned.claimed > 0) overlap = Math.max(1, Math.min(8, (scanned.claimed * point.claimMs) / claimsMs));
         point.claimed = scanned.claimed;
         point.passCommands = Object.fromEntries(Object.entries(probeReport().mongo).map(([k, v]) => [k, v.n]));
         log(`scan [${store.label}]: ${size}: query ${point.queryMs} ms, claim ${point.claimMs} ms; pass ${point.passS} s claimed ${point.claimed}`);

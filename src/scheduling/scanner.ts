@@ -175,8 +175,8 @@ async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
  * Claims whose lease ran out. If the claim's job is still queued or running (a backlog longer
  * than the lease) the lease is renewed; otherwise the job is gone or finished without moving the
  * due job, so its BullMQ job is removed (its id can be used again) and the due job is pending again.
+ * Returns the jobs taken back, as they now are.
  */
-/** Returns the jobs taken back, as they now are. */
 async function takeBackExpiredClaims(ctx: Ctx, expired: DueJobDoc[], now: Date, result: ScanResult): Promise<DueJobDoc[]> {
   const back = await inParallel(expired, parallelUpdates, async (job) => {
     const id = String(job._id);
