@@ -10,6 +10,7 @@ import { deliverNotification } from '../src/notifications/deliver';
 import { backoffType } from '../src/notifications/enqueue';
 import { deliveryJobSchema } from '../src/notifications/schemas';
 import { markDead } from '../src/notifications/transitions';
+import { guardedTransition, lockName } from '../src/db/guarded';
 import { createWebhookRateLimiter } from '../src/notifications/webhookRateLimiter';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
@@ -36,7 +37,10 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
     if (!payload.success) {
       const detail = `invalid job payload: ${payload.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`;
       const recordId = typeof job.data?.recordId === 'string' && /^[0-9a-f]{24}$/.test(job.data.recordId) ? job.data.recordId : undefined;
-      if (recordId) await markDead(ctx.models.notificationRecords, recordId, new Date(), 'payload_invalid', detail);
+      if (recordId)
+        await guardedTransition(ctx, lockName('notification', recordId), () =>
+          markDead(ctx.models.notificationRecords, recordId, new Date(), 'payload_invalid', detail),
+        );
       throw new UnrecoverableError(detail);
     }
     const step = await deliverNotification(

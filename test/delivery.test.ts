@@ -13,6 +13,8 @@ import { asAdmin, asService, asUser, call, notificationBody, userWithBot as newB
 
 const userWithBot = (opts: BotUserOptions = {}) => newBotUser(df.baseUrl, feishu, opts);
 import { deliveryJobId } from '../src/notifications/schemas';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 
 const settings = { NOTIFY_ATTEMPTS: '3', NOTIFY_BACKOFF_MS: '20', NOTIFY_BACKOFF_MAX_MS: '100', FEISHU_TIMEOUT_MS: '1000' };
 
@@ -335,6 +337,28 @@ test("replay of a dead job through Bull Board's retry endpoint ends sent", async
   expect(feishu.messages.filter((m) => m.token === token)).toHaveLength(1);
   const view = await call(df.baseUrl, 'GET', `/api/v1/notification/records/${id}`, { auth: await asUser(userId) });
   expect(view.body.history.find((h: any) => h.event === 'replay')).toMatchObject({ detail: 'replayed by an operator' });
+});
+
+test("a replay's outcome is written under the record's lock where the store needs one, so the relay's clear cannot overwrite it", async () => {
+  // On FerretDB the relay's clear of the dead event reads the record and writes it back by _id,
+  // holding the record's lock: a settle written in between without that lock would vanish.
+  const { userId } = await userWithBot();
+  feishu.failNext(1, { code: 19001 });
+  const { id } = await request(userId);
+  await waitForStatus(id, 'dead');
+  const jobId = deliveryJobId(id);
+  await waitFor(async () => (await df.ctx.queues.notifications.getJob(jobId))?.finishedOn, 5000, 'the job to fail');
+  feishu.stallNext(1, 200);
+  await call(df.baseUrl, 'PUT', `/admin/queues/api/queues/notifications/${jobId}/retry`, { auth: asAdmin() });
+  await waitForStatus(id, 'sending');
+  const held = await withGuardLock(df.ctx, lockName('notification', id), async () => {
+    await feishu.waitForMessages(1, 5000);
+    await new Promise((r) => setTimeout(r, 500));
+    return (await record(id))?.status;
+  });
+  expect(held).toEqual({ acquired: true, value: df.ctx.store.guardedUpdates === 'locked' ? 'sending' : 'sent' });
+  const sent = await waitForStatus(id, 'sent');
+  expect(sent.history.map((h: any) => h.event)).toEqual(['requested', 'attempt', 'dead', 'replay', 'attempt']);
 });
 
 test('a job with an unknown payload version goes straight to dead, never retried', async () => {

@@ -20,7 +20,7 @@ import { retryDelayMs } from './backoff';
 import type { WebhookRateLimiter } from './webhookRateLimiter';
 import * as t from './transitions';
 import type { SkipReason } from './transitions';
-import { guardedOrNull, lockName } from '../db/guarded';
+import { guardedOrNull, guardedTransition, lockName } from '../db/guarded';
 import { decideDigest } from './digest';
 import type { Types } from 'mongoose';
 
@@ -51,6 +51,13 @@ export interface DeliveryDeps {
 type Ctx = Pick<AppContext, 'models' | 'secrets' | 'config' | 'logger' | 'metrics' | 'providers' | 'redis' | 'queues' | 'store'>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Every write of a record goes through the store seam, the claim's and the outcome's alike: where
+ * guarded updates are not atomic, an unlocked write is lost to a locked one that read the record
+ * before it and wrote after (the events relay clearing a replayed record's outbox over its `sent`).
+ */
+const onRecord = <T>(ctx: Ctx, id: unknown, write: () => Promise<T>): Promise<T> => guardedTransition(ctx, lockName('notification', id), write);
 
 /** How late a send may leave after its reserved moment; well inside the limiter's margin. */
 const lateToleranceMs = 50;
@@ -109,7 +116,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
   try {
     loaded = await Promise.all([loadUserSettings(ctx, claimed.userId), loadChannel(ctx, claimed.userId, claimed.channel)]);
   } catch (err) {
-    await t.returnClaim(Records, claimed._id, claimedAt, claimed).catch(() => undefined);
+    await onRecord(ctx, recordId, () => t.returnClaim(Records, claimed._id, claimedAt, claimed)).catch(() => undefined);
     throw err;
   }
   const [settings, channel] = loaded;
@@ -118,7 +125,7 @@ export async function deliverNotification(ctx: Ctx, recordId: string, job: JobAt
     case 'skip':
       return skipClaimed(ctx, claimed, claimedAt, decision.reason);
     case 'defer':
-      await t.returnClaim(Records, claimed._id, claimedAt, claimed, { at: now(), until: decision.until });
+      await onRecord(ctx, recordId, () => t.returnClaim(Records, claimed._id, claimedAt, claimed, { at: now(), until: decision.until }));
       return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
     case 'digest': // never claimed while held; here for completeness of the decision
     case 'send':
@@ -153,9 +160,9 @@ async function whenNotClaimable(ctx: Ctx, recordId: string, job: JobAttempt, dep
   const decision = decideDelivery({ record, settings, channel, now: now() });
   switch (decision.kind) {
     case 'skip':
-      return finishSkipped(ctx, record, await t.markSkipped(Records, record._id, now(), decision.reason));
+      return finishSkipped(ctx, record, await onRecord(ctx, recordId, () => t.markSkipped(Records, record._id, now(), decision.reason)));
     case 'defer':
-      await t.markDeferred(Records, record._id, now(), decision.until);
+      await onRecord(ctx, recordId, () => t.markDeferred(Records, record._id, now(), decision.until));
       return { kind: 'delay', until: decision.until, reason: 'quiet_hours' };
     case 'digest':
     case 'send': {
@@ -175,7 +182,8 @@ async function replayNotification(ctx: Ctx, record: RecordDoc, job: JobAttempt, 
   const recordId = String(record._id);
   const [settings, channel] = await Promise.all([loadUserSettings(ctx, record.userId), loadChannel(ctx, record.userId, record.channel)]);
   const decision = decideDelivery({ record, settings, channel, now: now(), replay: true });
-  if (decision.kind === 'skip') return finishSkipped(ctx, record, await t.markReplaySkipped(Records, record._id, now(), decision.reason));
+  if (decision.kind === 'skip')
+    return finishSkipped(ctx, record, await onRecord(ctx, recordId, () => t.markReplaySkipped(Records, record._id, now(), decision.reason)));
   const claimed = await guardedOrNull(ctx, lockName('notification', recordId), () => t.claimForReplay(Records, record._id, now()));
   if (!claimed) {
     const current = await Records.findById(recordId, { status: 1 }).lean<{ status: string }>();
@@ -230,7 +238,7 @@ async function sendClaimed(ctx: Ctx, args: SendArgs): Promise<DeliveryStep> {
     if (slot.waitMs > (deps.maxInlineWaitMs ?? 2000)) {
       await slot.release();
       const until = new Date(now().getTime() + slot.waitMs);
-      await t.releaseClaim(Records, record._id, now(), until);
+      await onRecord(ctx, recordId, () => t.releaseClaim(Records, record._id, now(), until));
       return { kind: 'delay', until, reason: 'webhook_rate_limit' };
     }
     const due = Date.now() + slot.waitMs;
@@ -283,7 +291,7 @@ async function reserveOrRelease(ctx: Ctx, deps: DeliveryDeps, target: RateTarget
   try {
     return await deps.limiter.reserve(target);
   } catch (err) {
-    await t.releaseClaim(ctx.models.notificationRecords, id as string, new Date(), new Date()).catch(() => undefined);
+    await onRecord(ctx, id, () => t.releaseClaim(ctx.models.notificationRecords, id as string, new Date(), new Date())).catch(() => undefined);
     throw err;
   }
 }
@@ -304,7 +312,11 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
 }
 
 async function skipClaimed(ctx: Ctx, record: RecordFacts, claimedAt: Date, reason: SkipReason): Promise<DeliveryStep> {
-  return finishSkipped(ctx, record, await t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason));
+  return finishSkipped(
+    ctx,
+    record,
+    await onRecord(ctx, record._id, () => t.skipClaimed(ctx.models.notificationRecords, record._id, claimedAt, new Date(), reason)),
+  );
 }
 
 /** A skip written (updated) or lost to another writer (null): counted once (its event rides in the skip's own update). */
@@ -331,7 +343,7 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
   if (outcome.kind !== 'sent') ctx.metrics.providerErrors.inc({ channel, code: outcome.code });
 
   if (outcome.kind === 'sent') {
-    await persistOutcome(() => t.markSent(Records, record._id, now, attempt, outcome));
+    await persistOutcome(() => onRecord(ctx, record._id, () => t.markSent(Records, record._id, now, attempt, outcome)));
     ctx.metrics.notificationsFinal.inc({ status: 'sent', channel });
     if (record.createdAt) ctx.metrics.deliveryLatency.observe({ channel }, (now.getTime() - record.createdAt.getTime()) / 1000);
     return { kind: 'done', status: 'sent' };
@@ -341,21 +353,21 @@ async function settle(ctx: Ctx, { deps, target, record, attempt, outcome, job, n
     const pauseMs = outcome.retryAfterMs ?? 1000 + Math.floor(Math.random() * 1000);
     await deps.limiter.pause(target, pauseMs, outcome.providerCode === 230020 ? 'recipient' : 'target');
     const until = new Date(now.getTime() + pauseMs);
-    await persistOutcome(() => t.markRateLimited(Records, record._id, now, attempt, outcome, until));
+    await persistOutcome(() => onRecord(ctx, record._id, () => t.markRateLimited(Records, record._id, now, attempt, outcome, until)));
     return { kind: 'delay', until, reason: outcome.code };
   }
   const detail = outcome.detail ?? outcome.code;
   if (outcome.kind === 'permanent') {
-    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'permanent'));
+    await persistOutcome(() => onRecord(ctx, record._id, () => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'permanent')));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
     return { kind: 'dead', code: outcome.code, detail };
   }
   if (job.attemptsMade + 1 >= job.attempts) {
-    await persistOutcome(() => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted'));
+    await persistOutcome(() => onRecord(ctx, record._id, () => t.markDeadAfterAttempt(Records, record._id, now, attempt, outcome, 'attempts_exhausted')));
     ctx.metrics.notificationsFinal.inc({ status: 'dead', channel });
     return { kind: 'dead', code: 'attempts_exhausted', detail: `${outcome.code}: ${detail}` };
   }
   const delayMs = retryDelayMs(job.attemptsMade + 1, ctx.config.NOTIFY_BACKOFF_MS, ctx.config.NOTIFY_BACKOFF_MAX_MS);
-  await persistOutcome(() => t.markFailed(Records, record._id, now, attempt, outcome, new Date(now.getTime() + delayMs)));
+  await persistOutcome(() => onRecord(ctx, record._id, () => t.markFailed(Records, record._id, now, attempt, outcome, new Date(now.getTime() + delayMs))));
   return { kind: 'retry', delayMs, code: outcome.code, detail };
 }

@@ -21,15 +21,16 @@
  */
 import { Types } from 'mongoose';
 import type { AppContext } from '../context';
-import { exclusively, lockName, StoreBusyError } from '../db/guarded';
+import { exclusively, guardedMany, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import { isDuplicateKey } from '../db/errors';
 import type { ChannelKind, NotificationRecord } from '../db/notificationRecord';
 import { loadUserSettings } from '../settings/store';
 import { planningSettings } from '../workflow/context';
 import type { Language } from '../workflow/message';
 import { enqueueDelivery } from './enqueue';
+import * as t from './transitions';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
 /** Members one digest lists; more held records wait for the next digest. */
 export const MAX_MEMBERS = 50;
@@ -105,7 +106,7 @@ async function decideLocked(ctx: Ctx, recordId: string, now: Date): Promise<Dige
 }
 
 async function markAlone(ctx: Ctx, recordId: string, now: Date): Promise<DigestDecision> {
-  await ctx.models.notificationRecords.updateOne({ _id: recordId, digestState: 'held' }, { $set: { digestState: 'alone', digestDecidedAt: now } });
+  await guardedTransition(ctx, lockName('notification', recordId), () => t.markAlone(ctx.models.notificationRecords, recordId, now));
   return { kind: 'alone' };
 }
 
@@ -147,15 +148,21 @@ async function createDigestRecord(
 }
 
 async function markMembers(ctx: Ctx, digestId: string, memberIds: string[], now: Date): Promise<DigestDecision> {
-  await ctx.models.notificationRecords.updateMany(
-    { _id: { $in: memberIds }, status: 'pending', digestState: 'held' },
-    {
-      $set: { status: 'digested', digestState: 'member', digestId, digestDecidedAt: now },
-      $push: { history: { at: now, event: 'digested', detail: `sent in digest ${digestId}` } },
-    },
-  );
+  // Each member under its lock where the store needs one (an acknowledgement may be writing it); one
+  // still busy after a few tries stays held for the next run, which finds it listed here (digestOf).
+  let left = memberIds;
+  for (let tries = 0; left.length && tries < 20; tries++) {
+    if (tries) await new Promise((r) => setTimeout(r, 50));
+    const names = new Map(left.map((id) => [lockName('notification', id), id]));
+    const done = await guardedMany(ctx, [...names.keys()], async (locked) => {
+      const ids = locked.map((name) => names.get(name)!);
+      await t.markDigested(ctx.models.notificationRecords, { ids, digestId, now });
+      return new Set(ids);
+    });
+    left = left.filter((id) => !done.has(id));
+  }
   await enqueueDelivery(ctx, digestId);
-  ctx.logger.info({ digestId, members: memberIds.length }, 'anomalies grouped into a digest');
+  ctx.logger.info({ digestId, members: memberIds.length, busy: left.length }, 'anomalies grouped into a digest');
   return { kind: 'digested', digestId };
 }
 

@@ -266,6 +266,31 @@ export function releaseClaim(Records: Records, id: Id, now: Date, until: Date) {
 }
 
 /**
+ * A held record is to be sent by itself: digestState held → alone (its status stays pending, for
+ * the claim). Guard: held. Returns true when it landed.
+ */
+export async function markAlone(Records: Records, id: Id, now: Date): Promise<boolean> {
+  const result = await Records.updateOne({ _id: id, digestState: 'held' }, { $set: { digestState: 'alone', digestDecidedAt: now } });
+  return result.matchedCount === 1;
+}
+
+/**
+ * Held records carried by a digest: pending + held → digested, member of `digestId`. Guard, per
+ * record: pending and held. Returns how many were marked.
+ */
+export async function markDigested(Records: Records, d: { ids: Id[]; digestId: string; now: Date }): Promise<number> {
+  if (!d.ids.length) return 0;
+  const result = await Records.updateMany(
+    { _id: { $in: d.ids }, status: 'pending', digestState: 'held' },
+    {
+      $set: { status: 'digested', digestState: 'member', digestId: d.digestId, digestDecidedAt: d.now },
+      $push: { history: { at: d.now, event: 'digested', detail: `sent in digest ${d.digestId}` } },
+    },
+  );
+  return result.modifiedCount;
+}
+
+/**
  * A reminder card answered (Done, or Snooze with the snoozed copy's time): → replied.
  * Guard: sent, and not answered before (a card is answered once). Returns the record after, or null.
  */
