@@ -10,6 +10,8 @@ import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asService, asUser, call, userWithBot as newBotUser } from './support/api';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 
 let feishu: FeishuServer;
 let df: TestDueflow;
@@ -243,4 +245,29 @@ test('a user who opted out of an anomaly type hears nothing of it', async () => 
   expect(res.status).toBe(202);
   expect(await settled(res.body.id)).toMatchObject({ status: 'skipped', notification: { status: 'skipped', attemptCount: 0 } });
   expect(messagesTo(token)).toHaveLength(0);
+});
+
+test('a store too busy to take a change answers 503 with Retry-After, changes nothing, and the same request later succeeds', async () => {
+  const { userId, auth } = await userWithBot();
+  const res = await post(anomaly(userId));
+  const id = res.body.id;
+  await settled(id);
+  const acknowledge = () => call(df.baseUrl, 'POST', `/api/v1/anomalies/${id}/acknowledge`, { auth });
+  // Another change of the same anomaly holds it past the request's 2 s wait (only a store that needs the lock waits).
+  const during = await withGuardLock(df.ctx, lockName('trigger', id), async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    return acknowledge();
+  });
+  expect(during.acquired).toBe(true);
+  if (!during.acquired) return;
+  if (df.ctx.store.guardedUpdates === 'locked') {
+    expect(during.value.status).toBe(503);
+    expect(during.value.headers.get('retry-after')).toBe('1');
+    expect(during.value.body.error.code).toBe('store_unavailable');
+    expect((await df.ctx.models.triggers.findById(id).lean())!.anomaly!.acknowledgedAt).toBeUndefined();
+    expect((await acknowledge()).status).toBe(200);
+  } else {
+    expect(during.value.status).toBe(200);
+  }
+  expect((await df.ctx.models.triggers.findById(id).lean())!.anomaly!.acknowledgedAt).toBeInstanceOf(Date);
 });

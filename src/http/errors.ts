@@ -2,6 +2,8 @@
 import type { ErrorRequestHandler } from 'express';
 import type { ZodError } from 'zod';
 import type { Logger } from '../logger';
+import { StoreBusyError } from '../db/guarded';
+import { isStoreUnavailable } from '../db/errors';
 
 export class HttpError extends Error {
   constructor(
@@ -49,6 +51,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (status && status >= 400 && status < 500) {
       res.status(status).json(errorBody('bad_request', String(err.message ?? 'bad request')));
+      return;
+    }
+    if (err instanceof StoreBusyError || isStoreUnavailable(err)) {
+      // A lock that stayed taken or a refused write changed nothing; the client may send it again.
+      logger.warn({ err: { name: err.name, message: err.message }, reqId: req.id }, 'store busy: answered 503');
+      res
+        .status(503)
+        .set('Retry-After', '1')
+        .json(errorBody('store_unavailable', 'the store is busy; try again shortly', { requestId: req.id }));
       return;
     }
     logger.error({ err, reqId: req.id }, 'unhandled error');

@@ -4,7 +4,6 @@ import type { AppContext } from '../../context';
 import { idParams } from '../../planning/schemas';
 import { reminderBodies, reminderListQuery, reminderView } from '../../reminders/schemas';
 import { createReminder, deleteReminder, findUserReminder, listReminders, ReminderInputError, toReminderView, updateReminder } from '../../reminders/store';
-import { StoreBusyError } from '../../db/guarded';
 import { HttpError, notFound } from '../errors';
 import { defineRoute } from '../route';
 
@@ -12,7 +11,7 @@ const tag = 'reminders';
 const path = '/api/v1/reminders';
 const missing = () => notFound('reminder');
 
-/** The store's refusals in the API's shape: a 400 naming the field, or a 503 to try again. */
+/** The store's refusals in the API's shape: a 400 naming the field (a busy store is the error handler's 503). */
 async function answer<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -21,7 +20,6 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
       const field = `body.${err.field}`;
       throw new HttpError(400, 'validation_failed', `${field}: ${err.message}`, [{ field, message: err.message }]);
     }
-    if (err instanceof StoreBusyError) throw new HttpError(503, 'busy', 'the reminder is being changed by another request; try again');
     throw err;
   }
 }
