@@ -16,7 +16,7 @@
  *          --sqlite-max=N (cap of every N on FerretDB/SQLite, default 1000)  --sqlite-full
  *          --agenda-max=N (Agenda's N on FerretDB, default 1000)
  *          --n=N (delivery and Agenda N)  --firing=N1,N2  --scan-sizes=S1,S2  --scan-due=D
- *          --scan-interval-ms=MS (default 1000)  --max-run-s=S (skip a firing size projected longer)
+ *          --scan-interval-ms=MS (default 5000, the production default)  --max-run-s=S (skip a firing size projected longer)
  *          --scan-budget-s=S (skip a scanner pass projected longer; the projection is reported)
  *          --env=K=V,... (extra env of the dueflow workers, e.g. WORKER_CONCURRENCY=4)
  *          --no-probe  --cpu-prof (profile every dueflow worker, not only the profile step)
@@ -111,7 +111,7 @@ function parseArgs(argv: string[]) {
     scanSizes: nums('scan-sizes') ?? (quick ? [1_000, 5_000] : [10_000, 100_000, 1_000_000]),
     scanDue: Number(flags.get('scan-due') ?? (quick ? 100 : 1_000)),
     scanBudgetS: Number(flags.get('scan-budget-s') ?? (quick ? 60 : 300)),
-    scanIntervalMs: Number(flags.get('scan-interval-ms') ?? 1000),
+    scanIntervalMs: Number(flags.get('scan-interval-ms') ?? 5000),
     maxRunS: Number(flags.get('max-run-s') ?? (quick ? 300 : 2400)),
     probe: !flags.has('no-probe'),
     /** Extra env of every dueflow worker, e.g. --env=WORKER_CONCURRENCY=4 */
