@@ -12,6 +12,7 @@ import { waitFor } from './support/env';
 import { asService, asUser, call, userWithBot as newBotUser } from './support/api';
 import { withGuardLock } from '../src/db/guardLock';
 import { lockName } from '../src/db/guarded';
+import { eventIdFor } from '../src/events/ids';
 
 let feishu: FeishuServer;
 let df: TestDueflow;
@@ -270,4 +271,29 @@ test('a store too busy to take a change answers 503 with Retry-After, changes no
     expect(during.value.status).toBe(200);
   }
   expect((await df.ctx.models.triggers.findById(id).lean())!.anomaly!.acknowledgedAt).toBeInstanceOf(Date);
+});
+
+test('an acknowledgement stopped after its anomaly was written (its record busy) is finished by the next one: the record noted, the event emitted', async () => {
+  const { userId, auth } = await userWithBot();
+  const res = await post(anomaly(userId));
+  const id = res.body.id;
+  await settled(id);
+  const [record] = await recordsOf(userId);
+  const acknowledge = () => call(df.baseUrl, 'POST', `/api/v1/anomalies/${id}/acknowledge`, { auth });
+  const event = () => df.ctx.models.events.findById(eventIdFor('anomaly.acknowledged', id)).lean();
+  const during = await withGuardLock(df.ctx, lockName('notification', String(record._id)), acknowledge);
+  expect(during.acquired).toBe(true);
+  if (!during.acquired || df.ctx.store.guardedUpdates !== 'locked') return; // only a store that needs the lock waits on it
+  expect(during.value.status).toBe(503);
+  expect((await df.ctx.models.triggers.findById(id).lean())!.anomaly!.acknowledgedAt).toBeInstanceOf(Date);
+  expect((await df.ctx.models.notificationRecords.findById(record._id).lean())!.acknowledgedAt).toBeUndefined();
+  expect(await event()).toBeNull();
+
+  const again = await acknowledge();
+  expect(again.status).toBe(409);
+  expect(again.body.error.code).toBe('already_acknowledged');
+  const noted = (await df.ctx.models.notificationRecords.findById(record._id).lean())!;
+  expect(noted.acknowledgedAt).toBeInstanceOf(Date);
+  expect(noted.history.filter((h) => h.event === 'acknowledged')).toHaveLength(1);
+  expect(await event()).toMatchObject({ type: 'anomaly.acknowledged' });
 });

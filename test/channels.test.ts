@@ -5,6 +5,8 @@ import { defaultChannelKind, loadChannel } from '../src/channels/store';
 import { startFeishuServer, type FeishuServer } from './support/feishuServer';
 import { startTestDueflow, type TestDueflow } from './support/harness';
 import { userToken } from './support/env';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 
 const CHANNELS = '/api/v1/notification/channels';
 const secret = (label: string) => `${label}${randomUUID().replace(/-/g, '')}`;
@@ -105,6 +107,21 @@ describe('notification channels API', () => {
     expect((await api(b, 'GET', `${CHANNELS}/feishu_bot`)).body).toEqual(theirs.body);
     expect((await api(a, 'GET', `${CHANNELS}/feishu_bot`)).body).toEqual(mine.body);
     expect(await df.ctx.models.notificationChannels.countDocuments({ userId: { $in: [a, b] } })).toBe(2);
+  });
+
+  test("a save takes the channel's lock, which a test result's write also takes: while it is held the save waits (a store that needs it)", async () => {
+    const user = `u-${randomUUID()}`;
+    const first = feishu.botUrl(secret('bot'));
+    expect((await api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: first })).status).toBe(200);
+    const held = await withGuardLock(df.ctx, lockName('channel', `${user}:feishu_bot`), () =>
+      api(user, 'PUT', `${CHANNELS}/feishu_bot`, { enabled: true, webhookUrl: feishu.botUrl(secret('bot')) }),
+    );
+    expect(held.acquired).toBe(true);
+    if (!held.acquired) return;
+    if (df.ctx.store.guardedUpdates === 'atomic') return expect(held.value.status).toBe(200);
+    expect(held.value.status).toBe(503);
+    expect(held.value.body.error.code).toBe('store_unavailable');
+    expect((await api(user, 'GET', `${CHANNELS}/feishu_bot`)).body.webhookUrl).toBe(`${first.slice(0, first.lastIndexOf('/') + 5)}…${first.slice(-4)}`);
   });
 
   test('concurrent first PUTs of one channel leave one document', async () => {

@@ -14,6 +14,8 @@ import { testEnv, testSecrets, waitFor } from './support/env';
 import { asService, asUser, call, notificationBody, userWithBot } from './support/api';
 import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 import type { DueflowProcess } from './support/processes';
 import { spawnDueflow } from './support/processes';
 import { emitEvent, ensureEvent } from '../src/events/emit';
@@ -314,6 +316,22 @@ describe('endpoints', () => {
       expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 400]);
     }
     expect(await df.ctx.models.webhookEndpoints.findById(id).lean()).toMatchObject({ enabled: true, events: ['*'] });
+  });
+
+  test("a change and a secret rotation take the endpoint's lock: while it is held a rotation waits (a store that needs it) and the secret stays", async () => {
+    const created = await secretCall(df.baseUrl, 'POST', '/api/v1/webhook-endpoints', { url: receiver.url('/locked'), events: ['reminder.done'] });
+    const { id } = created.body;
+    const sealed = async () => (await df.ctx.models.webhookEndpoints.findById(id).lean())!.secretSealed;
+    const before = await sealed();
+    const held = await withGuardLock(df.ctx, lockName('webhook-endpoint', id), () =>
+      secretCall(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/rotate-secret`),
+    );
+    expect(held.acquired).toBe(true);
+    if (!held.acquired || df.ctx.store.guardedUpdates === 'atomic') return;
+    expect(held.value.status).toBe(503);
+    expect(await sealed()).toBe(before);
+    expect((await secretCall(df.baseUrl, 'POST', `/api/v1/webhook-endpoints/${id}/rotate-secret`)).status).toBe(200);
+    expect(await sealed()).not.toBe(before);
   });
 });
 

@@ -7,6 +7,8 @@ import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 
 let feishu: FeishuServer;
 let api: TestDueflow;
@@ -50,6 +52,25 @@ test('records whose jobs Redis lost are enqueued again and delivered once', asyn
   const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
   expect(text).toMatch(/dueflow_repairs_total\{kind="notification_job_missing"\} 50/);
 }, 60_000);
+
+test("the repair of a lapsed sending waits for the record's lock: a sender finishing under it keeps its sent", async () => {
+  const userId = await userWithBot();
+  const { body } = await call(api.baseUrl, 'POST', '/api/v1/notifications', { auth: asService(), body: notificationBody(userId) });
+  const Records = api.ctx.models.notificationRecords;
+  await Records.updateOne({ _id: body.id }, { $set: { status: 'sending', sendingSince: new Date(Date.now() - 120_000) }, $inc: { attemptCount: 1 } });
+  // The slow sender holds the record's lock to write its outcome while the reconciler runs.
+  const held = await withGuardLock(api.ctx, lockName('notification', body.id), async () => {
+    const repairs = await reconcileNotifications(api.ctx, later());
+    await Records.updateOne({ _id: body.id, status: 'sending' }, { $set: { status: 'sent' }, $unset: { sendingSince: '' } });
+    return repairs;
+  });
+  expect(held.acquired).toBe(true);
+  if (!held.acquired) return;
+  expect(held.value.unstuck).toBe(api.ctx.store.guardedUpdates === 'locked' ? 0 : 1);
+  if (api.ctx.store.guardedUpdates === 'locked') expect((await Records.findById(body.id).lean())!.status).toBe('sent');
+  await Records.deleteOne({ _id: body.id }); // the next tests count what the reconciler repairs
+  await api.ctx.queues.notifications.obliterate({ force: true });
+});
 
 test('a record stuck in sending past its lease goes back to failed and is retried', async () => {
   const userId = await userWithBot();

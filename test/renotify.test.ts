@@ -13,6 +13,8 @@ import type { FeishuServer } from './support/feishuServer';
 import { startFeishuServer } from './support/feishuServer';
 import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
+import { withGuardLock } from '../src/db/guardLock';
+import { lockName } from '../src/db/guarded';
 
 const TTL = 3600_000;
 const BEFORE = 600_000;
@@ -203,3 +205,27 @@ test('the maintenance reconcile job runs it and reports the count', async () => 
   await waitFor(() => one.messages().length === 2, 20_000, 'the reminder');
   expect(await reminders(one.previewId)).toHaveLength(1);
 }, 60_000);
+
+test("marking a preview reminded waits for the preview's lock: an answer being written meanwhile is not written back over", async () => {
+  const one = await readyPreview();
+  const now = inWindow(one.preview.expiresAt);
+  const requested = () =>
+    df.ctx.models.previews
+      .findById(one.previewId)
+      .lean()
+      .then((p) => p!.reminderRequestedAt);
+  const held = await withGuardLock(df.ctx, lockName('preview', one.previewId), async () => {
+    await renotifyExpiringPreviews(df.ctx, now);
+    return { remindersWhileHeld: (await reminders(one.previewId)).length, requestedWhileHeld: await requested() };
+  });
+  expect(held.acquired).toBe(true);
+  if (!held.acquired) return;
+  expect(held.value.remindersWhileHeld).toBe(1); // the reminder is requested either way
+  if (df.ctx.store.guardedUpdates === 'locked') {
+    expect(held.value.requestedWhileHeld).toBeUndefined();
+    // The next run finds the reminder's record and only marks the preview.
+    await renotifyExpiringPreviews(df.ctx, now);
+  }
+  expect(await requested()).toBeInstanceOf(Date);
+  expect(await reminders(one.previewId)).toHaveLength(1);
+});

@@ -12,6 +12,7 @@ import { normalizeWebhookUrl, type ChannelBody, type ChannelTestResult, type Cha
 import { isDuplicateKey } from '../db/errors';
 import { cachedRead, type UserCacheHandle } from '../settings/cache';
 import { loadUserSettings } from '../settings/store';
+import { guardedTransition, lockName } from '../db/guarded';
 
 export type { ChannelKind };
 
@@ -69,6 +70,9 @@ export async function getChannel(ctx: Pick<AppContext, 'models'>, userId: string
   return doc ? toChannelView(doc) : null;
 }
 
+/** A save and a test result write the same channel: on a store that writes a document back whole, one must not undo the other. */
+const channelLock = (userId: string, kind: ChannelKind) => lockName('channel', `${userId}:${kind}`);
+
 export type SaveChannelResult = { ok: true; channel: ChannelView } | { ok: false; field: string; message: string };
 
 /**
@@ -76,8 +80,12 @@ export type SaveChannelResult = { ok: true; channel: ChannelView } | { ok: false
  * (the API never shows secrets, so a client cannot send them back); signingSecret null removes it.
  * The test result is cleared: it described the configuration being replaced.
  */
-export async function saveChannel(ctx: Pick<AppContext, 'models' | 'secrets' | 'userCache'>, userId: string, input: ChannelBody): Promise<SaveChannelResult> {
-  const saved = await writeChannel(ctx, userId, input);
+export async function saveChannel(
+  ctx: Pick<AppContext, 'models' | 'secrets' | 'userCache' | 'store' | 'redis' | 'config'>,
+  userId: string,
+  input: ChannelBody,
+): Promise<SaveChannelResult> {
+  const saved = await guardedTransition(ctx, channelLock(userId, input.channel), () => writeChannel(ctx, userId, input));
   await ctx.userCache.invalidate(userId);
   return saved;
 }
@@ -152,7 +160,7 @@ export type TestChannelOutcome = { kind: 'missing' } | { kind: 'disabled' } | { 
 
 /** Sends the fixed test message through the channel's provider and records the result on the channel (no notification record). */
 export async function testChannel(
-  ctx: Pick<AppContext, 'models' | 'secrets' | 'providers' | 'logger' | 'userCache'>,
+  ctx: Pick<AppContext, 'models' | 'secrets' | 'providers' | 'logger' | 'userCache' | 'store' | 'redis' | 'config'>,
   userId: string,
   kind: ChannelKind,
   now: () => Date = () => new Date(),
@@ -176,7 +184,7 @@ export async function testChannel(
   const lastTest = { status: ok ? 'ok' : 'failed', errorCode: ok ? undefined : outcome.code, error: ok ? undefined : outcome.detail, at: now() };
   // Guarded on what was tested (every PUT re-seals the URL or rewrites the receive id): a result never lands on a configuration it did not test.
   const tested = doc.channel === 'feishu_app' ? { receiveIdType: doc.receiveIdType, receiveId: doc.receiveId } : { webhookUrlSealed: doc.webhookUrlSealed };
-  await Channels.updateOne({ _id: doc._id, ...tested }, { $set: { lastTest } }, { timestamps: false });
+  await guardedTransition(ctx, channelLock(userId, kind), () => Channels.updateOne({ _id: doc._id, ...tested }, { $set: { lastTest } }, { timestamps: false }));
   await ctx.userCache.invalidate(userId);
   ctx.logger.info({ userId, channel: kind, ok, code: outcome.code, httpStatus: outcome.httpStatus, durationMs: outcome.durationMs }, 'channel test message');
 

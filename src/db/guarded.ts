@@ -31,10 +31,22 @@ export async function detectStore(conn: Connection, setting: 'auto' | GuardedUpd
 }
 
 /** What a lock is of: a document of a collection, or a user's schedule or digest. */
-export type LockKind = 'trigger' | 'preview' | 'notification' | 'due-job' | 'reminder' | 'schedule' | 'digest' | 'event' | 'event-delivery' | 'external-id';
+export type LockKind =
+  | 'trigger'
+  | 'preview'
+  | 'notification'
+  | 'due-job'
+  | 'reminder'
+  | 'schedule'
+  | 'digest'
+  | 'event'
+  | 'event-delivery'
+  | 'external-id'
+  | 'channel'
+  | 'webhook-endpoint';
 
 /** The one lock naming: `<kind>:<id>`. */
-export const lockName = (kind: LockKind | (string & {}), id: unknown): string => `${kind}:${String(id)}`;
+export const lockName = (kind: LockKind, id: unknown): string => `${kind}:${String(id)}`;
 
 /** A lock stayed taken (another change of the same thing is running): try again shortly. */
 export class StoreBusyError extends Error {

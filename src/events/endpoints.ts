@@ -1,13 +1,17 @@
 /** Webhook endpoints: created with a secret shown once, changed, rotated, deleted. */
-import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
 import type { WebhookEndpointDoc } from '../db/webhookEndpoint';
 import { newEndpointSecret } from './ids';
 import type { EndpointCreateBody, EndpointUpdateBody, EndpointView } from './schemas';
 import * as t from './transitions';
 import { toEndpointView } from './views';
+import { isStoredId } from '../db/ids';
+import { guardedTransition, lockName } from '../db/guarded';
 
-type Ctx = Pick<AppContext, 'models' | 'secrets' | 'logger'>;
+type Ctx = Pick<AppContext, 'models' | 'secrets' | 'logger' | 'store' | 'redis' | 'config'>;
+
+/** A change and a rotation write the same endpoint: on a store that writes a document back whole, one must not undo the other. */
+const endpointLock = (id: string) => lockName('webhook-endpoint', id);
 
 export async function createEndpoint(ctx: Ctx, body: EndpointCreateBody): Promise<EndpointView & { secret: string }> {
   const secret = newEndpointSecret();
@@ -22,7 +26,7 @@ export async function createEndpoint(ctx: Ctx, body: EndpointCreateBody): Promis
 }
 
 export async function findEndpoint(ctx: Pick<AppContext, 'models'>, id: string): Promise<WebhookEndpointDoc | null> {
-  return isValidObjectId(id) && /^[0-9a-f]{24}$/.test(id) ? ctx.models.webhookEndpoints.findById(id).lean<WebhookEndpointDoc>() : null;
+  return isStoredId(id) ? ctx.models.webhookEndpoints.findById(id).lean<WebhookEndpointDoc>() : null;
 }
 
 export async function listEndpoints(ctx: Pick<AppContext, 'models'>): Promise<EndpointView[]> {
@@ -39,7 +43,9 @@ export async function updateEndpoint(ctx: Ctx, id: string, body: EndpointUpdateB
   if (body.enabled !== undefined) set.enabled = body.enabled;
   if (body.description === null || body.description === '') unset.push('description');
   else if (body.description !== undefined) set.description = body.description;
-  const doc = await t.updateEndpoint(ctx.models.webhookEndpoints, id, { set, unset }).lean<WebhookEndpointDoc>();
+  const doc = await guardedTransition(ctx, endpointLock(id), () =>
+    t.updateEndpoint(ctx.models.webhookEndpoints, id, { set, unset }).lean<WebhookEndpointDoc>(),
+  );
   if (doc) ctx.logger.info({ endpointId: id, fields: Object.keys(body) }, 'webhook endpoint changed');
   return doc ? toEndpointView(doc) : null;
 }
@@ -48,14 +54,16 @@ export async function updateEndpoint(ctx: Ctx, id: string, body: EndpointUpdateB
 export async function rotateSecret(ctx: Ctx, id: string, now = new Date()): Promise<{ id: string; secret: string; rotatedAt: string } | null> {
   if (!(await findEndpoint(ctx, id))) return null;
   const secret = newEndpointSecret();
-  const doc = await t.rotateEndpointSecret(ctx.models.webhookEndpoints, id, { sealed: ctx.secrets.seal(secret), at: now });
+  const doc = await guardedTransition(ctx, endpointLock(id), () =>
+    t.rotateEndpointSecret(ctx.models.webhookEndpoints, id, { sealed: ctx.secrets.seal(secret), at: now }),
+  );
   if (!doc) return null;
   ctx.logger.info({ endpointId: id }, 'webhook endpoint secret rotated');
   return { id, secret, rotatedAt: now.toISOString() };
 }
 
 export async function removeEndpoint(ctx: Ctx, id: string): Promise<boolean> {
-  if (!isValidObjectId(id) || !/^[0-9a-f]{24}$/.test(id)) return false;
+  if (!isStoredId(id)) return false;
   const gone = await t.deleteEndpoint(ctx.models.webhookEndpoints, id);
   if (gone) ctx.logger.info({ endpointId: id }, 'webhook endpoint deleted');
   return Boolean(gone);

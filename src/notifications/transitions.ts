@@ -266,6 +266,23 @@ export function releaseClaim(Records: Records, id: Id, now: Date, until: Date) {
 }
 
 /**
+ * sending → failed when its sender stopped mid-attempt (the lease ran out): whether Feishu got
+ * it is unknown, so it is retried. Guard: still sending since before `now` − the lease.
+ * Returns the record after, or null.
+ */
+export function takeBackLapsedSending(Records: Records, id: Id, now: Date) {
+  return Records.findOneAndUpdate(
+    { _id: id, status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } },
+    {
+      $set: { status: 'failed', lastErrorCode: 'sender_lost', lastError: 'the process sending this record stopped before it finished' },
+      $unset: { sendingSince: '' },
+      $push: { history: { at: now, event: 'repaired', code: 'sender_lost' } },
+    },
+    after,
+  );
+}
+
+/**
  * A held record is to be sent by itself: digestState held → alone (its status stays pending, for
  * the claim). Guard: held. Returns true when it landed.
  */
@@ -336,20 +353,7 @@ export function noteAcknowledged(Records: Records, id: Id, a: { at: Date; via: s
 }
 
 /**
- * The relay moved the record's end events into the event log: outbox → empty.
- * Guard: the outbox holds the `count` entries the relay read (one pushed meanwhile waits for the
- * next relay, which emits all again: emitting is idempotent). Returns the record after, or null.
- */
-export function clearOutbox(Records: Records, id: Id, count: number) {
-  return Records.findOneAndUpdate(
-    { _id: id, outboxCount: count },
-    { $unset: { outbox: '', outboxCount: '' } },
-    { returnDocument: 'after' as const, timestamps: false },
-  );
-}
-
-/**
- * clearOutbox for a batch: each record's outbox → empty, in one update. Guard, per record: the
+ * The relay moved these records' end events into the event log: each outbox → empty, in one update. Guard, per record: the
  * outbox holds the `count` entries the relay read (one with more waits for the next relay).
  * Returns how many were cleared.
  */

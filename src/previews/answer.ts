@@ -16,10 +16,11 @@ import type { AppContext } from '../context';
 import type { PreviewDoc } from '../db/preview';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import { exclusively, guardedOrNull, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
-import { expirePreview } from './transitions';
+import { claimForConfirm, expirePreview, markConfirmed, markRejected, releaseConfirm } from './transitions';
 import { closeByPreview } from '../triggers/transitions';
 import type { AnswerPlace } from '../db/trigger';
 import { emitEvent } from '../events/emit';
+import { isStoredId } from '../db/ids';
 
 type Ctx = Pick<AppContext, 'models' | 'logger' | 'redis' | 'config' | 'queues' | 'store'>;
 
@@ -45,8 +46,6 @@ export type ConfirmOutcome =
 
 export type RejectOutcome =
   { kind: 'rejected'; preview: PreviewDoc; replayed: boolean } | { kind: 'not_found' } | { kind: 'expired' | 'confirmed' | 'in_progress'; preview: PreviewDoc };
-
-const after = { returnDocument: 'after' as const };
 
 /** One transition of preview `id`; null when the guard did not match or its lock stayed taken. */
 const locked = <T>(ctx: Ctx, id: unknown, transition: () => Promise<T | null>): Promise<T | null> => guardedOrNull(ctx, lockName('preview', id), transition);
@@ -74,7 +73,7 @@ async function findBlock(ctx: Ctx, p: PreviewDoc): Promise<ScheduleBlockDoc | nu
 export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<ConfirmOutcome> {
   const { userId, previewId, via } = answer;
   const now = answer.now ?? new Date();
-  if (!isValidObjectId(previewId)) return { kind: 'not_found' };
+  if (!isStoredId(previewId)) return { kind: 'not_found' };
   const Previews = ctx.models.previews;
   const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
   for (;;) {
@@ -92,20 +91,7 @@ export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<C
       return { kind: 'expired', preview: { ...p, status: 'expired' } };
     }
     const leaseOver = new Date(now.getTime() - confirmLeaseMs);
-    const claimed = await locked(ctx, p._id, () =>
-      Previews.findOneAndUpdate(
-        {
-          _id: p._id,
-          userId,
-          $or: [
-            { status: 'ready', expiresAt: { $gt: now } },
-            { status: 'confirming', confirmingSince: { $lt: leaseOver } },
-          ],
-        },
-        { $set: { status: 'confirming', confirmingSince: now } },
-        after,
-      ).lean<PreviewDoc>(),
-    );
+    const claimed = await locked(ctx, p._id, () => claimForConfirm(Previews, { id: p._id, userId, now, leaseOver }).lean<PreviewDoc>());
     if (claimed) return apply(ctx, claimed, { now, via });
     // Another confirm holds it: wait for its answer, which is ours too.
     if (Date.now() > waitUntil) return { kind: 'in_progress', preview: p };
@@ -116,13 +102,7 @@ export async function confirmPreview(ctx: Ctx, answer: PreviewAnswer): Promise<C
 async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: AnswerPlace }): Promise<ConfirmOutcome> {
   const { models } = ctx;
   const previewId = String(p._id);
-  const release = () =>
-    locked(ctx, p._id, () =>
-      models.previews.updateOne(
-        { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
-        { $set: { status: 'ready' }, $unset: { confirmingSince: '' } },
-      ),
-    );
+  const release = () => locked(ctx, p._id, () => releaseConfirm(models.previews, p._id, p.confirmingSince));
   let block: ScheduleBlockDoc | null = null;
   if (places(p)) {
     const start = p.candidate.start!;
@@ -162,16 +142,7 @@ async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: An
     }
   }
   const confirmed = await locked(ctx, p._id, () =>
-    models.previews
-      .findOneAndUpdate(
-        { _id: p._id, status: 'confirming', confirmingSince: p.confirmingSince },
-        {
-          $set: { status: 'confirmed', confirmedAt: now, answeredVia: via, ...(block ? { blockId: String(block._id) } : {}) },
-          $unset: { confirmingSince: '' },
-        },
-        after,
-      )
-      .lean<PreviewDoc>(),
+    markConfirmed(models.previews, { id: p._id, since: p.confirmingSince, now, via, blockId: block ? String(block._id) : undefined }).lean<PreviewDoc>(),
   );
   if (confirmed) await emitPreviewAnswered(ctx, { preview: confirmed, block });
   const final = confirmed ?? (await models.previews.findById(p._id).lean<PreviewDoc>())!;
@@ -183,16 +154,8 @@ async function apply(ctx: Ctx, p: PreviewDoc, { now, via }: { now: Date; via: An
 export async function rejectPreview(ctx: Ctx, answer: PreviewAnswer): Promise<RejectOutcome> {
   const { userId, previewId, via } = answer;
   const now = answer.now ?? new Date();
-  if (!isValidObjectId(previewId)) return { kind: 'not_found' };
-  const rejected = await locked(ctx, previewId, () =>
-    ctx.models.previews
-      .findOneAndUpdate(
-        { _id: previewId, userId, status: 'ready', expiresAt: { $gt: now } },
-        { $set: { status: 'rejected', rejectedAt: now, answeredVia: via } },
-        after,
-      )
-      .lean<PreviewDoc>(),
-  );
+  if (!isStoredId(previewId)) return { kind: 'not_found' };
+  const rejected = await locked(ctx, previewId, () => markRejected(ctx.models.previews, { id: previewId, userId, now, via }).lean<PreviewDoc>());
   if (rejected) {
     await emitPreviewAnswered(ctx, { preview: rejected, block: null });
     await closeTrigger(ctx, rejected, 'rejected');

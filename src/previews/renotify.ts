@@ -18,8 +18,10 @@ import { wallClock } from '../time/zonedTime';
 import { planningSettings } from '../workflow/context';
 import { languages, type Language } from '../workflow/message';
 import { previewUrl } from '../workflow/plan';
+import { guardedOrNull, lockName } from '../db/guarded';
+import { markReminderRequested } from './transitions';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'store' | 'redis'>;
 
 export const reminderTriggerType = 'important_urgent_task';
 export const reminderDedupeKey = (previewId: string) => `preview-reminder|${previewId}`;
@@ -111,7 +113,8 @@ export async function renotifyExpiringPreviews(ctx: Ctx, now = new Date()): Prom
           logger.info({ previewId, triggerId: p.triggerId, notificationId: result.id, expiresAt: p.expiresAt }, 'preview reminder requested');
         }
       }
-      await models.previews.updateOne({ _id: p._id, reminderRequestedAt: { $exists: false } }, { $set: { reminderRequestedAt: now } });
+      // Under the preview's lock: an answer being written now is not written back over.
+      await guardedOrNull(ctx, lockName('preview', previewId), () => markReminderRequested(models.previews, p._id, now));
     } catch (err) {
       // One preview's failure does not stop the others; the next run tries it again.
       logger.warn({ previewId, err: (err as Error).message }, 'could not request a preview reminder');

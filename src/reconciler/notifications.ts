@@ -8,9 +8,10 @@
 import type { AppContext } from '../context';
 import { enqueueDelivery } from '../notifications/enqueue';
 import { deliveryJobId } from '../notifications/schemas';
-import { sendingLeaseMs } from '../notifications/transitions';
+import { sendingLeaseMs, takeBackLapsedSending } from '../notifications/transitions';
+import { guardedOrNull, lockName } from '../db/guarded';
 
-type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'metrics'>;
+type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'metrics' | 'store' | 'redis'>;
 
 export interface NotificationRepairs {
   requeued: number;
@@ -29,14 +30,8 @@ export async function reconcileNotifications(ctx: Ctx, now = new Date(), batchSi
     .limit(batchSize)
     .lean();
   for (const { _id } of stuck) {
-    const moved = await Records.findOneAndUpdate(
-      { _id, status: 'sending', sendingSince: { $lt: new Date(now.getTime() - sendingLeaseMs) } },
-      {
-        $set: { status: 'failed', lastErrorCode: 'sender_lost', lastError: 'the process sending this record stopped before it finished' },
-        $unset: { sendingSince: '' },
-        $push: { history: { at: now, event: 'repaired', code: 'sender_lost' } },
-      },
-    );
+    // Under the record's lock: a sender that finishes now writes its outcome, not this repair over it.
+    const moved = await guardedOrNull(ctx, lockName('notification', String(_id)), () => takeBackLapsedSending(Records, _id, now));
     if (moved) {
       repairs.unstuck++;
       ctx.metrics.repairs.inc({ kind: 'notification_sending_expired' });

@@ -6,7 +6,7 @@
  * the due-job write is a guarded transition of the due job, as the scanner's claim is. A reminder
  * of another user, or a canceled one, does not exist (null).
  */
-import { isValidObjectId, Types } from 'mongoose';
+import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
@@ -17,6 +17,7 @@ import { newOccurrence } from '../scheduling/transitions';
 import { isoOrNull as iso } from '../time/iso';
 import { nextOccurrence } from './occurrences';
 import type { ReminderCreateBody, ReminderListQuery, ReminderPatchBody, ReminderView } from './schemas';
+import { isStoredId } from '../db/ids';
 
 type Ctx = Pick<AppContext, 'models' | 'redis' | 'config' | 'store'>;
 
@@ -56,7 +57,7 @@ export function toReminderView(r: ReminderDoc): ReminderView {
 
 /** The user's reminder, or null when it does not exist, is someone else's or was deleted. */
 export async function findUserReminder(ctx: Pick<AppContext, 'models'>, userId: string, id: string): Promise<ReminderDoc | null> {
-  if (!isValidObjectId(id) || !/^[0-9a-f]{24}$/.test(id)) return null;
+  if (!isStoredId(id)) return null;
   return ctx.models.reminders.findOne({ _id: id, userId, status: { $ne: 'canceled' } }).lean<ReminderDoc>();
 }
 

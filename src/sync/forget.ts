@@ -11,7 +11,7 @@ import { releaseExternalId } from './transitions';
 
 export type SyncCtx = Pick<AppContext, 'models' | 'store' | 'redis' | 'config'>;
 
-export const externalIdLock = (key: string) => lockName('external_ids', key);
+export const externalIdLock = (key: string) => lockName('external-id', key);
 
 /**
  * Releases the mapping of a deleted resource, then deletes the resource once more (and cancels a

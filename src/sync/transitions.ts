@@ -4,7 +4,7 @@
  * mapping is claimed before its resource is written and released after it is deleted, so a crash
  * in between leaves a mapping to nothing (repaired by the next upsert or delete), never a resource
  * nobody maps. The callers (upsert.ts, forget.ts) run the mapping's transitions through
- * guardedTransition, under the lock `external_ids:<_id>`.
+ * guardedTransition, under the lock `external-id:<_id>`.
  */
 import type { Model, Types } from 'mongoose';
 import type { AppContext } from '../context';

@@ -12,7 +12,7 @@
 import { Types, type Model } from 'mongoose';
 import type { AppContext } from '../context';
 import { externalIdKey, type ExternalIdDoc, type ExternalKind, type ExternalRef } from '../db/externalId';
-import { guardedTransition, lockName, StoreBusyError } from '../db/guarded';
+import { guardedTransition, StoreBusyError } from '../db/guarded';
 import type { ScheduleBlockDoc } from '../db/scheduleBlock';
 import type { TaskDoc } from '../db/task';
 import { deleteBlock, reportUnfinished } from '../planning/blocks';
@@ -91,7 +91,7 @@ async function writeAt<D extends Stored>(w: Writer<D>, id: Types.ObjectId, ref: 
     if (inserted) return { created: true, doc: inserted, previous: null };
     // inserted by a concurrent upsert between the read and the insert: replace it
   }
-  throw new StoreBusyError(lockName(w.kind, id));
+  throw new StoreBusyError(`${w.kind}:${id}`);
 }
 
 async function upsertByExternalId<D extends Stored>(ctx: SyncCtx, w: Writer<D>, ref: ExternalRef): Promise<Upserted<D>> {
