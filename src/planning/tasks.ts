@@ -1,6 +1,7 @@
 /**
  * A user's tasks. Every write also brings the task's due job in line (created, moved or canceled)
- * before the request answers. A task of another user does not exist (null, never "forbidden").
+ * before the request answers, under the due job's lock (hence a SyncCtx: the store and Redis).
+ * A task of another user does not exist (null, never "forbidden").
  */
 import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
@@ -49,7 +50,7 @@ function changes(body: Partial<TaskPatchBody>, now: Date, current?: TaskDoc) {
   return { set, unset };
 }
 
-export async function createTask(ctx: Ctx, userId: string, body: TaskCreateBody, now = new Date()): Promise<TaskDoc> {
+export async function createTask(ctx: SyncCtx, userId: string, body: TaskCreateBody, now = new Date()): Promise<TaskDoc> {
   const { set } = changes(body, now);
   const created = await ctx.models.tasks.create({ ...set, userId });
   const task = created.toObject() as TaskDoc;
@@ -57,7 +58,7 @@ export async function createTask(ctx: Ctx, userId: string, body: TaskCreateBody,
   return task;
 }
 
-export async function updateTask(ctx: Ctx, userId: string, id: string, body: TaskPatchBody, now = new Date()): Promise<TaskDoc | null> {
+export async function updateTask(ctx: SyncCtx, userId: string, id: string, body: TaskPatchBody, now = new Date()): Promise<TaskDoc | null> {
   const current = await findUserTask(ctx, userId, id);
   if (!current) return null;
   const { set, unset } = changes(body, now, current);

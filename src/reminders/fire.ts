@@ -15,9 +15,11 @@
  *   (one-off, endAt, count).
  *
  * All of it runs exclusively per reminder, as the API's edits do (db/guarded.ts): an edit or a
- * delete happens wholly before or wholly after a firing. Errors retry the occurrence with the due job's
- * backoff; after the last attempt the occurrence is given up (skipped `attempts_exhausted`) and the
- * reminder still rolls forward, so one bad occurrence does not end a recurring reminder.
+ * delete happens wholly before or wholly after a firing. Each write of the due job also holds the
+ * due job's lock, taken after the reminder's (the edits' order; the scanner holds it alone).
+ * Errors retry the occurrence with the due job's backoff; after the last attempt the occurrence is
+ * given up (skipped `attempts_exhausted`) and the reminder still rolls forward, so one bad
+ * occurrence does not end a recurring reminder.
  */
 import { isValidObjectId } from 'mongoose';
 import type { AppContext } from '../context';
@@ -25,7 +27,8 @@ import type { DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
 import { exclusively, lockName, StoreBusyError } from '../db/guarded';
 import { outcomeOf, type FireOutcome } from '../scheduling/fireOutcome';
-import { deferDueJob, dueJobMaxAttempts, finishDueJob, newOccurrence, postponeDueJob, retryOrFailDueJob } from '../scheduling/transitions';
+import { onDueJob } from '../scheduling/dueJobs';
+import { deferDueJob, dueJobMaxAttempts, finishDueJob, postponeDueJob, restartFailedDueJob, retryOrFailDueJob } from '../scheduling/transitions';
 import { createTrigger } from '../triggers/create';
 import { nextOccurrence, occurrencesBetween } from './occurrences';
 
@@ -52,14 +55,16 @@ type ReminderClaim = Pick<DueJobDoc, '_id' | 'reminderId' | 'triggerAt' | 'claim
 export async function fireReminderOccurrence(ctx: Ctx, job: ReminderClaim, now = new Date()): Promise<FireOutcome> {
   const DueJobs = ctx.models.dueJobs;
   const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  const reminderLock = lockName('reminder', job.reminderId);
   try {
-    const fired = await exclusively(ctx, lockName('reminder', job.reminderId), () => fireLocked(ctx, job, now), 5000).catch((err) => {
-      if (err instanceof StoreBusyError) return null;
+    const fired = await exclusively(ctx, reminderLock, () => fireLocked(ctx, job, now), 5000).catch((err) => {
+      // Only the reminder's lock means an edit holds it; a busy due job inside is an error like any other (below).
+      if (err instanceof StoreBusyError && err.lockName === reminderLock) return null;
       throw err;
     });
     if (fired) return fired;
     // An edit holds the reminder: look again in a moment (a new triggerAt, so a new BullMQ job id).
-    const deferred = await deferDueJob(DueJobs, job, new Date(now.getTime() + busyRetryMs));
+    const deferred = await onDueJob(ctx, job._id, () => deferDueJob(DueJobs, job, new Date(now.getTime() + busyRetryMs)));
     return deferred ? { status: 'pending', reason: 'reminder_busy' } : current();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -67,7 +72,8 @@ export async function fireReminderOccurrence(ctx: Ctx, job: ReminderClaim, now =
       { dueJobId: String(job._id), reminderId: job.reminderId, attempts: (job.attempts ?? 0) + 1, err: message },
       'firing reminder occurrence failed',
     );
-    const retried = await retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500));
+    // Under the due job's lock too; if it stays taken this throws, and BullMQ retries the job.
+    const retried = await onDueJob(ctx, job._id, () => retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500)));
     return retried ? outcomeOf(retried) : current();
   }
 }
@@ -79,19 +85,26 @@ async function fireLocked(ctx: Ctx, job: ReminderClaim, now: Date): Promise<Fire
   const fresh = await DueJobs.findOne(thisClaim).lean<DueJobDoc>();
   // Moved or canceled by an edit, or taken back, since the claim: a claim of another time is `superseded`.
   if (!fresh) {
-    const current = await DueJobs.findById(job._id).lean<DueJobDoc>();
-    return current && current.triggerAt.getTime() !== job.triggerAt.getTime() ? { status: 'superseded' } : outcomeOf(current);
+    const stored = await DueJobs.findById(job._id).lean<DueJobDoc>();
+    return stored && stored.triggerAt.getTime() !== job.triggerAt.getTime() ? { status: 'superseded' } : outcomeOf(stored);
   }
-  const settle = async (moved: Promise<DueJobDoc | null>) => outcomeOf((await moved) ?? (await DueJobs.findById(job._id).lean<DueJobDoc>()));
+  // Each due-job write holds its lock too (inside the reminder's): the scanner writes the same job under it.
+  const write = (transition: () => Promise<DueJobDoc | null>) => onDueJob(ctx, job._id, transition);
+  const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  const settle = async (transition: () => Promise<DueJobDoc | null>) => {
+    const written = await write(transition);
+    return written ? outcomeOf(written) : current();
+  };
 
   const reminder = isValidObjectId(job.reminderId) ? await models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
-  if (!reminder) return settle(finishDueJob(DueJobs, job._id, 'skipped', { reason: 'reminder_not_found' }));
-  if (reminder.status === 'canceled') return settle(finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_canceled' }));
-  if (reminder.status !== 'active' || !reminder.nextAt) return settle(finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_completed' }));
+  if (!reminder) return settle(() => finishDueJob(DueJobs, job._id, 'skipped', { reason: 'reminder_not_found' }));
+  if (reminder.status === 'canceled') return settle(() => finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_canceled' }));
+  if (reminder.status !== 'active' || !reminder.nextAt) return settle(() => finishDueJob(DueJobs, job._id, 'canceled', { reason: 'reminder_completed' }));
   const occurrence = fresh.thresholdAt ?? fresh.triggerAt;
-  if (reminder.nextAt.getTime() !== occurrence.getTime()) {
-    const moved = await postponeDueJob(DueJobs, job._id, reminder.nextAt);
-    return moved ? { status: moved.status, reason: 'reminder_moved' } : settle(Promise.resolve(null));
+  const nextAt = reminder.nextAt;
+  if (nextAt.getTime() !== occurrence.getTime()) {
+    const moved = await write(() => postponeDueJob(DueJobs, job._id, nextAt));
+    return moved ? { status: moved.status, reason: 'reminder_moved' } : current();
   }
 
   const reminderId = String(reminder._id);
@@ -130,10 +143,12 @@ async function fireLocked(ctx: Ctx, job: ReminderClaim, now: Date): Promise<Fire
     }
   }
 
-  const rolled = await rollForward(ctx, reminder, occurrence, last, now, thisClaim);
-  if (!rolled) return settle(Promise.resolve(null));
+  // The due job follows the reminder, from this claim only (a claim taken back meanwhile is the scanner's to settle).
+  const moveJob = (next: Date) => write(() => postponeDueJob(DueJobs, { _id: job._id, claimedAt: job.claimedAt }, next));
+  const rolled = await rollForward(ctx, { reminder, occurrence, last, now, moveJob });
+  if (!rolled) return current();
   if (rolled.next) {
-    if (!rolled.job) return settle(Promise.resolve(null));
+    if (!rolled.job) return current();
     const o: FireOutcome = { status: 'pending', nextAt: rolled.next.toISOString() };
     if (last.reason) o.reason = last.reason;
     if (last.triggerId) o.triggerId = last.triggerId;
@@ -141,16 +156,18 @@ async function fireLocked(ctx: Ctx, job: ReminderClaim, now: Date): Promise<Fire
   }
   log.info({ firedCount: rolled.firedCount, outcome: last.outcome }, 'reminder finished');
   const sent = last.outcome === 'sent';
-  return settle(finishDueJob(DueJobs, job._id, sent ? 'triggered' : 'skipped', { reason: last.reason, triggerId: last.triggerId }));
+  return settle(() => finishDueJob(DueJobs, job._id, sent ? 'triggered' : 'skipped', { reason: last.reason, triggerId: last.triggerId }));
 }
+
+type Roll = { reminder: ReminderDoc; occurrence: Date; last: LastOccurrence; now: Date; moveJob: (next: Date) => Promise<DueJobDoc | null> };
 
 /**
  * Records how `occurrence` ended and moves the reminder to its next occurrence: the first one after
- * *now*, so the ones missed meanwhile are caught up by this one (or skipped with it). The due job
- * matching `jobFilter` becomes pending at that time. Null: the reminder moved meanwhile (an edit
- * won); `job` null: the due job did.
+ * *now*, so the ones missed meanwhile are caught up by this one (or skipped with it). `moveJob`
+ * makes the due job pending at that time (a transition, under the due job's lock). Null: the
+ * reminder moved meanwhile (an edit won); `job` null: the due job did.
  */
-async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, last: LastOccurrence, now: Date, jobFilter: Record<string, unknown>) {
+async function rollForward(ctx: Ctx, { reminder, occurrence, last, now, moveJob }: Roll) {
   const sent = last.outcome === 'sent' ? 1 : 0;
   const firedCount = (reminder.firedCount ?? 0) + sent;
   const next = nextOccurrence({ ...reminder, firedCount }, new Date(Math.max(now.getTime(), occurrence.getTime())));
@@ -162,7 +179,7 @@ async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, la
     )
     .lean<ReminderDoc>();
   if (!rolled) return null;
-  const job = next ? await ctx.models.dueJobs.findOneAndUpdate(jobFilter, newOccurrence(next), { returnDocument: 'after' }).lean<DueJobDoc>() : null;
+  const job = next ? await moveJob(next) : null;
   return { next, firedCount, job };
 }
 
@@ -171,12 +188,15 @@ async function rollForward(ctx: Ctx, reminder: ReminderDoc, occurrence: Date, la
  * process firing it died each time) must not end the reminder: the occurrence is given up
  * (skipped, `attempts_exhausted`, as when its trigger cannot be written) and the reminder rolls on,
  * its due job pending again at the next occurrence. Returns the due job as it is now.
+ * The caller must not hold the due job's lock: this takes the reminder's first, then the due job's,
+ * the order every writer of both takes them in (a due-job lock held around this would invert it).
  */
 export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = new Date()): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
+  const reminderLock = lockName('reminder', job.reminderId);
   const given = await exclusively(
     ctx,
-    lockName('reminder', job.reminderId),
+    reminderLock,
     async () => {
       const reminder = isValidObjectId(job.reminderId) ? await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>() : null;
       const occurrence = job.thresholdAt ?? job.triggerAt;
@@ -187,11 +207,13 @@ export async function giveUpReminderOccurrence(ctx: Ctx, job: DueJobDoc, now = n
         { reminderId: String(reminder._id), dueJobId: String(job._id), occurrenceAt: occurrence.toISOString() },
         'reminder occurrence given up: every claim expired',
       );
-      return (await rollForward(ctx, reminder, occurrence, last, now, { _id: job._id, status: 'failed' }))?.job ?? null;
+      const moveJob = (next: Date) => onDueJob(ctx, job._id, () => restartFailedDueJob(DueJobs, job._id, next));
+      return (await rollForward(ctx, { reminder, occurrence, last, now, moveJob }))?.job ?? null;
     },
     5000,
   ).catch((err) => {
-    if (err instanceof StoreBusyError) return null;
+    // An edit holds the reminder, and sets the due job itself; a busy due job (the reminder rolled, the job not) is an error.
+    if (err instanceof StoreBusyError && err.lockName === reminderLock) return null;
     throw err;
   });
   return given ?? DueJobs.findById(job._id).lean<DueJobDoc>();

@@ -10,10 +10,9 @@ import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
-import { isDuplicateKey } from '../db/errors';
 import { exclusively, guardedTransition, lockName } from '../db/guarded';
 import { loadUserSettings } from '../settings/store';
-import { newOccurrence } from '../scheduling/transitions';
+import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from '../scheduling/transitions';
 import { isoOrNull as iso } from '../time/iso';
 import { nextOccurrence } from './occurrences';
 import type { ReminderCreateBody, ReminderListQuery, ReminderPatchBody, ReminderView } from './schemas';
@@ -32,9 +31,6 @@ export class ReminderInputError extends Error {
 }
 
 const lockWaitMs = 5000;
-
-/** Due-job states in which an occurrence is still to come; a reminder that no longer wants it cancels it. */
-const openStatuses: DueJobDoc['status'][] = ['pending', 'claimed', 'failed'];
 
 export function toReminderView(r: ReminderDoc): ReminderView {
   const last = r.lastOccurrence;
@@ -197,36 +193,19 @@ export async function syncReminderDueJob(ctx: Ctx, reminder: ReminderDoc): Promi
 
   if (!existing) {
     if (!want) return null;
-    try {
-      const created = await DueJobs.create({
-        key,
-        kind: 'reminder',
-        reminderId: id,
-        userId: reminder.userId,
-        triggerAt: want,
-        thresholdAt: want,
-        status: 'pending',
-      });
-      return created.toObject() as DueJobDoc;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      return syncReminderDueJob(ctx, reminder);
-    }
+    const created = await insertDueJob(DueJobs, { key, kind: 'reminder', reminderId: id, userId: reminder.userId }, want);
+    // Created meanwhile by another write of the reminder: go on as an update.
+    return created ?? syncReminderDueJob(ctx, reminder);
   }
 
   const apply = async () => {
     if (!want) {
-      if (!openStatuses.includes(existing.status)) return existing;
-      const reason = reminder.status === 'canceled' ? 'reminder_canceled' : 'reminder_completed';
-      return DueJobs.findOneAndUpdate(
-        { _id: existing._id, status: { $in: openStatuses } },
-        { $set: { status: 'canceled', reason }, $unset: { claimedAt: '', leaseUntil: '' } },
-        { returnDocument: 'after' },
-      ).lean<DueJobDoc>();
+      if (!openDueJobStatuses.includes(existing.status)) return existing;
+      return cancelDueJob(DueJobs, existing._id, reminder.status === 'canceled' ? 'reminder_canceled' : 'reminder_completed');
     }
     const occurrence = (existing.thresholdAt ?? existing.triggerAt).getTime();
     if (occurrence === want.getTime() && (existing.status === 'pending' || existing.status === 'claimed')) return existing;
-    return DueJobs.findOneAndUpdate({ _id: existing._id }, newOccurrence(want), { returnDocument: 'after' }).lean<DueJobDoc>();
+    return restartDueJob(DueJobs, existing._id, want);
   };
   return apply();
 }

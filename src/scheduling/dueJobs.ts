@@ -6,17 +6,24 @@
  * An "occurrence" is one threshold: `thresholdAt` says which; `triggerAt` starts equal to it and
  * moves later only on retries. Moving the threshold starts a new occurrence, whatever state the
  * previous one reached (triggered, skipped, canceled, failed).
+ *
+ * Each write of an existing job holds its lock (onDueJob), as the scanner's and the firing's do:
+ * on FerretDB v1 a write between another's read and write-back would be lost.
  */
 import type { AppContext } from '../context';
 import { taskDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { TaskDoc } from '../db/task';
-import { newOccurrence } from './transitions';
-import { isDuplicateKey } from '../db/errors';
+import { guardedTransition, lockName } from '../db/guarded';
+import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from './transitions';
 
-type Ctx = Pick<AppContext, 'models'>;
+type LockCtx = Pick<AppContext, 'store' | 'redis' | 'config'>;
+type Ctx = Pick<AppContext, 'models'> & LockCtx;
 
-/** States in which an occurrence is still to be looked at; a task that no longer wants it cancels it. */
-const openStatuses: DueJobDoc['status'][] = ['pending', 'claimed', 'failed'];
+/**
+ * Runs one write of the due job `id` under its lock where the store needs one (db/guarded.ts):
+ * the scanner takes it, so every other writer of a due job must too. Throws StoreBusyError.
+ */
+export const onDueJob = <T>(ctx: LockCtx, id: unknown, write: () => Promise<T>): Promise<T> => guardedTransition(ctx, lockName('due-job', String(id)), write);
 
 export type TaskForSync = Pick<TaskDoc, '_id' | 'userId' | 'status'> & { urgencyThresholdAt?: Date | null; deleted?: boolean };
 
@@ -30,6 +37,7 @@ function cancelReason(task: TaskForSync): string | undefined {
 /**
  * Creates, moves or cancels the task's due job. Returns the due job as it now is (null: the task
  * never needed one). Safe to call twice: a second call with the same task changes nothing.
+ * Throws StoreBusyError when the job's lock stays taken (the API answers 503: send it again).
  */
 export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new Date()): Promise<DueJobDoc | null> {
   const DueJobs = ctx.models.dueJobs;
@@ -39,37 +47,21 @@ export async function syncDueJobForTask(ctx: Ctx, task: TaskForSync, now = new D
   const reason = cancelReason(task);
 
   if (reason) {
-    if (!existing || !openStatuses.includes(existing.status)) return existing;
-    return DueJobs.findOneAndUpdate(
-      { _id: existing._id, status: { $in: openStatuses } },
-      { $set: { status: 'canceled', reason }, $unset: { claimedAt: '', leaseUntil: '' } },
-      { returnDocument: 'after' },
-    ).lean<DueJobDoc>();
+    if (!existing || !openDueJobStatuses.includes(existing.status)) return existing;
+    return onDueJob(ctx, existing._id, () => cancelDueJob(DueJobs, existing._id, reason));
   }
 
   const threshold = task.urgencyThresholdAt!;
   if (!existing) {
-    try {
-      const created = await DueJobs.create({
-        userId: task.userId,
-        key,
-        taskId,
-        kind: 'task_urgency',
-        triggerAt: threshold,
-        thresholdAt: threshold,
-        status: 'pending',
-      });
-      return created.toObject() as DueJobDoc;
-    } catch (err) {
-      // Two writes of one task at once: the other created it; fall through as an update.
-      if (!isDuplicateKey(err)) throw err;
-      return syncDueJobForTask(ctx, task, now);
-    }
+    // A new job needs no lock: nobody else can be writing it; two writes of one task at once are decided by its key.
+    const created = await insertDueJob(DueJobs, { userId: task.userId, key, taskId, kind: 'task_urgency' }, threshold);
+    // The other write created it: go on as an update.
+    return created ?? syncDueJobForTask(ctx, task, now);
   }
 
   const occurrence = (existing.thresholdAt ?? existing.triggerAt).getTime();
   // Same threshold, and not canceled by an earlier state of the task: nothing to do.
   if (occurrence === threshold.getTime() && existing.status !== 'canceled') return existing;
   // A new threshold, or the task wants its canceled occurrence back (reopened, threshold restored).
-  return DueJobs.findOneAndUpdate({ _id: existing._id }, newOccurrence(threshold), { returnDocument: 'after' }).lean<DueJobDoc>();
+  return onDueJob(ctx, existing._id, () => restartDueJob(DueJobs, existing._id, threshold));
 }

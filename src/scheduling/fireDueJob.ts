@@ -19,7 +19,8 @@
  * Errors do not escape: the attempt counts, and the job is pending again after a backoff
  * (30 s doubling, up to 30 min) for the scanner to pick up, or `failed` with lastError after
  * dueJobMaxAttempts. Only when even that write fails does it throw (the processor's retries and
- * the claim lease take over).
+ * the claim lease take over). Every write holds the due job's lock (dueJobs.ts onDueJob), as the
+ * scanner's and a task's sync do; one that stays taken is such an error (StoreBusyError).
  */
 import { isValidObjectId, Types } from 'mongoose';
 import type { AppContext } from '../context';
@@ -29,6 +30,7 @@ import { createTrigger } from '../triggers/create';
 import { fireReminderOccurrence } from '../reminders/fire';
 import { planningTaskFields, readPlanningBlocks, WINDOW_MS, type PlanningReads, type PlanningTask } from '../workflow/context';
 import { finishDueJob, postponeDueJob, retryOrFailDueJob } from './transitions';
+import { onDueJob } from './dueJobs';
 import { outcomeOf, type FireOutcome } from './fireOutcome';
 import type { DueJobPayload } from './schemas';
 
@@ -115,39 +117,44 @@ async function fire(
   // A reminder's occurrence has its own rules, and reads its claim again under the reminder's lock (src/reminders/fire.ts); below is a task's.
   if (job.kind === 'reminder') return answer(await fireReminderOccurrence(ctx, job, now));
 
-  /** A guarded transition; null (someone moved the job first) answers with its current state, `superseded` if at another time. */
-  const settle = async (moved: Promise<DueJobDoc | null>) => {
-    const written = await moved;
-    if (written) return outcomeOf(written);
-    const current = await readClaim(DueJobs, dueJobId, { claimedFor });
-    return 'outcome' in current ? current.outcome : outcomeOf(current.job);
+  // Every write under the due job's lock, which the scanner and a task's sync take too (a busy one throws: see the catch).
+  const write = (transition: () => Promise<DueJobDoc | null>) => onDueJob(ctx, job._id, transition);
+  /** The job's current state (someone moved it first), `superseded` if at another time. */
+  const current = async () => {
+    const read = await readClaim(DueJobs, dueJobId, { claimedFor });
+    return 'outcome' in read ? read.outcome : outcomeOf(read.job);
+  };
+  /** A guarded transition, answered with what it wrote, or the current state when it matched nothing. */
+  const settle = async (transition: () => Promise<DueJobDoc | null>) => {
+    const written = await write(transition);
+    return written ? outcomeOf(written) : current();
   };
   // Set once the trigger is in: whatever happens to the due job then, its workflow must run.
   let fired: FiredTrigger | undefined;
 
   try {
     const task = isValidObjectId(job.taskId) ? await ctx.models.tasks.findById(job.taskId, planningTaskFields).lean<PlanningTask>() : null;
-    if (!task) return answer(await settle(finishDueJob(DueJobs, job, 'skipped', { reason: 'task_not_found' })));
-    if (task.status === 'done') return answer(await settle(finishDueJob(DueJobs, job, 'canceled', { reason: 'task_completed' })));
+    if (!task) return answer(await settle(() => finishDueJob(DueJobs, job, 'skipped', { reason: 'task_not_found' })));
+    if (task.status === 'done') return answer(await settle(() => finishDueJob(DueJobs, job, 'canceled', { reason: 'task_completed' })));
     const threshold = task.urgencyThresholdAt;
-    if (!threshold) return answer(await settle(finishDueJob(DueJobs, job, 'canceled', { reason: 'threshold_removed' })));
+    if (!threshold) return answer(await settle(() => finishDueJob(DueJobs, job, 'canceled', { reason: 'threshold_removed' })));
     const occurrence = job.thresholdAt ?? job.triggerAt;
     if (threshold.getTime() > occurrence.getTime() && threshold.getTime() > now.getTime()) {
-      const moved = await postponeDueJob(DueJobs, job, threshold);
-      return answer(moved ? { status: moved.status, reason: 'threshold_moved' } : await settle(Promise.resolve(null)));
+      const moved = await write(() => postponeDueJob(DueJobs, job, threshold));
+      return answer(moved ? { status: moved.status, reason: 'threshold_moved' } : await current());
     }
     // The task names another occurrence (it moved; its due job may have moved with it): fire only a claim the due job still holds.
     if (claim && threshold.getTime() !== occurrence.getTime()) {
-      const current = await readClaim(DueJobs, dueJobId, { claimedFor: claim.triggerAt, claimedAt: claim.claimedAt });
-      if ('outcome' in current) return answer(current.outcome);
+      const still = await readClaim(DueJobs, dueJobId, { claimedFor: claim.triggerAt, claimedAt: claim.claimedAt });
+      if ('outcome' in still) return answer(still.outcome);
     }
-    if (task.priority !== 1 && task.priority !== 2) return answer(await settle(finishDueJob(DueJobs, job, 'skipped', { reason: 'task_not_important' })));
+    if (task.priority !== 1 && task.priority !== 2) return answer(await settle(() => finishDueJob(DueJobs, job, 'skipped', { reason: 'task_not_important' })));
 
     // The window's blocks, as the workflow plans with them: a planned or done one of the task means it is scheduled.
     const blocks = await readPlanningBlocks(ctx, task.userId, now);
     const taskId = String(task._id);
     const scheduled = blocks.some((b) => b.taskId === taskId && (b.status === 'planned' || b.status === 'done'));
-    if (scheduled) return answer(await settle(finishDueJob(DueJobs, job, 'skipped', { reason: 'task_already_scheduled' })));
+    if (scheduled) return answer(await settle(() => finishDueJob(DueJobs, job, 'skipped', { reason: 'task_already_scheduled' })));
 
     // No idempotency key: the dedupe key names this occurrence already (user, type, task, occurrence).
     const { trigger, created } = await createTrigger(ctx, {
@@ -161,10 +168,11 @@ async function fire(
       ...(handOff ? { claimedAt: now } : {}),
     });
     if (handOff && created) fired = { trigger, planning: { now, task, blocks } };
-    return { outcome: await settle(finishDueJob(DueJobs, job, 'triggered', { triggerId: String(trigger._id), reason: undefined })), fired };
+    return { outcome: await settle(() => finishDueJob(DueJobs, job, 'triggered', { triggerId: String(trigger._id), reason: undefined })), fired };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     ctx.logger.warn({ dueJobId, taskId: job.taskId, attempts: (job.attempts ?? 0) + 1, err: message }, 'firing due job failed');
-    return { outcome: await settle(retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500))), fired };
+    // A busy lock lands here too: the attempt counts; if even this write finds it busy, it throws and BullMQ retries the job.
+    return { outcome: await settle(() => retryOrFailDueJob(DueJobs, job, now, message.slice(0, 500))), fired };
   }
 }

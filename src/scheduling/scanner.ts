@@ -18,7 +18,7 @@
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
-import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
+import { exclusively, guardedMany, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJobs, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
@@ -165,7 +165,9 @@ async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
       })),
     );
   } catch (err) {
-    await Promise.all(claims.map((job) => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!).catch(() => null)));
+    // The batch's locks are gone by now: each release takes its job's lock again (one it cannot get is taken back when its lease ends).
+    const release = (job: Claim) => guardedTransition(ctx, dueJobLock(String(job._id)), () => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!));
+    await Promise.all(claims.map((job) => release(job).catch(() => null)));
     throw err;
   }
   return claims.length;
@@ -182,10 +184,13 @@ async function takeBackExpiredClaims(ctx: Ctx, expired: DueJobDoc[], now: Date, 
     const id = String(job._id);
     // Under the job's lock on every store: it spans the BullMQ job's removal too, which no guard covers
     // (a second scan taking back the same claim could remove the job of its new claim). A busy one waits for the next scan.
-    return exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
+    const taken = await exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
       if (!(err instanceof StoreBusyError)) throw err;
       return null;
     });
+    // A reminder outlives one occurrence that could never be fired: it rolls on to the next. Only now, the due job's
+    // lock released: giving up takes the reminder's lock, then the due job's, the order every writer of both takes them in.
+    return taken?.status === 'failed' && taken.kind === 'reminder' ? giveUpReminderOccurrence(ctx, taken, now) : taken;
   });
   return back.filter((j): j is DueJobDoc => j !== null);
 }
@@ -200,9 +205,7 @@ async function takeBack(ctx: Ctx, job: DueJobDoc, now: Date, result: ScanResult)
     return null;
   }
   if (queued) await queued.remove().catch(() => undefined);
-  let back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
-  // A reminder outlives one occurrence that could never be fired: it rolls on to the next.
-  if (back?.status === 'failed' && back.kind === 'reminder') back = await giveUpReminderOccurrence(ctx, back, now);
+  const back = await takeBackExpiredClaim(DueJobs, job, now, `claim lease expired; its job was ${state}`);
   if (back) {
     result.reclaimed += 1;
     ctx.logger.warn({ dueJobId: id, jobState: state, attempts: back.attempts, status: back.status }, 'due job claim expired; taken back');

@@ -7,6 +7,13 @@
  *      └──retry (attempts+1, triggerAt later)──┤   (an error, or a lease that ran out)
  *                         └──────────► failed (after dueJobMaxAttempts; lastError says why)
  *
+ * What the job is for moves it from outside the claim too: inserted pending; an open one (pending,
+ * claimed, failed) → canceled when its task no longer wants it; any → pending as a new occurrence
+ * (the task's threshold moved); failed → pending at a reminder's next occurrence.
+ *
+ * Every writer of a due job holds its lock, `due-job:<id>`, where the store needs one
+ * (db/guarded.ts; scheduling/dueJobs.ts onDueJob): FerretDB v1 writes back the whole document.
+ *
  * A claim can be made ahead of time (the scanner claims what falls due before its next run and
  * hands BullMQ a delayed job for triggerAt): its lease then runs from triggerAt, not from the claim.
  * Transitions out of `claimed` given the claim itself (`_id` and `claimedAt`) match only that
@@ -16,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
+import { isDuplicateKey } from '../db/errors';
 import { retryDelayMs } from '../notifications/backoff';
 
 type DueJobs = AppContext['models']['dueJobs'];
@@ -146,8 +154,58 @@ export function finishDueJob(DueJobs: DueJobs, claim: ClaimRef, status: 'trigger
   return DueJobs.findOneAndUpdate(claimedFilter(claim), { $set: set, $unset: unset }, after).lean<DueJobDoc>();
 }
 
+/** States in which an occurrence is still to be looked at; what no longer wants it cancels it. */
+export const openDueJobStatuses: DueJobDoc['status'][] = ['pending', 'claimed', 'failed'];
+
+/** A new due job's fields (its state is the insert's: pending at `at`, a first occurrence). */
+export type NewDueJob = Pick<DueJobDoc, 'userId' | 'key' | 'kind'> & Partial<Pick<DueJobDoc, 'taskId' | 'reminderId'>>;
+
+/**
+ * → pending at `at`, a first occurrence. Guard: the unique key (a new job has no other writer to
+ * lock out; two inserts of one key are decided by the index). Returns the job inserted, or null
+ * when one with that key exists.
+ */
+export async function insertDueJob(DueJobs: DueJobs, fields: NewDueJob, at: Date): Promise<DueJobDoc | null> {
+  try {
+    return (await DueJobs.create({ ...fields, triggerAt: at, thresholdAt: at, status: 'pending' })).toObject() as DueJobDoc;
+  } catch (err) {
+    if (isDuplicateKey(err)) return null;
+    throw err;
+  }
+}
+
+/**
+ * pending | claimed | failed → canceled, with why (a claim's lease removed): what it was for no
+ * longer wants it (task done, deleted, threshold removed). Guard: still open. Returns the
+ * canceled job, or null.
+ */
+export function cancelDueJob(DueJobs: DueJobs, id: Id, reason: string) {
+  return DueJobs.findOneAndUpdate(
+    { _id: id, status: { $in: openDueJobStatuses } },
+    { $set: { status: 'canceled', reason }, $unset: { claimedAt: '', leaseUntil: '' } },
+    after,
+  ).lean<DueJobDoc>();
+}
+
+/**
+ * any state → pending at `at` as a new occurrence: the task's threshold moved, or it wants its
+ * canceled occurrence back. Guard: the id only (the task decides, whatever the job's state).
+ * Returns the pending job, or null when it is gone.
+ */
+export function restartDueJob(DueJobs: DueJobs, id: Id, at: Date) {
+  return DueJobs.findOneAndUpdate({ _id: id }, newOccurrence(at), after).lean<DueJobDoc>();
+}
+
+/**
+ * failed → pending at `at` as a new occurrence: a reminder's occurrence that every claim failed
+ * is given up and the reminder rolls on. Guard: failed. Returns the pending job, or null.
+ */
+export function restartFailedDueJob(DueJobs: DueJobs, id: Id, at: Date) {
+  return DueJobs.findOneAndUpdate({ _id: id, status: 'failed' }, newOccurrence(at), after).lean<DueJobDoc>();
+}
+
 /** The update that starts a fresh occurrence at `at` (pending, no attempts, nothing left of the last one). */
-export function newOccurrence(at: Date) {
+function newOccurrence(at: Date) {
   return {
     $set: { status: 'pending', triggerAt: at, thresholdAt: at, attempts: 0 },
     $unset: { reason: '', claimedAt: '', leaseUntil: '', lastError: '', triggerId: '' },
