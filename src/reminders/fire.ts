@@ -28,9 +28,18 @@ import type { ReminderDoc } from '../db/reminder';
 import { exclusively, lockName, StoreBusyError } from '../db/guarded';
 import { outcomeOf, type FireOutcome } from '../scheduling/fireOutcome';
 import { onDueJob } from '../scheduling/dueJobs';
-import { deferDueJob, dueJobMaxAttempts, finishDueJob, postponeDueJob, restartFailedDueJob, retryOrFailDueJob } from '../scheduling/transitions';
+import {
+  deferDueJob,
+  dueJobMaxAttempts,
+  finishDueJob,
+  postponeDueJob,
+  restartFailedDueJob,
+  retryOrFailDueJob,
+  type DueJobReason,
+} from '../scheduling/transitions';
 import { createTrigger } from '../triggers/create';
 import { nextOccurrence, occurrencesBetween } from './occurrences';
+import { rollReminder } from './transitions';
 
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'redis' | 'store'>;
 
@@ -47,7 +56,7 @@ export interface ReminderTriggerDetail {
   collapsedOccurrences: number;
 }
 
-type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: string; triggerId?: string; firedAt: Date };
+type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: DueJobReason; triggerId?: string; firedAt: Date };
 
 /** The claim to fire: read again under the reminder's lock before anything is written. */
 type ReminderClaim = Pick<DueJobDoc, '_id' | 'reminderId' | 'triggerAt' | 'claimedAt' | 'attempts'>;
@@ -171,13 +180,7 @@ async function rollForward(ctx: Ctx, { reminder, occurrence, last, now, moveJob 
   const sent = last.outcome === 'sent' ? 1 : 0;
   const firedCount = (reminder.firedCount ?? 0) + sent;
   const next = nextOccurrence({ ...reminder, firedCount }, new Date(Math.max(now.getTime(), occurrence.getTime())));
-  const rolled = await ctx.models.reminders
-    .findOneAndUpdate(
-      { _id: reminder._id, status: 'active', nextAt: occurrence },
-      { $set: { nextAt: next, status: next ? 'active' : 'completed', lastOccurrence: last }, $inc: { firedCount: sent } },
-      { returnDocument: 'after' },
-    )
-    .lean<ReminderDoc>();
+  const rolled = await rollReminder(ctx.models.reminders, { id: reminder._id, occurrence, next, last, sent });
   if (!rolled) return null;
   const job = next ? await moveJob(next) : null;
   return { next, firedCount, job };

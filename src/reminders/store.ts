@@ -13,6 +13,7 @@ import type { ReminderDoc } from '../db/reminder';
 import { exclusively, guardedTransition, lockName } from '../db/guarded';
 import { loadUserSettings } from '../settings/store';
 import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from '../scheduling/transitions';
+import { cancelReminder, changeReminder, insertReminder, removeNewReminder } from './transitions';
 import { isoOrNull as iso } from '../time/iso';
 import { nextOccurrence } from './occurrences';
 import type { ReminderCreateBody, ReminderListQuery, ReminderPatchBody, ReminderView } from './schemas';
@@ -77,7 +78,7 @@ export async function createReminder(ctx: Ctx, userId: string, body: ReminderCre
     throw new ReminderInputError(body.cron ? 'endAt' : 'at', body.cron ? 'no occurrence of cron falls between now and endAt' : 'must be in the future');
 
   const _id = new Types.ObjectId();
-  const created = await ctx.models.reminders.create({
+  const reminder = await insertReminder(ctx.models.reminders, {
     _id,
     userId,
     message: body.message,
@@ -88,14 +89,12 @@ export async function createReminder(ctx: Ctx, userId: string, body: ReminderCre
     ...(body.count ? { count: body.count } : {}),
     firedCount: 0,
     nextAt,
-    status: 'active',
   });
-  const reminder = created.toObject() as ReminderDoc;
   try {
     await syncReminderDueJob(ctx, reminder);
   } catch (err) {
     // Without its due job the reminder would never fire: it was not created.
-    await ctx.models.reminders.deleteOne({ _id }).catch(() => undefined);
+    await removeNewReminder(ctx.models.reminders, _id).catch(() => undefined);
     throw err;
   }
   return reminder;
@@ -144,11 +143,7 @@ export async function updateReminder(ctx: Ctx, userId: string, id: string, body:
     }
     if (!Object.keys(set).length && !Object.keys(unset).length) return current;
 
-    const update = { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) };
-    const write = () =>
-      ctx.models.reminders
-        .findOneAndUpdate({ _id: id, userId, status: { $ne: 'canceled' } }, update, { returnDocument: 'after', runValidators: true })
-        .lean<ReminderDoc>();
+    const write = () => changeReminder(ctx.models.reminders, { id, userId, set, unset });
     if (!scheduleChanged) return write();
     return withDueJobOf(ctx, current, async () => {
       const reminder = await write();
@@ -165,13 +160,7 @@ export async function deleteReminder(ctx: Ctx, userId: string, id: string, now =
     const current = await findUserReminder(ctx, userId, id);
     if (!current) return false;
     return withDueJobOf(ctx, current, async () => {
-      const reminder = await ctx.models.reminders
-        .findOneAndUpdate(
-          { _id: id, userId, status: { $ne: 'canceled' } },
-          { $set: { status: 'canceled', nextAt: null, canceledAt: now } },
-          { returnDocument: 'after' },
-        )
-        .lean<ReminderDoc>();
+      const reminder = await cancelReminder(ctx.models.reminders, { id, userId, now });
       if (!reminder) return false;
       await syncReminderDueJob(ctx, reminder);
       return true;

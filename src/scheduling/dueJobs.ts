@@ -14,7 +14,7 @@ import type { AppContext } from '../context';
 import { taskDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { TaskDoc } from '../db/task';
 import { guardedTransition, lockName } from '../db/guarded';
-import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from './transitions';
+import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob, type DueJobReason } from './transitions';
 
 type LockCtx = Pick<AppContext, 'store' | 'redis' | 'config'>;
 type Ctx = Pick<AppContext, 'models'> & LockCtx;
@@ -27,7 +27,7 @@ export const onDueJob = <T>(ctx: LockCtx, id: unknown, write: () => Promise<T>):
 
 export type TaskForSync = Pick<TaskDoc, '_id' | 'userId' | 'status'> & { urgencyThresholdAt?: Date | null; deleted?: boolean };
 
-function cancelReason(task: TaskForSync): string | undefined {
+function cancelReason(task: TaskForSync): DueJobReason | undefined {
   if (task.deleted) return 'task_deleted';
   if (task.status === 'done') return 'task_completed';
   if (!task.urgencyThresholdAt) return 'threshold_removed';

@@ -27,6 +27,20 @@ import { isDuplicateKey } from '../db/errors';
 import { retryDelayMs } from '../notifications/backoff';
 
 type DueJobs = AppContext['models']['dueJobs'];
+
+/** Why a due job ended without firing, or failed (stored in `reason`). */
+export type DueJobReason =
+  | 'task_not_found'
+  | 'task_completed'
+  | 'task_deleted'
+  | 'threshold_removed'
+  | 'task_not_important'
+  | 'task_already_scheduled'
+  | 'reminder_not_found'
+  | 'reminder_canceled'
+  | 'reminder_completed'
+  | 'missed_beyond_catchup'
+  | 'attempts_exhausted';
 type Id = Types.ObjectId | string;
 /** A claim to move: the job's id (any claim of it), or the claim as read (that claim only). */
 export type ClaimRef = Id | { _id: Id; claimedAt?: Date | null };
@@ -144,7 +158,12 @@ export function deferDueJob(DueJobs: DueJobs, job: Pick<DueJobDoc, '_id' | 'clai
  * claimed → triggered | skipped | canceled, with why (and the trigger it created; an undefined
  * field is removed). Guard: claimed (by this claim when given one). Returns the job, or null.
  */
-export function finishDueJob(DueJobs: DueJobs, claim: ClaimRef, status: 'triggered' | 'skipped' | 'canceled', fields: { reason?: string; triggerId?: string }) {
+export function finishDueJob(
+  DueJobs: DueJobs,
+  claim: ClaimRef,
+  status: 'triggered' | 'skipped' | 'canceled',
+  fields: { reason?: DueJobReason; triggerId?: string },
+) {
   const set: Record<string, unknown> = { status };
   const unset: Record<string, ''> = { claimedAt: '', leaseUntil: '' };
   for (const [k, v] of Object.entries(fields)) {
@@ -179,7 +198,7 @@ export async function insertDueJob(DueJobs: DueJobs, fields: NewDueJob, at: Date
  * longer wants it (task done, deleted, threshold removed). Guard: still open. Returns the
  * canceled job, or null.
  */
-export function cancelDueJob(DueJobs: DueJobs, id: Id, reason: string) {
+export function cancelDueJob(DueJobs: DueJobs, id: Id, reason: DueJobReason) {
   return DueJobs.findOneAndUpdate(
     { _id: id, status: { $in: openDueJobStatuses } },
     { $set: { status: 'canceled', reason }, $unset: { claimedAt: '', leaseUntil: '' } },
