@@ -16,6 +16,7 @@ import type { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import type { AttemptCode, DeliveryReason } from '../db/eventDelivery';
 import { isDuplicateKey } from '../db/errors';
+import { lockName } from '../db/guarded';
 
 type Models = AppContext['models'];
 type Endpoints = Models['webhookEndpoints'];
@@ -25,7 +26,7 @@ type Deliveries = Models['eventDeliveries'];
 const after = { returnDocument: 'after' as const };
 
 /** The guard lock of one delivery's transitions. */
-export const deliveryLock = (id: string) => `event-delivery:${id}`;
+export const deliveryLock = (id: string) => lockName('event-delivery', id);
 
 /** One attempt as the ledger keeps it: never a header, so never the secret. */
 export interface AttemptEntry {
