@@ -10,6 +10,7 @@ import { recoverTriggers } from '../src/triggers/recover';
 import { escalateAnomalies } from '../src/anomalies/escalation';
 import { expirePreviews } from '../src/previews/expire';
 import { requestMissingSnoozeCopies } from '../src/reminders/reply';
+import { repairStuckReminderJobs } from '../src/reminders/store';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
 import { purgeJobName, reconcileJobName, relayJobName } from '../queues/schedulers';
@@ -27,6 +28,7 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
           escalations: await escalateAnomalies(ctx),
           expiredPreviews: await expirePreviews(ctx),
           snoozeCopies: await requestMissingSnoozeCopies(ctx),
+          stuckReminderJobs: await repairStuckReminderJobs(ctx),
           events: await reconcileEvents(ctx),
           eventsOfChanges: await reconcileDomainEvents(ctx),
         };

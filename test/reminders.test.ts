@@ -13,6 +13,7 @@ import type { DueJobDoc } from '../src/db/dueJob';
 import type { ReminderDoc } from '../src/db/reminder';
 import { createLogger } from '../src/logger';
 import { fireDueJob } from '../src/scheduling/fireDueJob';
+import { repairStuckReminderJobs } from '../src/reminders/store';
 import { asUser, call, userWithBot } from './support/api';
 import { testConfig, waitFor } from './support/env';
 import { startFeishuServer, type FeishuServer } from './support/feishuServer';
@@ -409,6 +410,31 @@ describe('firing rules, on a clock the test sets', () => {
       lastOccurrence: { at: occurrence, outcome: 'skipped', reason: 'attempts_exhausted' },
     });
     expect(await df.ctx.models.triggers.countDocuments({ 'target.id': r.id })).toBe(0);
+  });
+
+  test("a due job left failed after its occurrence was given up (the job's roll did not land) is brought in line by the reconcile", async () => {
+    const { r, job, occurrence } = await claimedRecurring({ cron: '0 * * * *' });
+    const next = new Date(occurrence.getTime() + HOUR);
+    // The give-up rolled the reminder on; the due job's write did not land (its lock stayed taken, or the process died).
+    await df.ctx.models.reminders.updateOne({ _id: r.id }, { $set: { nextAt: next } });
+    await df.ctx.models.dueJobs.updateOne(
+      { _id: job._id },
+      { $set: { status: 'failed', attempts: 5, reason: 'attempts_exhausted' }, $unset: { claimedAt: '', leaseUntil: '' } },
+    );
+    const later = new Date(Date.now() + 120_000);
+
+    // Just failed: the scanner may be giving it up right now, so it is left alone.
+    await repairStuckReminderJobs(df.ctx);
+    expect(await dueJobOf(r.id)).toMatchObject({ status: 'failed' });
+    expect(await repairStuckReminderJobs(df.ctx, later)).toBeGreaterThanOrEqual(1);
+    expect(await dueJobOf(r.id)).toMatchObject({ status: 'pending', triggerAt: next, thresholdAt: next, attempts: 0 });
+
+    // A deleted reminder's failed job is canceled instead.
+    const gone = await claimedRecurring({ cron: '30 * * * *' });
+    await df.ctx.models.reminders.updateOne({ _id: gone.r.id }, { $set: { status: 'canceled', nextAt: null } });
+    await df.ctx.models.dueJobs.updateOne({ _id: gone.job._id }, { $set: { status: 'failed' }, $unset: { claimedAt: '', leaseUntil: '' } });
+    await repairStuckReminderJobs(df.ctx, later);
+    expect(await dueJobOf(gone.r.id)).toMatchObject({ status: 'canceled', reason: 'reminder_canceled' });
   });
 
   test('a one-off beyond the catch-up limit: skipped, the reminder completed', async () => {

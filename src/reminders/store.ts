@@ -10,7 +10,7 @@ import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
-import { exclusively, guardedTransition, lockName } from '../db/guarded';
+import { exclusively, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
 import { loadUserSettings } from '../settings/store';
 import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from '../scheduling/transitions';
 import { cancelReminder, changeReminder, insertReminder, removeNewReminder } from './transitions';
@@ -209,4 +209,34 @@ async function withDueJobOf<T>(ctx: Ctx, reminder: ReminderDoc, fn: () => Promis
   const job = await ctx.models.dueJobs.findOne({ key: reminderDueJobKey(String(reminder._id)) }, { _id: 1 }).lean();
   if (!job) return fn();
   return guardedTransition(ctx, lockName('due-job', job._id), fn, lockWaitMs);
+}
+
+/** A due job failed this long ago is not being given up right now (the scanner's take-back does that at once). */
+const stuckAfterMs = 60_000;
+
+/**
+ * A reminder's due job left `failed` (its occurrence given up, but the roll on to the next did not
+ * land: a crash, or the due job's lock stayed taken) would never fire again. Each is brought in line
+ * with its reminder as an edit would: pending at the reminder's next occurrence, or canceled when it
+ * has none. Run by the maintenance reconcile; returns how many it moved.
+ */
+export async function repairStuckReminderJobs(ctx: Ctx, now = new Date(), batchSize = 100): Promise<number> {
+  const stuck = await ctx.models.dueJobs
+    .find({ kind: 'reminder', status: 'failed', updatedAt: { $lt: new Date(now.getTime() - stuckAfterMs) } }, { reminderId: 1 })
+    .limit(batchSize)
+    .lean<Array<Pick<DueJobDoc, '_id' | 'reminderId'>>>();
+  let moved = 0;
+  for (const job of stuck) {
+    if (!isStoredId(job.reminderId)) continue;
+    const after = await underReminderLock(ctx, job.reminderId, async () => {
+      const reminder = await ctx.models.reminders.findById(job.reminderId).lean<ReminderDoc>();
+      return reminder ? withDueJobOf(ctx, reminder, () => syncReminderDueJob(ctx, reminder)) : null;
+    }).catch((err) => {
+      // Being edited or fired right now: that brings it in line, or the next run does.
+      if (err instanceof StoreBusyError) return null;
+      throw err;
+    });
+    if (after && after.status !== 'failed') moved++;
+  }
+  return moved;
 }
