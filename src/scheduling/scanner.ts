@@ -190,7 +190,12 @@ async function takeBackExpiredClaims(ctx: Ctx, expired: DueJobDoc[], now: Date, 
     });
     // A reminder outlives one occurrence that could never be fired: it rolls on to the next. Only now, the due job's
     // lock released: giving up takes the reminder's lock, then the due job's, the order every writer of both takes them in.
-    return taken?.status === 'failed' && taken.kind === 'reminder' ? giveUpReminderOccurrence(ctx, taken, now) : taken;
+    if (taken?.status !== 'failed' || taken.kind !== 'reminder') return taken;
+    // A due job still busy after the reminder rolled on stays failed: the reconcile puts it back (repairStuckReminderJobs).
+    return giveUpReminderOccurrence(ctx, taken, now).catch((err) => {
+      if (err instanceof StoreBusyError) return taken;
+      throw err;
+    });
   });
   return back.filter((j): j is DueJobDoc => j !== null);
 }
