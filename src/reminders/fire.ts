@@ -58,12 +58,15 @@ export interface ReminderTriggerDetail {
 
 type LastOccurrence = { at: Date; outcome: 'sent' | 'skipped'; reason?: DueJobReason; triggerId?: string; firedAt: Date };
 
+/** The due job's outcome as stored (another writer moved it first). */
+const storedOutcome = async (DueJobs: Ctx['models']['dueJobs'], id: DueJobDoc['_id']) => outcomeOf(await DueJobs.findById(id).lean<DueJobDoc>());
+
 /** The claim to fire: read again under the reminder's lock before anything is written. */
 type ReminderClaim = Pick<DueJobDoc, '_id' | 'reminderId' | 'triggerAt' | 'claimedAt' | 'attempts'>;
 
 export async function fireReminderOccurrence(ctx: Ctx, job: ReminderClaim, now = new Date()): Promise<FireOutcome> {
   const DueJobs = ctx.models.dueJobs;
-  const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  const current = () => storedOutcome(DueJobs, job._id);
   const reminderLock = lockName('reminder', job.reminderId);
   try {
     const fired = await exclusively(ctx, reminderLock, () => fireLocked(ctx, job, now), 5000).catch((err) => {
@@ -99,7 +102,7 @@ async function fireLocked(ctx: Ctx, job: ReminderClaim, now: Date): Promise<Fire
   }
   // Each due-job write holds its lock too (inside the reminder's): the scanner writes the same job under it.
   const write = (transition: () => Promise<DueJobDoc | null>) => onDueJob(ctx, job._id, transition);
-  const current = async () => outcomeOf(await DueJobs.findById(job._id).lean<DueJobDoc>());
+  const current = () => storedOutcome(DueJobs, job._id);
   const settle = async (transition: () => Promise<DueJobDoc | null>) => {
     const written = await write(transition);
     return written ? outcomeOf(written) : current();

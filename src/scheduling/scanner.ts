@@ -18,10 +18,11 @@
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
-import { exclusively, guardedMany, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
+import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
 import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJobs, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
+import { onDueJob } from './dueJobs';
 import { giveUpReminderOccurrence } from '../reminders/fire';
 
 export interface ScanResult {
@@ -166,7 +167,7 @@ async function enqueueClaims(ctx: Ctx, claims: Claim[]): Promise<number> {
     );
   } catch (err) {
     // The batch's locks are gone by now: each release takes its job's lock again (one it cannot get is taken back when its lease ends).
-    const release = (job: Claim) => guardedTransition(ctx, dueJobLock(String(job._id)), () => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!));
+    const release = (job: Claim) => onDueJob(ctx, job._id, () => releaseDueJobClaim(ctx.models.dueJobs, job._id, job.claimedAt!));
     await Promise.all(claims.map((job) => release(job).catch(() => null)));
     throw err;
   }
