@@ -13,7 +13,7 @@ import { requestMissingSnoozeCopies } from '../src/reminders/reply';
 import { repairStuckReminderJobs } from '../src/reminders/store';
 import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
-import { purgeJobName, reconcileJobName, relayJobName } from '../queues/schedulers';
+import { purgeJobName, reconcileJobName } from '../queues/schedulers';
 import { relayRecordEvents } from '../src/notifications/events';
 
 export function createMaintenanceWorker(ctx: AppContext): Worker {
@@ -31,16 +31,16 @@ export function createMaintenanceWorker(ctx: AppContext): Worker {
           stuckReminderJobs: await repairStuckReminderJobs(ctx),
           events: await reconcileEvents(ctx),
           eventsOfChanges: await reconcileDomainEvents(ctx),
+          // Deliveries wake their process's relay; what a crash or a stopped process left waits for this.
+          recordEvents: await relayRecordEvents(ctx),
         };
       case purgeJobName:
         return { ...(await purgeExpired(ctx)), ...(await purgeExpiredEvents(ctx)) };
-      case relayJobName:
-        return { relayed: await relayRecordEvents(ctx) };
       default:
         throw new Error(`unknown maintenance job ${job.name}`);
     }
   };
-  // Two at once: the events' relay runs every second and must not wait behind a long reconcile.
+  // Two at once: a long purge must not hold up the reconcile.
   const worker = startWorker(ctx, queueNames.maintenance, process, { concurrency: 2 });
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: err.message }, 'maintenance job failed'));
   return worker;

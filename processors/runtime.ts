@@ -8,7 +8,7 @@ import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { closeContext } from '../src/context';
 import { createApp } from '../src/http/app';
-import { startWorkers } from './index';
+import { startWorkers, type StartedWorkers } from './index';
 import { upsertJobSchedulers } from '../queues/schedulers';
 
 export interface Running {
@@ -34,10 +34,11 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
   let server: http.Server | undefined;
   let port: number | undefined;
   let workers: Worker[] = [];
+  let relay: StartedWorkers['relay'] | undefined;
 
   let schedulerRefresh: NodeJS.Timeout | undefined;
   if (mode === 'worker' || mode === 'all') {
-    workers = await startWorkers(ctx);
+    ({ workers, relay } = await startWorkers(ctx));
     // Job schedulers live in Redis: if Redis loses them (a flush, a restart without persistence),
     // putting them back here keeps the scanner and the reconciler running. Upserting is idempotent.
     schedulerRefresh = setInterval(() => {
@@ -75,6 +76,8 @@ export async function startDueflow(ctx: AppContext, mode: AppContext['config']['
         logger.warn({ workers: [...stillOpen] }, 'active jobs did not finish in time; leaving them to the stall check');
         await Promise.race([Promise.all(workers.map((w) => w.disconnect().catch(() => undefined))), timeout(2000)]);
       }
+      // After the workers: their last deliveries' ends are relayed (or left to the reconcile) before the connections close.
+      await relay?.stop();
       server?.closeAllConnections();
       await httpClosed;
       await closeContext(ctx);

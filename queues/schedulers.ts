@@ -9,8 +9,6 @@ export const reconcilerId = 'reconciler';
 export const reconcileJobName = 'reconcile';
 export const purgeId = 'purge-expired';
 export const purgeJobName = 'purge';
-export const relayId = 'relay-record-events';
-export const relayJobName = 'relay';
 
 export async function upsertJobSchedulers(ctx: Pick<AppContext, 'queues' | 'config'>): Promise<void> {
   const keepFew = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
@@ -20,15 +18,17 @@ export async function upsertJobSchedulers(ctx: Pick<AppContext, 'queues' | 'conf
     { name: reconcileJobName, data: { v: 1 }, opts: keepFew },
   );
   await ctx.queues[queueNames.maintenance].upsertJobScheduler(purgeId, { every: 3600_000 }, { name: purgeJobName, data: { v: 1 }, opts: keepFew });
-  await ctx.queues[queueNames.maintenance].upsertJobScheduler(
-    relayId,
-    { every: ctx.config.EVENT_RELAY_INTERVAL_MS },
-    { name: relayJobName, data: { v: 1 }, opts: { removeOnComplete: { count: 20 }, removeOnFail: { count: 100 } } },
-  );
   await ctx.queues[queueNames.scanner].upsertJobScheduler(
     dueJobScannerId,
     { every: ctx.config.SCAN_INTERVAL_MS },
     // A scan's result is worth little after the next one: keep a few for Bull Board.
     { name: scanJobName, data: { v: 1 }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } } },
   );
+}
+
+/** Schedulers an earlier version upserted and this one does not run: the records' events relay (now woken by deliveries, notifications/relayWake.ts). */
+const retiredSchedulers = ['relay-record-events'];
+
+export async function removeRetiredJobSchedulers(ctx: Pick<AppContext, 'queues'>): Promise<void> {
+  await Promise.all(retiredSchedulers.map((id) => ctx.queues[queueNames.maintenance].removeJobScheduler(id)));
 }

@@ -124,7 +124,7 @@ export const configSchema = z.object({
   FEISHU_APP_URGENT_PER_SECOND: int(1, 999),
   /** Users whose settings and channels each process keeps in memory (settings/cache.ts; dropped on every change, announced over Redis); 0: read them every time. */
   USER_CACHE_SIZE: int(0, 1_000_000),
-  /** How often records' end events (notification.sent, ...) are moved from their outboxes into the event log. */
+  /** The least time between two runs of a worker's relay of records' end events (notification.sent, ...) while its deliveries keep ending; idle, it runs none. */
   EVENT_RELAY_INTERVAL_MS: int(100, 60_000),
   /** Webhook events to the host product (events/): attempts per delivery before it is dead, and the backoff between them (doubling, with jitter). */
   EVENT_ATTEMPTS: int(1, 50),

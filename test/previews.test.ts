@@ -11,7 +11,7 @@ import { asUser, call } from './support/api';
 let df: TestDueflow;
 
 beforeAll(async () => {
-  // The events relay ticks every second by default: its maintenance jobs would count as writes in the dry run's check.
+  // A delivery of an earlier test wakes the events relay; one run a minute at most keeps it out of the dry run's count of writes.
   df = await startTestDueflow('all', { EVENT_RELAY_INTERVAL_MS: '60000' });
 });
 afterAll(async () => {

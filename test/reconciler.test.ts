@@ -114,7 +114,6 @@ test('worker mode schedules the reconciler and the purge of old idempotency keys
     expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([
       ['purge-expired', 3600_000],
       ['reconciler', 5000],
-      ['relay-record-events', 1000],
     ]);
   } finally {
     await worker.stop();

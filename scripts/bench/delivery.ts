@@ -67,7 +67,7 @@ export interface DeliveryResult {
 export interface CpuWindow {
   seconds: number;
   msPerMessage: number;
-  /** The same worker idle (scanner, relay and other timers; no message), before the first request: ms of CPU per second */
+  /** The same worker idle (the scan and other timers; no message), before the first request: ms of CPU per second */
   idleMsPerSecond?: number;
 }
 

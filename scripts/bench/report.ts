@@ -117,7 +117,7 @@ function budget(r: BenchResults): { rows: BudgetRow[]; why: string[] } {
             ? `The record's claim and \`sent\` alone (the ceiling step, from the bench process, no Redis, no HTTP) cost ${f(d!.writesAlone.workerWritesCpuMs, 2)} ms of client CPU per message: with them, 1.5× the baseline would leave ${f(1.5 * b.msPerMessage - d!.writesAlone.workerWritesCpuMs - b.msPerMessage, 2)} ms for everything else dueflow adds (the rate-limit reservation, the guard lock, the signature, the log line, the user's settings and channel). `
             : '') +
           (idleShare !== undefined
-            ? `Idle (no message) the worker spends ${f(a.idleMsPerSecond, 1)} ms of CPU per second on its timers (scanner, relay, schedulers) against the baseline's ${f(b.idleMsPerSecond, 1)}: over the ${f(d!.dueflow!.seconds, 1)} s of the run, ~${f(idleShare, 2)} ms per message. `
+            ? `Idle (no message) the worker spends ${f(a.idleMsPerSecond, 1)} ms of CPU per second on its timers (the scan, the reconcile, BullMQ's checks) against the baseline's ${f(b.idleMsPerSecond, 1)}: over the ${f(d!.dueflow!.seconds, 1)} s of the run, ~${f(idleShare, 2)} ms per message. `
             : '') +
           (areas
             ? `Where the busy CPU goes (the profile step, delivery of ${f(profileOf(r, st, 'delivery')!.n, 0)}, self time): ${areas}.`
@@ -154,7 +154,7 @@ function budget(r: BenchResults): { rows: BudgetRow[]; why: string[] } {
     if (!met)
       why.push(
         `**MongoDB per fired job, ${short(st)}:** ${f(p.mongoPerMessage, 2)} (${f(x!.n, 0)} jobs at ${f(x!.rate, 0)}/s${x!.probeWindow ? '' : ', whole process'}), by purpose: ${groups(p)}; most frequent: ${shapes(p, 8)}. ` +
-          `At ${f(x!.rate, 0)} jobs/s each timer that polls once a second (the scanner, the events relay) adds ${f(1 / (x!.rate ?? 1), 2)} commands per job for each query it makes.`,
+          `At ${f(x!.rate, 0)} jobs/s what runs per interval rather than per job weighs ${f(1 / (x!.rate ?? 1), 2)} commands per job for each command it sends a second: the events relay (a read, an insert and an update a run, at most one run a second while deliveries end) and the scan (a query every SCAN_INTERVAL_MS, three when it claims).`,
       );
     return `**${f(p.mongoPerMessage, 2)}** (${f(x!.n, 0)} at ${f(x!.rate, 0)}/s) ${ok(met)}`;
   });

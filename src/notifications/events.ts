@@ -2,8 +2,9 @@
  * What the host product hears of a record's end: notification.sent, .skipped (reason), .dead
  * (code). The end's transition writes the event into the record's own outbox, in the same update
  * (notifications/transitions.ts), so the delivery path spends no command on it and a crash cannot
- * separate the two; this relay (a maintenance job every EVENT_RELAY_INTERVAL_MS) moves outboxes
- * into the event log, a batch at a time, and clears each one guarded on what it read.
+ * separate the two; this relay moves outboxes into the event log, a batch at a time, and clears
+ * each one guarded on what it read. It runs when a worker's delivery ended (relayWake.ts: at most
+ * once per EVENT_RELAY_INTERVAL_MS, nothing while idle), and in every reconcile for what a crash left.
  *
  * A batch costs a handful of commands, not a few per record: the read, one subscriber lookup, one
  * insert of all its events (emitEvents), their deliveries and fan-out when some endpoint wants
@@ -21,25 +22,46 @@ import { clearOutboxes } from './transitions';
 type Ctx = Pick<AppContext, 'models' | 'queues' | 'config' | 'logger' | 'store' | 'redis'>;
 type Read = Pick<NotificationRecord, '_id' | 'userId' | 'channel' | 'dedupeKey' | 'triggerType' | 'outbox' | 'outboxCount'>;
 
+/**
+ * What one relay run did, and when the next should run: `now` after a full batch, `later` when
+ * some of it waits on another writer (a record's lock busy, an outbox grown since the read, or
+ * another process's run holding the relay, which may have read before the newest ends landed).
+ */
+export interface RelayRun {
+  events: number;
+  next: 'none' | 'now' | 'later';
+}
+
+/** The next run, from what this one read and cleared. */
+export function relayNext(r: { read: number; cleared: number; batchSize: number }): RelayRun['next'] {
+  if (r.read === r.batchSize) return 'now';
+  return r.cleared < r.read ? 'later' : 'none';
+}
+
 /** Relays one batch of outboxes; answers how many events it wrote (0 when another run holds the relay). */
 export async function relayRecordEvents(ctx: Ctx, batchSize = 200): Promise<number> {
+  return (await relayRecordEventsOnce(ctx, batchSize)).events;
+}
+
+/** One relay run. */
+export async function relayRecordEventsOnce(ctx: Ctx, batchSize = 200): Promise<RelayRun> {
   try {
     // One run at a time, and a second one just skips (no wait): the running one reads the same
-    // records, and what it misses is the next interval's. Saves two runs inserting the same events.
+    // records. Saves two runs inserting the same events.
     return await exclusively(ctx, lockName('event', 'record-relay'), () => relayBatch(ctx, batchSize), 0);
   } catch (err) {
-    if (err instanceof StoreBusyError) return 0;
+    if (err instanceof StoreBusyError) return { events: 0, next: 'later' };
     throw err;
   }
 }
 
-async function relayBatch(ctx: Ctx, batchSize: number): Promise<number> {
+async function relayBatch(ctx: Ctx, batchSize: number): Promise<RelayRun> {
   const Records = ctx.models.notificationRecords;
   const records = await Records.find({ outboxCount: { $gt: 0 } }, { userId: 1, channel: 1, dedupeKey: 1, triggerType: 1, outbox: 1, outboxCount: 1 })
     .limit(batchSize)
     .batchSize(batchSize)
     .lean<Read[]>();
-  if (!records.length) return 0;
+  if (!records.length) return { events: 0, next: 'none' };
   // In record order, each record's events in its outbox's order: emitEvents gives them `seq` in this order.
   const events = records.flatMap((r) => (r.outbox ?? []).map((e) => eventOf(r, e)));
   await emitEvents(ctx, events);
@@ -52,7 +74,7 @@ async function relayBatch(ctx: Ctx, batchSize: number): Promise<number> {
     ),
   );
   ctx.logger.debug({ records: records.length, events: events.length, cleared }, 'record events relayed');
-  return events.length;
+  return { events: events.length, next: relayNext({ read: records.length, cleared, batchSize }) };
 }
 
 function eventOf(r: Read, e: NonNullable<Read['outbox']>[number]): EmitInput {
