@@ -41,6 +41,68 @@ export interface Lateness {
   max: number;
 }
 
+/** Where a paced run's tail came from: its slowest second, and the background jobs that ran in it. */
+export interface LatenessTail {
+  /** p99 (s) of the jobs due after the first `warmupS` (a fresh worker's first second or two: cold caches, connections, code) */
+  warmP99: number;
+  warmupS: number;
+  /** The jobs due in the first `warmupS`: p50 / max (s) */
+  cold: { n: number; p50: number; max: number };
+  /** After the first `warmupS`, the second (from the first triggerAt) whose jobs were latest at p50, and their p50 / max (s) */
+  worst: { fromS: number; n: number; p50: number; max: number };
+  /** The scans and maintenance jobs that ran during it: start from the first triggerAt (s), duration (s) */
+  during: Array<{ job: string; atS: number; tookS: number }>;
+}
+
+/** Groups jobs by the second they were due in and names the slowest one, with the background jobs that overlapped it. */
+export function latenessTail(a: {
+  due: number[];
+  lateS: number[];
+  jobs: Array<{ job: string; start: number; end: number }>;
+  warmupS: number;
+}): LatenessTail | undefined {
+  if (!a.due.length) return undefined;
+  const t0 = Math.min(...a.due);
+  const bySecond = new Map<number, number[]>();
+  a.due.forEach((t, i) => {
+    if (Number.isNaN(a.lateS[i])) return;
+    const k = Math.floor((t - t0) / 1000);
+    bySecond.set(k, [...(bySecond.get(k) ?? []), a.lateS[i]]);
+  });
+  let worst: LatenessTail['worst'] | undefined;
+  const cold: number[] = [];
+  for (const [k, v] of bySecond) {
+    if (k < a.warmupS) {
+      cold.push(...v);
+      continue;
+    }
+    const sorted = [...v].sort((x, y) => x - y);
+    const p50 = percentile(sorted, 50);
+    if (!worst || p50 > worst.p50) worst = { fromS: k, n: v.length, p50: round(p50, 3), max: round(sorted[sorted.length - 1], 3) };
+  }
+  if (!worst) return undefined;
+  const from = t0 + worst.fromS * 1000;
+  // A job that ended before the second began but within its jobs' lateness still held them up.
+  const to = from + 1000 + worst.max * 1000;
+  const during = a.jobs
+    .filter((j) => j.start < to && j.end > from - 500)
+    .sort((x, y) => x.start - y.start)
+    .map((j) => ({ job: j.job, atS: round((j.start - t0) / 1000, 2), tookS: round((j.end - j.start) / 1000, 2) }));
+  const warm = a.due
+    .map((t, i) => ({ t, l: a.lateS[i] }))
+    .filter((x) => x.t - t0 >= a.warmupS * 1000 && !Number.isNaN(x.l))
+    .map((x) => x.l)
+    .sort((x, y) => x - y);
+  cold.sort((x, y) => x - y);
+  return {
+    warmP99: round(percentile(warm, 99), 3),
+    warmupS: a.warmupS,
+    cold: { n: cold.length, p50: round(percentile(cold, 50), 3), max: round(cold[cold.length - 1] ?? NaN, 3) },
+    worst,
+    during,
+  };
+}
+
 export interface FiringRun {
   store: string;
   kind: 'burst' | 'paced';
@@ -55,6 +117,8 @@ export interface FiringRun {
   lateness?: Lateness;
   /** seconds, from triggerAt to its trigger's creation: the scanner's and the due-job worker's part of the lateness */
   firedLateness?: Lateness;
+  /** paced runs: where the tail came from */
+  tail?: LatenessTail;
   proc?: ProcStats;
   triggered?: number;
   sent?: number;
@@ -246,6 +310,13 @@ export async function benchFiring(
       p99: round(percentile(v, 99), 3),
       max: round(v[v.length - 1], 3),
     });
+    const background =
+      mode.kind === 'paced'
+        ? [
+            ...(await ctx.queues.scanner.getJobs(['completed', 'failed'], 0, 500)),
+            ...(await ctx.queues.maintenance.getJobs(['completed', 'failed'], 0, 500)),
+          ].flatMap((j) => (j.processedOn && j.finishedOn ? [{ job: j.name, start: j.processedOn, end: j.finishedOn }] : []))
+        : [];
     const whole = probeOut ? readJson<ProbeReport>(probeOut) : undefined;
     const windowProbe = after && before.probe ? diffProbe(after, before.probe) : undefined;
     Object.assign(run, {
@@ -258,6 +329,7 @@ export async function benchFiring(
         max: round(sorted[sorted.length - 1], 2),
       },
       firedLateness: fired.length ? stats(fired) : undefined,
+      tail: mode.kind === 'paced' ? latenessTail({ due: Array.from(triggerAt), lateS: Array.from(lateness), jobs: background, warmupS: 2 }) : undefined,
       proc,
       triggered,
       sent,

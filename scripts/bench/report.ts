@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { DeliveryResult } from './delivery';
+import type { LatenessTail } from './firing';
 import type { ProbeSummary } from './profile';
 import type { BenchResults } from './results';
 
@@ -167,7 +168,8 @@ function budget(r: BenchResults): { rows: BudgetRow[]; why: string[] } {
     const met = interval === 5000 ? p99 <= 0.25 : undefined;
     if (met === false)
       why.push(
-        `**Lateness, ${short(st)}:** p99 ${f(p99 * 1000, 0)} ms at ${f(x.rate, 0)} jobs/s (p50 ${f(x.lateness.p50 * 1000, 0)} ms); of it, triggerAt → its trigger stored p99 ${f((x.firedLateness?.p99 ?? NaN) * 1000, 0)} ms, the rest the workflow, the record and the delivery.`,
+        `**Lateness, ${short(st)}:** p99 ${f(p99 * 1000, 0)} ms at ${f(x.rate, 0)} jobs/s (p50 ${f(x.lateness.p50 * 1000, 0)} ms); of it, triggerAt → its trigger stored p99 ${f((x.firedLateness?.p99 ?? NaN) * 1000, 0)} ms, the rest the workflow, the record and the delivery.` +
+          (x.tail ? ` ${tailText(x.tail)}` : ''),
       );
     const at = interval === 5000 ? '' : `, SCAN_INTERVAL_MS ${interval}: not the target's setting`;
     return `**${f(p99 * 1000, 0)} ms** (${f(x.n, 0)} at ${f(x.rate, 0)}/s; p50 ${f(x.lateness.p50 * 1000, 0)} ms${at}) ${ok(met)}`;
@@ -799,4 +801,16 @@ export function writeReport(file: string, r: BenchResults): void {
     text = `# dueflow benchmarks\n\n## Results\n\n${body}\n`;
   }
   fs.writeFileSync(file, text);
+}
+
+/** Where a paced run's tail came from, in words (firing.ts latenessTail). */
+function tailText(t: LatenessTail): string {
+  const ms = (v: number) => `${f(v * 1000, 0)} ms`;
+  const during = t.during.length
+    ? `; then ran ${t.during.map((d) => `${d.job === 'scan' ? 'a scan' : `the ${d.job}`} at +${f(d.atS, 1)} s for ${f(d.tookS, 2)} s`).join(', ')}`
+    : '; no scan or maintenance job ran then';
+  return (
+    `Its tail: the jobs due in the first ${f(t.warmupS, 0)} s (a fresh worker: cold caches, connections, code) p50 ${ms(t.cold.p50)}, max ${ms(t.cold.max)}; ` +
+    `after them p99 ${ms(t.warmP99)}, and their slowest second, +${f(t.worst.fromS, 0)} s, p50 ${ms(t.worst.p50)}, max ${ms(t.worst.max)}${during}.`
+  );
 }
