@@ -103,18 +103,24 @@ test('a record stuck in sending past its lease goes back to failed and is retrie
   }
 });
 
-test('worker mode schedules the reconciler and the purge of old idempotency keys', async () => {
+test('worker mode schedules the reconciler and the purge of old idempotency keys, the reconcile half way between two scans', async () => {
   const worker = await startTestDueflow(
     'worker',
-    { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '5000' },
+    { MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX, RECONCILE_INTERVAL_MS: '30000', SCAN_INTERVAL_MS: '5000' },
     { cleanup: false },
   );
   try {
     const schedulers = await api.ctx.queues.maintenance.getJobSchedulers();
     expect(schedulers.map((s) => [s.key, s.every]).sort()).toEqual([
       ['purge-expired', 3600_000],
-      ['reconciler', 5000],
+      ['reconciler', 30_000],
     ]);
+    // An `every` scheduler runs at its phase plus whole intervals: the scans at the scanner's, the reconcile 2.5 s (half a scan) after
+    // (30 s being six scans, without that phase the two would start together every time).
+    const [scanner] = await api.ctx.queues.scanner.getJobSchedulers();
+    const reconciler = schedulers.find((s) => s.key === 'reconciler')!;
+    const gap = (((reconciler.next! - scanner.next!) % 5000) + 5000) % 5000;
+    expect(Math.abs(gap - 2500)).toBeLessThan(250);
   } finally {
     await worker.stop();
   }

@@ -54,6 +54,8 @@ export class RecordEventRelay {
         this.running = undefined;
       });
     }, delay);
+    // stop() clears it; until then it must not keep a process alive that is otherwise done.
+    this.timer.unref();
   }
 
   private async runOnce(): Promise<void> {
