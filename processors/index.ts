@@ -1,6 +1,5 @@
 /** Starts every BullMQ worker of worker mode; each processor file is a thin adapter over the domain. */
 import type { Worker } from 'bullmq';
-import { DelayedError } from 'bullmq';
 import type { AppContext } from '../src/context';
 import { relayRecordEventsOnce } from '../src/notifications/events';
 import { RecordEventRelay } from '../src/notifications/relayWake';
@@ -20,13 +19,7 @@ export interface StartedWorkers {
 
 export async function startWorkers(ctx: AppContext): Promise<StartedWorkers> {
   const relay = new RecordEventRelay({ run: () => relayRecordEventsOnce(ctx), intervalMs: ctx.config.EVENT_RELAY_INTERVAL_MS, logger: ctx.logger });
-  const notifications = createNotificationWorker(ctx);
-  // A delivery job that ended (not one only put off) may have ended its record: its event is in the record's outbox.
-  notifications.on('completed', () => relay.wake());
-  notifications.on('failed', (_job, err) => {
-    if (!(err instanceof DelayedError)) relay.wake();
-  });
-  const workers = [notifications];
+  const workers = [createNotificationWorker(ctx, { onEnded: () => relay.wake() })];
   workers.push(createScannerWorker(ctx));
   workers.push(createActiveScheduleWorker(ctx));
   workers.push(createMaintenanceWorker(ctx));

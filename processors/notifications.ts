@@ -16,7 +16,12 @@ import { queueNames } from '../queues/names';
 import { startWorker } from './worker';
 import { settleStep, stepBackoff } from './deliveryStep';
 
-export function createNotificationWorker(ctx: AppContext, deps: Partial<DeliveryDeps> = {}): Worker {
+/**
+ * `onEnded`: called for every job that ended (completed, or failed and not only put off): its
+ * record may have ended too, with its event in the record's outbox (the events relay's cue).
+ */
+export function createNotificationWorker(ctx: AppContext, o: { deps?: Partial<DeliveryDeps>; onEnded?: () => void } = {}): Worker {
+  const deps = o.deps ?? {};
   const { config, logger } = ctx;
   const limiter =
     deps.limiter ??
@@ -58,8 +63,11 @@ export function createNotificationWorker(ctx: AppContext, deps: Partial<Delivery
       backoffStrategy: stepBackoff(backoffType, config.NOTIFY_BACKOFF_MS, config.NOTIFY_BACKOFF_MAX_MS),
     },
   });
+  worker.on('completed', () => o.onEnded?.());
   worker.on('failed', (job, err) => {
-    if (job && !(err instanceof DelayedError)) logger.info({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'notification job failed');
+    if (err instanceof DelayedError) return;
+    o.onEnded?.();
+    if (job) logger.info({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'notification job failed');
   });
   return worker;
 }

@@ -9,7 +9,7 @@ import { startTestDueflow } from './support/harness';
 import { reconcileDomainEvents } from '../src/events/domainReconcile';
 import { relayRecordEvents } from '../src/notifications/events';
 import { eventIdFor } from '../src/events/ids';
-import { markSent } from '../src/notifications/transitions';
+import { sentRecord } from './support/records';
 
 let df: TestDueflow;
 beforeAll(async () => {
@@ -77,29 +77,11 @@ test('a confirmed preview, an acknowledged anomaly and an answered reminder card
 
 test("a record's end event rides in its own update and the relay moves it to the event log, once", async () => {
   const { models } = df.ctx;
-  const record = await models.notificationRecords.create({
-    userId: `u-${randomUUID()}`,
-    channel: 'feishu_bot',
-    dedupeKey: randomUUID(),
-    triggerType: 'reminder',
-    target: { type: 'reminder', id: 'r-2' },
-    message: { title: 't', summary: 's' },
-    status: 'sending',
-    sendingSince: new Date(),
-    attemptCount: 1,
-    maxAttempts: 5,
-  });
-  await markSent(models.notificationRecords, record._id, new Date(), 1, {
-    kind: 'sent',
-    code: 'ok',
-    rateLimited: false,
-    durationMs: 5,
-    request: { url: 'u', body: {} },
-  });
-  expect((await models.notificationRecords.findById(record._id).lean())!.outboxCount).toBe(1);
+  const recordId = await sentRecord(models, 'r-2');
+  expect((await models.notificationRecords.findById(recordId).lean())!.outboxCount).toBe(1);
   expect(await relayRecordEvents(df.ctx)).toBeGreaterThanOrEqual(1);
-  const event = await models.events.findById(eventIdFor('notification.sent', String(record._id))).lean<any>();
-  expect(JSON.parse(event.dataJson)).toMatchObject({ recordId: String(record._id), channel: 'feishu_bot', triggerType: 'reminder' });
-  expect((await models.notificationRecords.findById(record._id).lean())!.outboxCount).toBeUndefined();
+  const event = await models.events.findById(eventIdFor('notification.sent', recordId)).lean<any>();
+  expect(JSON.parse(event.dataJson)).toMatchObject({ recordId, channel: 'feishu_bot', triggerType: 'reminder' });
+  expect((await models.notificationRecords.findById(recordId).lean())!.outboxCount).toBeUndefined();
   expect(await relayRecordEvents(df.ctx)).toBe(0);
 });

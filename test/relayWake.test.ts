@@ -5,11 +5,9 @@
  * then a real worker ('all' mode, the reconcile out of the way) relays a real delivery's
  * notification.sent, relays at start what was left in outboxes, and drops the relay's old scheduler.
  */
-import { randomUUID } from 'node:crypto';
 import type { RelayRun } from '../src/notifications/events';
 import { relayNext } from '../src/notifications/events';
 import { RecordEventRelay, relayDelay } from '../src/notifications/relayWake';
-import { markSent } from '../src/notifications/transitions';
 import { eventIdFor } from '../src/events/ids';
 import { queueNames } from '../queues/names';
 import type { FeishuServer } from './support/feishuServer';
@@ -18,6 +16,7 @@ import type { TestDueflow } from './support/harness';
 import { startTestDueflow } from './support/harness';
 import { waitFor } from './support/env';
 import { asService, call, notificationBody, userWithBot } from './support/api';
+import { sentRecord } from './support/records';
 
 describe('when the relay runs', () => {
   test('relayDelay: the first run at once, the next not before the interval, a full batch at once', () => {
@@ -127,8 +126,9 @@ describe('when the relay runs', () => {
 describe('a worker relays on its deliveries', () => {
   let feishu: FeishuServer;
   let df: TestDueflow;
-  // The reconcile relays too: an hour away, it cannot be what relays here.
-  const settings = { RECONCILE_INTERVAL_MS: '3600000' };
+  // The reconcile relays too: it must not be what relays here. Its first run comes half a scan interval after
+  // start (queues/schedulers.ts reconcilePhaseMs), so both intervals are an hour (no scan is needed here).
+  const settings = { RECONCILE_INTERVAL_MS: '3600000', SCAN_INTERVAL_MS: '3600000' };
   let leftId: string;
 
   beforeAll(async () => {
@@ -136,26 +136,7 @@ describe('a worker relays on its deliveries', () => {
     // Before the worker starts: an earlier version's relay scheduler, and a record ended with its event still in its outbox.
     const api = await startTestDueflow('api', settings);
     await api.ctx.queues[queueNames.maintenance].upsertJobScheduler('relay-record-events', { every: 1000 }, { name: 'relay', data: { v: 1 } });
-    const left = await api.ctx.models.notificationRecords.create({
-      userId: `u-${randomUUID()}`,
-      channel: 'feishu_bot',
-      dedupeKey: randomUUID(),
-      triggerType: 'reminder',
-      target: { type: 'reminder', id: 'r-left' },
-      message: { title: 't', summary: 's' },
-      status: 'sending',
-      sendingSince: new Date(),
-      attemptCount: 1,
-      maxAttempts: 5,
-    });
-    leftId = String(left._id);
-    await markSent(api.ctx.models.notificationRecords, left._id, new Date(), 1, {
-      kind: 'sent',
-      code: 'ok',
-      rateLimited: false,
-      durationMs: 1,
-      request: { url: 'u', body: {} },
-    });
+    leftId = await sentRecord(api.ctx.models, 'r-left');
     await api.running.stop();
     df = await startTestDueflow('all', { ...settings, MONGODB_DB: api.config.MONGODB_DB!, QUEUE_PREFIX: api.config.QUEUE_PREFIX });
   });

@@ -67,15 +67,18 @@ export function latenessTail(a: {
   a.due.forEach((t, i) => {
     if (Number.isNaN(a.lateS[i])) return;
     const k = Math.floor((t - t0) / 1000);
-    bySecond.set(k, [...(bySecond.get(k) ?? []), a.lateS[i]]);
+    if (!bySecond.has(k)) bySecond.set(k, []);
+    bySecond.get(k)!.push(a.lateS[i]);
   });
   let worst: LatenessTail['worst'] | undefined;
   const cold: number[] = [];
+  const warm: number[] = [];
   for (const [k, v] of bySecond) {
     if (k < a.warmupS) {
       cold.push(...v);
       continue;
     }
+    warm.push(...v);
     const sorted = [...v].sort((x, y) => x - y);
     const p50 = percentile(sorted, 50);
     if (!worst || p50 > worst.p50) worst = { fromS: k, n: v.length, p50: round(p50, 3), max: round(sorted[sorted.length - 1], 3) };
@@ -88,11 +91,7 @@ export function latenessTail(a: {
     .filter((j) => j.start < to && j.end > from - 500)
     .sort((x, y) => x.start - y.start)
     .map((j) => ({ job: j.job, atS: round((j.start - t0) / 1000, 2), tookS: round((j.end - j.start) / 1000, 2) }));
-  const warm = a.due
-    .map((t, i) => ({ t, l: a.lateS[i] }))
-    .filter((x) => x.t - t0 >= a.warmupS * 1000 && !Number.isNaN(x.l))
-    .map((x) => x.l)
-    .sort((x, y) => x - y);
+  warm.sort((x, y) => x - y);
   cold.sort((x, y) => x - y);
   return {
     warmP99: round(percentile(warm, 99), 3),
