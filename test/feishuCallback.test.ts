@@ -14,7 +14,7 @@ import { createLogger } from '../src/logger';
 import { feishuCallbackRouter } from '../src/http/routes/feishuCallback';
 import { testConfig, waitFor } from './support/env';
 import type { TestDueflow } from './support/harness';
-import { startTestDueflow } from './support/harness';
+import { clearDatabase, startTestDueflow } from './support/harness';
 
 const feishuEnv = {
   FEISHU_APP_ID: 'cli_callbacktest01',
@@ -145,7 +145,7 @@ afterAll(async () => {
   });
   const keys = await ctx.redis.keys(`${ctx.config.QUEUE_PREFIX}:*`);
   if (keys.length) await ctx.redis.del(...keys);
-  await ctx.mongo.dropDatabase();
+  await clearDatabase(ctx.mongo);
   await closeContext(ctx);
   await Promise.all([df.stop(), noKey.stop()]);
 });

@@ -17,7 +17,7 @@ import { repairStuckReminderJobs } from '../src/reminders/store';
 import { asUser, call, userWithBot } from './support/api';
 import { testConfig, waitFor } from './support/env';
 import { startFeishuServer, type FeishuServer } from './support/feishuServer';
-import { startTestDueflow, type TestDueflow } from './support/harness';
+import { clearDatabase, startTestDueflow, type TestDueflow } from './support/harness';
 
 const R = '/api/v1/reminders';
 const HOUR = 3_600_000;
@@ -544,7 +544,7 @@ test('a database from before reminders: the unique taskId index is dropped, old 
       const again = await createContext(config, createLogger('silent'));
       await closeContext(again);
     } finally {
-      await fresh.mongo.dropDatabase();
+      await clearDatabase(fresh.mongo);
       await closeContext(fresh);
     }
   } finally {

@@ -18,6 +18,7 @@ import { triggerJobId } from '../src/triggers/schemas';
 import { loadPlanningContext } from '../src/workflow/context';
 import { notificationDedupeKey, triggerDedupeKey } from '../src/triggers/dedupe';
 import { testConfig } from './support/env';
+import { clearDatabase } from './support/harness';
 
 const at = (iso: string) => new Date(iso);
 const iso = (slots: { start: Date; end: Date }[]) => slots.map((s) => [s.start.toISOString(), s.end.toISOString()]);
@@ -258,7 +259,7 @@ describe('the workflow on the real database', () => {
   });
   afterAll(async () => {
     await Promise.all(Object.values(ctx.queues).map((q) => q.obliterate({ force: true })));
-    await ctx.mongo.dropDatabase();
+    await clearDatabase(ctx.mongo);
     await closeContext(ctx);
   });
 

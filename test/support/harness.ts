@@ -1,4 +1,5 @@
 /** A whole dueflow in the test process, against the real services, torn down without a trace. */
+import type { Connection } from 'mongoose';
 import type { Config } from '../../src/config';
 import type { AppContext } from '../../src/context';
 import { closeContext, createContext } from '../../src/context';
@@ -50,8 +51,24 @@ export async function startTestDueflow(
       const cleanup = await createContext(config, createLogger('silent'));
       await running.stop();
       await Promise.all(Object.values(cleanup.queues).map((q) => q.obliterate({ force: true })));
-      await cleanup.mongo.dropDatabase();
+      await clearDatabase(cleanup.mongo);
       await closeContext(cleanup);
     },
   };
+}
+
+/**
+ * Empties a test database by dropping its collections, never the database: FerretDB v1 (SQLite)
+ * deletes a dropped database's file under connections still in use, and a write arriving then
+ * reopens it over the old WAL index and crashes the server with SIGBUS (reproduced by dropping
+ * a database while writing to it).
+ */
+export async function clearDatabase(conn: Connection): Promise<void> {
+  const db = conn.db;
+  if (!db) return;
+  for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+    await db.dropCollection(name).catch((err: { code?: number }) => {
+      if (err.code !== 26) throw err; // NamespaceNotFound: a concurrent cleanup dropped it first
+    });
+  }
 }
