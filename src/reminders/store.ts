@@ -10,7 +10,8 @@ import { Types } from 'mongoose';
 import type { AppContext } from '../context';
 import { reminderDueJobKey, type DueJobDoc } from '../db/dueJob';
 import type { ReminderDoc } from '../db/reminder';
-import { exclusively, guardedTransition, lockName, StoreBusyError } from '../db/guarded';
+import { exclusively, lockName, StoreBusyError } from '../db/guarded';
+import { onDueJob } from '../scheduling/dueJobs';
 import { loadUserSettings } from '../settings/store';
 import { cancelDueJob, insertDueJob, openDueJobStatuses, restartDueJob } from '../scheduling/transitions';
 import { cancelReminder, changeReminder, insertReminder, removeNewReminder } from './transitions';
@@ -208,7 +209,7 @@ function underReminderLock<T>(ctx: Ctx, id: string, fn: () => Promise<T>): Promi
 async function withDueJobOf<T>(ctx: Ctx, reminder: ReminderDoc, fn: () => Promise<T>): Promise<T> {
   const job = await ctx.models.dueJobs.findOne({ key: reminderDueJobKey(String(reminder._id)) }, { _id: 1 }).lean();
   if (!job) return fn();
-  return guardedTransition(ctx, lockName('due-job', job._id), fn, lockWaitMs);
+  return onDueJob(ctx, job._id, fn, lockWaitMs);
 }
 
 /** A due job failed this long ago is not being given up right now (the scanner's take-back does that at once). */

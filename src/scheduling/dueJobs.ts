@@ -23,7 +23,11 @@ type Ctx = Pick<AppContext, 'models'> & LockCtx;
  * Runs one write of the due job `id` under its lock where the store needs one (db/guarded.ts):
  * the scanner takes it, so every other writer of a due job must too. Throws StoreBusyError.
  */
-export const onDueJob = <T>(ctx: LockCtx, id: unknown, write: () => Promise<T>): Promise<T> => guardedTransition(ctx, lockName('due-job', String(id)), write);
+export const onDueJob = <T>(ctx: LockCtx, id: unknown, write: () => Promise<T>, waitMs?: number): Promise<T> =>
+  guardedTransition(ctx, dueJobLockName(id), write, waitMs);
+
+/** The name of a due job's lock: the scanner's claim and take-back hold it too. */
+export const dueJobLockName = (id: unknown): string => lockName('due-job', String(id));
 
 export type TaskForSync = Pick<TaskDoc, '_id' | 'userId' | 'status'> & { urgencyThresholdAt?: Date | null; deleted?: boolean };
 

@@ -18,11 +18,11 @@
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../context';
 import type { DueJobDoc } from '../db/dueJob';
-import { exclusively, guardedMany, lockName, StoreBusyError } from '../db/guarded';
+import { exclusively, guardedMany, StoreBusyError } from '../db/guarded';
 import type { DueJobPayload } from './schemas';
 import { dueJobJobId, dueJobJobName } from './schemas';
 import { claimDueJobs, extendDueJobLease, releaseDueJobClaim, takeBackExpiredClaim } from './transitions';
-import { onDueJob } from './dueJobs';
+import { dueJobLockName, onDueJob } from './dueJobs';
 import { giveUpReminderOccurrence } from '../reminders/fire';
 
 export interface ScanResult {
@@ -105,15 +105,13 @@ export async function scanDueJobs(ctx: Ctx, now = new Date()): Promise<ScanResul
   return result;
 }
 
-const dueJobLock = (id: string) => lockName('due-job', id);
-
 /** What a claim's job carries, so that its firing need not read the due job again. */
 const claimFields = ['kind', 'taskId', 'reminderId', 'thresholdAt', 'attempts'] as const;
 type Candidate = Pick<DueJobDoc, '_id' | 'triggerAt'>;
 type Claim = Pick<DueJobDoc, '_id' | 'triggerAt' | 'claimedAt' | (typeof claimFields)[number]>;
 
 async function claimBatch(ctx: Ctx, candidates: Candidate[], now: Date, until: Date): Promise<Claim[]> {
-  const byLock = new Map(candidates.map((c) => [dueJobLock(String(c._id)), c]));
+  const byLock = new Map(candidates.map((c) => [dueJobLockName(String(c._id)), c]));
   return guardedMany(ctx, [...byLock.keys()], (names) =>
     claimDueJobs(ctx.models.dueJobs, {
       ids: names.map((name) => byLock.get(name)!._id),
@@ -185,7 +183,7 @@ async function takeBackExpiredClaims(ctx: Ctx, expired: DueJobDoc[], now: Date, 
     const id = String(job._id);
     // Under the job's lock on every store: it spans the BullMQ job's removal too, which no guard covers
     // (a second scan taking back the same claim could remove the job of its new claim). A busy one waits for the next scan.
-    const taken = await exclusively(ctx, dueJobLock(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
+    const taken = await exclusively(ctx, dueJobLockName(id), () => takeBack(ctx, job, now, result), 0).catch((err) => {
       if (!(err instanceof StoreBusyError)) throw err;
       return null;
     });
